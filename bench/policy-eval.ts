@@ -1,0 +1,151 @@
+import type { DecisionContext } from '../src/context/types.js';
+import { Engine } from '../src/policy/engine.js';
+import { compileSources } from '../src/policy/load.js';
+import { PolicySet } from '../src/policy/policy-set.js';
+import { percentile, ratio, sampleNs, table, throughput, us } from './stats.js';
+
+/**
+ * Policy evaluation: p50/p99 latency and throughput per decision with 10, 1,000 and 10,000
+ * generated policies (10 rules each, realistic selectors and conditions over 100
+ * namespaces), beside a baseline measured in the same run: JSON.parse of the context.
+ * A second table keeps one namespace at 10 policies while other namespaces grow.
+ */
+
+const NAMESPACES = 100;
+const TOOLS = ['send_email', 'search', 'fetch_url', 'create_ticket', 'shell', 'query_db', 'upload_file', 'calendar'];
+const PROVIDERS = ['openai', 'anthropic', 'google', 'mistral', 'shady-llm'];
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+function pick<T>(r: () => number, xs: readonly T[]): T {
+  return xs[Math.floor(r() * xs.length)] as T;
+}
+
+/** One generated policy: 10 rules mixing equality, lists, globs, comparisons, regexes, combinators. */
+function policyYaml(i: number, namespace: string, r: () => number): string {
+  const rules = [
+    `    - id: r0\n      when: {tool.name: ${pick(r, TOOLS)}, environment: prod}\n      action: deny\n      reason: tool-blocked`,
+    `    - id: r1\n      when: {tool.sideEffect: external_write, agent.labels.tier: {in: [gold, silver]}}\n      require: {approval: human}`,
+    `    - id: r2\n      when: {destination.host: "*.blocked-${i}.example.com"}\n      action: deny`,
+    `    - id: r3\n      when: {cost.runUsd: ">${5 + (i % 20)}"}\n      action: deny\n      reason: budget-exceeded`,
+    `    - id: r4\n      when: {model.provider: {notIn: [openai, anthropic, google]}, hook: message}\n      action: deny\n      reason: model-not-permitted`,
+    `    - id: r5\n      when: {request.path: "/admin/**", request.method: [POST, DELETE]}\n      action: deny`,
+    `    - id: r6\n      when: {tool.name: {regex: "^(drop|delete)_table_${i}$"}}\n      action: deny`,
+    `    - id: r7\n      when:\n        any:\n          - mcp.server: "evil-${i}.example.net"\n          - agent.name: {glob: "test-agent-${i}-*"}\n      action: deny`,
+    `    - id: r8\n      when: {cost.dayUsd: ">=${100 + i}", environment: {not: dev}}\n      action: deny\n      reason: daily-budget`,
+    `    - id: r9\n      when: {hook: [toolCallResult, mcpInbound], data.contains: injection}\n      action: deny\n      reason: prompt-injection`,
+  ];
+  const env = pick(r, ['prod', 'staging']);
+  return `---
+apiVersion: joch.dev/v1alpha1
+kind: Policy
+metadata:
+  name: gen-${i}
+  namespace: ${namespace}
+spec:
+  appliesTo:
+    agents:
+      selector:
+        matchLabels: {env: ${env}}
+        matchExpressions:
+          - {key: team, operator: In, values: [team-${i % 7}, team-${(i + 1) % 7}, team-${(i + 2) % 7}]}
+  rules:
+${rules.join('\n')}
+`;
+}
+
+function engineWith(specs: { namespace: string; count: number }[], seed: number): Engine {
+  const r = rng(seed);
+  let i = 0;
+  const docs: string[] = [];
+  for (const { namespace, count } of specs) for (let k = 0; k < count; k++) docs.push(policyYaml(i++, namespace, r));
+  const result = compileSources([{ file: 'generated.yaml', text: docs.join('') }]);
+  if (!result.ok) throw new Error(`generated policies did not compile: ${result.problems[0]?.message}`);
+  return new Engine(new PolicySet(result.policies));
+}
+
+function contexts(namespaces: readonly string[], seed: number): { ctx: DecisionContext; json: string }[] {
+  const r = rng(seed);
+  const out: { ctx: DecisionContext; json: string }[] = [];
+  for (let i = 0; i < 512; i++) {
+    const ctx: DecisionContext = {
+      hook: pick(r, ['toolCallRequest', 'message', 'egress', 'toolCallResult'] as const),
+      tenant: 'acme',
+      namespace: pick(r, namespaces),
+      environment: pick(r, ['prod', 'staging', 'dev']),
+      agent: { name: `agent-${i % 13}`, labels: { env: pick(r, ['prod', 'staging']), team: `team-${i % 7}`, tier: pick(r, ['gold', 'bronze']) } },
+      destination: { host: pick(r, ['api.openai.com', 'api.blocked-3.example.com', 'mcp.internal.example.com']), port: 443 },
+      request: { method: pick(r, ['GET', 'POST']), path: pick(r, ['/v1/chat/completions', '/admin/users', '/search?q=x']) },
+      tool: { name: pick(r, TOOLS), sideEffect: pick(r, ['read', 'external_write']) },
+      model: { provider: pick(r, PROVIDERS), name: 'm-1' },
+      cost: { runUsd: Math.floor(r() * 3000) / 100, dayUsd: Math.floor(r() * 20000) / 100 },
+      payload: { text: `Customer asked about order ${i}; summary follows. The weather is fine and the ticket is resolved.` },
+    };
+    out.push({ ctx, json: JSON.stringify(ctx) });
+  }
+  return out;
+}
+
+const CALLS = 200_000;
+
+function measure(engine: Engine, items: { ctx: DecisionContext; json: string }[]) {
+  const ctxs = items.map((x) => x.ctx);
+  const jsons = items.map((x) => x.json);
+  for (let i = 0; i < 20_000; i++) engine.evaluate(ctxs[i % ctxs.length] as DecisionContext); // warm up
+  const base = sampleNs(jsons, (s) => JSON.parse(s), CALLS);
+  const evalNs = sampleNs(ctxs, (c) => engine.evaluate(c), CALLS);
+  const baseTput = throughput(jsons, (s) => JSON.parse(s), 1000);
+  const evalTput = throughput(ctxs, (c) => engine.evaluate(c), 1000);
+  return { base, evalNs, baseTput, evalTput };
+}
+
+export function run(): void {
+  const namespaces = Array.from({ length: NAMESPACES }, (_, i) => `ns-${i}`);
+  const rows: (string | number)[][] = [];
+  for (const total of [10, 1_000, 10_000]) {
+    const perNs = Math.ceil(total / NAMESPACES);
+    const specs = namespaces.slice(0, Math.min(NAMESPACES, total)).map((namespace) => ({ namespace, count: perNs }));
+    const engine = engineWith(specs, total);
+    const m = measure(engine, contexts(specs.map((s) => s.namespace), 7));
+    rows.push([
+      `${engine.policies.policies.length} policies / ${engine.policies.policies.length * 10} rules`,
+      us(percentile(m.base, 50)),
+      us(percentile(m.base, 99)),
+      us(percentile(m.evalNs, 50)),
+      us(percentile(m.evalNs, 99)),
+      ratio(percentile(m.evalNs, 99), percentile(m.base, 99)),
+      Math.round(m.evalTput).toLocaleString('en-US'),
+      ratio(m.evalTput, m.baseTput),
+    ]);
+  }
+  console.log('\nPolicy evaluation per decision (µs); baseline = JSON.parse of the same context');
+  console.log(
+    table(['policy set', 'base p50', 'base p99', 'eval p50', 'eval p99', 'p99 vs base', 'eval decisions/s', 'tput vs base'], rows),
+  );
+
+  const flat: (string | number)[][] = [];
+  let first = 0;
+  for (const others of [0, 1_000, 10_000]) {
+    const specs = [{ namespace: 'target', count: 10 }, ...namespaces.map((namespace) => ({ namespace, count: others / NAMESPACES }))];
+    const engine = engineWith(specs.filter((s) => s.count > 0), 11);
+    const m = measure(engine, contexts(['target'], 13));
+    const p99 = percentile(m.evalNs, 99);
+    if (others === 0) first = p99;
+    flat.push([
+      others.toLocaleString('en-US'),
+      us(percentile(m.base, 99)),
+      us(percentile(m.evalNs, 50)),
+      us(p99),
+      ratio(p99, percentile(m.base, 99)),
+      ratio(p99, first),
+    ]);
+  }
+  console.log('\nOne namespace with 10 policies while policies in other namespaces grow (µs)');
+  console.log(table(['policies elsewhere', 'base p99', 'eval p50', 'eval p99', 'p99 vs base', 'p99 vs none elsewhere'], flat));
+}

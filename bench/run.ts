@@ -1,0 +1,6 @@
+// `npm run bench`: every benchmark, printing figures and ratios against same-run baselines.
+import { cpus } from 'node:os';
+import { run as policyEval } from './policy-eval.js';
+
+console.log(`joch benchmarks — node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}`);
+policyEval();

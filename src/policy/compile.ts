@@ -1,0 +1,143 @@
+import type { Hook } from '../context/types.js';
+import { DATA_CLASSES, type DataClass } from '../scan/types.js';
+import { contentVersion } from './canonical.js';
+import { compileWhen } from './conditions.js';
+import { compileGlob, isGlob } from './glob.js';
+import { globStyle, normalise } from './matchers.js';
+import { resolvePath } from './paths.js';
+import policySchema from './policy.schema.json' with { type: 'json' };
+import { Codes, type DocPath, type ProblemSink } from './problems.js';
+import { schemaCheck } from './schema-check.js';
+import { compileSelector } from './selector.js';
+import { didYouMean } from './suggest.js';
+import type { AllowEntry, CompiledPolicy, CompiledRule, Effect, PolicyResource, RuleSpec, SourceRef } from './types.js';
+
+const checkPolicySchema = schemaCheck(policySchema);
+
+/** Where a document came from, and how to find a line in it. */
+export interface PolicySource {
+  readonly file: string;
+  readonly line: number;
+  lineOf(at: DocPath): number;
+}
+
+const REDACT_BY_DEFAULT: ReadonlySet<DataClass> = new Set(['pii', 'secret']);
+
+/**
+ * Validates one Policy document and compiles it to closures. Every problem goes to `sink`
+ * (with its document path); returns undefined when there was any error.
+ */
+export function compilePolicy(value: unknown, source: PolicySource, sink: ProblemSink): CompiledPolicy | undefined {
+  const schemaProblems = checkPolicySchema(value);
+  for (const p of schemaProblems) sink.error(p.code, p.message, p.at, p.hint, p.target);
+  if (schemaProblems.length > 0) return undefined;
+  const resource = value as PolicyResource;
+  const { metadata, spec } = resource;
+
+  const selector = compileSelector(spec.appliesTo?.agents?.selector, ['spec', 'appliesTo', 'agents', 'selector'], sink);
+  const rules = (spec.rules ?? []).map((r, i) => compileRule(r, i, source, sink));
+  const allowlists = compileAllowlists(spec.allowlists ?? {}, sink);
+  checkRuleIds(spec.rules ?? [], sink);
+  if (!selector || !allowlists || !rules.every((r): r is CompiledRule => r !== undefined)) return undefined;
+
+  return {
+    name: metadata.name,
+    namespace: metadata.namespace,
+    tenant: metadata.tenant,
+    key: `${metadata.tenant ?? '*'}/${metadata.namespace ?? '*'}/${metadata.name}`,
+    version: contentVersion(resource),
+    priority: spec.priority ?? 0,
+    selector,
+    environments: spec.appliesTo?.environments ? new Set(spec.appliesTo.environments) : undefined,
+    hooks: spec.appliesTo?.hooks ? new Set<Hook>(spec.appliesTo.hooks) : undefined,
+    rules,
+    allowlists,
+    source: { file: source.file, line: source.line },
+  };
+}
+
+function compileRule(spec: RuleSpec, index: number, source: PolicySource, sink: ProblemSink): CompiledRule | undefined {
+  const at = ['spec', 'rules', index];
+  const ref: SourceRef = { file: source.file, line: source.lineOf(at) };
+  if ((spec.action === undefined) === (spec.require === undefined)) {
+    sink.error(
+      Codes.rule,
+      spec.action === undefined ? `rule has neither "action" nor "require"` : `rule has both "action" and "require"; give it one outcome`,
+      at,
+      `write "action: allow", "action: deny", "action: {redact: true}" or "require: {approval: human}"`,
+    );
+    return undefined;
+  }
+  const condition = compileWhen(spec.when ?? {}, [...at, 'when'], sink);
+  if (!condition) return undefined;
+  return {
+    id: spec.id ?? spec.name ?? `rules[${index}]`,
+    index,
+    effect: effectOf(spec),
+    reason: spec.reason,
+    condition,
+    source: ref,
+  };
+}
+
+function effectOf(spec: RuleSpec): Effect {
+  if (spec.require) return { kind: 'approval', approval: spec.require.approval };
+  const action = spec.action;
+  if (action === 'allow' || action === 'deny') return { kind: action };
+  const redact = (action as { redact: true | DataClass[] }).redact;
+  return { kind: 'redact', classes: redact === true ? classesNamedBy(spec.when) : new Set(redact) };
+}
+
+/**
+ * `redact: true` redacts what the rule's own `data.contains` names (the seed's
+ * `data.contains: pii` → redact PII); without one, PII and secrets.
+ */
+function classesNamedBy(when: Record<string, unknown> | undefined): ReadonlySet<DataClass> {
+  const named = when?.['data.contains'];
+  const list = Array.isArray(named) ? named : [named];
+  const classes = list.filter((c): c is DataClass => typeof c === 'string' && (DATA_CLASSES as readonly string[]).includes(c));
+  return classes.length > 0 ? new Set(classes) : REDACT_BY_DEFAULT;
+}
+
+function checkRuleIds(rules: RuleSpec[], sink: ProblemSink): void {
+  const seen = new Map<string, number>();
+  for (const [i, r] of rules.entries()) {
+    if (r.id === undefined) continue;
+    const first = seen.get(r.id);
+    if (first !== undefined) sink.error(Codes.duplicate, `rule id "${r.id}" is already used by rules[${first}] of this policy`, ['spec', 'rules', i, 'id']);
+    else seen.set(r.id, i);
+  }
+}
+
+function compileAllowlists(lists: Record<string, (string | number)[]>, sink: ProblemSink): Map<string, AllowEntry[]> | undefined {
+  const out = new Map<string, AllowEntry[]>();
+  let ok = true;
+  for (const [path, entries] of Object.entries(lists)) {
+    const at = ['spec', 'allowlists', path];
+    const resolved = resolvePath(path);
+    if (!resolved.ok) {
+      const guess = didYouMean(path, ['model.provider', 'model.name', 'destination.host', 'destination.sni', 'tool.name', 'tool.server', 'mcp.server']);
+      sink.error(Codes.allowlist, resolved.message, at, guess ? `did you mean "${guess}"?` : undefined, 'key');
+      ok = false;
+      continue;
+    }
+    const { kind } = resolved.def;
+    if (kind === 'number' || kind === 'classes' || kind === 'hook') {
+      sink.error(Codes.allowlist, `"${path}" cannot have an allow-list; allow-lists hold names and hosts`, at, undefined, 'key');
+      ok = false;
+      continue;
+    }
+    const compiled: AllowEntry[] = [];
+    for (const [i, entry] of entries.entries()) {
+      const value = normalise(kind, String(entry));
+      try {
+        compiled.push(isGlob(value) ? compileGlob(value, globStyle(kind)) : (v: string) => v === value);
+      } catch (err) {
+        sink.error(Codes.allowlist, `invalid allow-list entry "${value}": ${(err as Error).message}`, [...at, i]);
+        ok = false;
+      }
+    }
+    out.set(path, compiled);
+  }
+  return ok ? out : undefined;
+}

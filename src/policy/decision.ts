@@ -1,0 +1,38 @@
+/** The engine's answer: the seed's decision shape plus what audit needs. */
+export type Outcome = 'allow' | 'deny' | 'modify';
+
+export interface MatchedRule {
+  readonly policyId: string;
+  readonly policyNamespace: string | null;
+  readonly policyVersion: string;
+  readonly ruleId: string;
+  readonly effect: 'allow' | 'deny' | 'redact' | 'approval';
+}
+
+export interface Decision {
+  decision: Outcome;
+  reason: string;
+  modifiedRequest?: { payload: unknown };
+  /** Name of the policy that decided; null for the default decision. */
+  policyId: string | null;
+  policyNamespace: string | null;
+  /** Version of that policy; for the default decision, the version of the whole policy set. */
+  policyVersion: string;
+  ruleId: string | null;
+  decisionId: string;
+  /** Set when the call waits for a human approval; the decision is then `deny` until approved. */
+  pending?: { approval: 'human' };
+  /** Every rule that fired, in evaluation order. */
+  matched: MatchedRule[];
+}
+
+/** Reasons used when a rule gives none. */
+export const DefaultReasons = {
+  deny: 'denied-by-policy',
+  allow: 'allowed-by-policy',
+  approval: 'approval-required',
+  redact: 'redacted',
+  noRule: 'no-matching-rule',
+  defaultDeny: 'default-deny',
+  error: 'evaluation-error',
+} as const;

@@ -1,0 +1,82 @@
+import type { Hook } from '../context/types.js';
+import type { DataClass } from '../scan/types.js';
+import type { Condition } from './conditions.js';
+import type { CompiledSelector, LabelSelectorSpec } from './selector.js';
+
+export const API_VERSION = 'joch.dev/v1alpha1';
+
+/** A Policy resource as authored (validated against policy.schema.json). */
+export interface PolicyResource {
+  apiVersion: typeof API_VERSION;
+  kind: 'Policy';
+  metadata: {
+    name: string;
+    namespace?: string;
+    tenant?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+  spec: {
+    priority?: number;
+    appliesTo?: {
+      agents?: { selector?: LabelSelectorSpec };
+      environments?: string[];
+      hooks?: Hook[];
+    };
+    allowlists?: Record<string, (string | number)[]>;
+    rules?: RuleSpec[];
+  };
+}
+
+export interface RuleSpec {
+  id?: string;
+  name?: string;
+  description?: string;
+  when?: Record<string, unknown>;
+  action?: 'allow' | 'deny' | { redact: true | DataClass[] };
+  require?: { approval: 'human' };
+  reason?: string;
+}
+
+/** What a rule does when its `when` holds. */
+export type Effect =
+  | { readonly kind: 'allow' }
+  | { readonly kind: 'deny' }
+  | { readonly kind: 'approval'; readonly approval: 'human' }
+  | { readonly kind: 'redact'; readonly classes: ReadonlySet<DataClass> };
+
+export interface CompiledRule {
+  readonly id: string;
+  readonly index: number;
+  readonly effect: Effect;
+  readonly reason: string | undefined;
+  readonly condition: Condition;
+  /** Where the rule is written, for explain output and error messages. */
+  readonly source: SourceRef;
+}
+
+export interface SourceRef {
+  readonly file: string;
+  readonly line: number;
+}
+
+/** An allow-list entry, compiled: matches one value of its path. */
+export type AllowEntry = (value: string) => boolean;
+
+export interface CompiledPolicy {
+  /** `metadata.name`: the decision's policyId. */
+  readonly name: string;
+  readonly namespace: string | undefined;
+  readonly tenant: string | undefined;
+  /** Stable identity within a policy set: tenant/namespace/name with `*` for unscoped parts. */
+  readonly key: string;
+  /** Content hash: the same content always gives the same version. */
+  readonly version: string;
+  readonly priority: number;
+  readonly selector: CompiledSelector;
+  readonly environments: ReadonlySet<string> | undefined;
+  readonly hooks: ReadonlySet<Hook> | undefined;
+  readonly rules: readonly CompiledRule[];
+  readonly allowlists: ReadonlyMap<string, readonly AllowEntry[]>;
+  readonly source: SourceRef;
+}
