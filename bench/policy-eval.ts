@@ -60,7 +60,7 @@ ${rules.join('\n')}
 `;
 }
 
-function engineWith(specs: { namespace: string; count: number }[], seed: number): Engine {
+export function engineWith(specs: { namespace: string; count: number }[], seed: number): Engine {
   const r = rng(seed);
   let i = 0;
   const docs: string[] = [];
@@ -70,7 +70,7 @@ function engineWith(specs: { namespace: string; count: number }[], seed: number)
   return new Engine(new PolicySet(result.policies));
 }
 
-function contexts(namespaces: readonly string[], seed: number): { ctx: DecisionContext; json: string }[] {
+export function contexts(namespaces: readonly string[], seed: number): { ctx: DecisionContext; json: string }[] {
   const r = rng(seed);
   const out: { ctx: DecisionContext; json: string }[] = [];
   for (let i = 0; i < 512; i++) {

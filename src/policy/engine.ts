@@ -92,7 +92,7 @@ export class Engine {
     } catch {
       decision = this.failClosed();
     }
-    const candidates = this.policies.candidates(ctx.tenant, ctx.namespace, ctx.hook).length;
+    const candidates = this.policies.candidates(ctx.tenant, ctx.namespace, ctx.hook).policies.length;
     return {
       decision,
       explain: { policySetVersion: this.policies.version, notCandidates: this.policies.policies.length - candidates, policies: trace },
@@ -100,7 +100,10 @@ export class Engine {
   }
 
   private run(ctx: DecisionContext, trace: PolicyTrace[] | undefined): Decision {
-    const candidates = this.policies.candidates(ctx.tenant, ctx.namespace, ctx.hook);
+    const index = this.policies.candidates(ctx.tenant, ctx.namespace, ctx.hook);
+    // Explaining walks every candidate to say why each did or did not apply; deciding only
+    // looks at those the selector index lets through.
+    const candidates = trace ? index.policies : index.select(ctx.agent?.labels);
     const applicable: CompiledPolicy[] = [];
     const traces = trace && new Map<CompiledPolicy, PolicyTrace>();
     for (const p of candidates) {

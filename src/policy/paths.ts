@@ -1,4 +1,5 @@
 import type { EvalState } from './eval-state.js';
+import { intern } from './intern.js';
 
 /**
  * What a condition path holds, which decides how its matchers compile:
@@ -66,12 +67,12 @@ export function resolvePath(path: string): PathResolution {
   const fixed = PATHS.get(path);
   if (fixed) return { ok: true, def: fixed };
   if (path.startsWith(LABEL_PREFIX)) {
-    const key = path.slice(LABEL_PREFIX.length);
+    const key = intern(path.slice(LABEL_PREFIX.length));
     if (!LABEL_KEY.test(key)) return { ok: false, message: `"${key}" is not a valid label key` };
     return { ok: true, def: def(path, 'string', (s) => ownString(s.ctx.agent?.labels, key), `agent label ${key}`) };
   }
   if (path.startsWith(HEADER_PREFIX)) {
-    const name = path.slice(HEADER_PREFIX.length);
+    const name = intern(path.slice(HEADER_PREFIX.length));
     if (!HEADER_NAME.test(name)) {
       return { ok: false, message: `"${name}" is not a valid header name (header names in conditions are lower case)` };
     }
@@ -84,7 +85,9 @@ export function knownPathNames(): string[] {
   return [...PATHS.keys(), `${LABEL_PREFIX}<key>`, `${HEADER_PREFIX}<name>`];
 }
 
-/** Reads a key only if the object has it as its own property (so `constructor` is never found on a prototype). */
+/** Reads a string value; nothing on Object.prototype is a string, so `constructor` is never found. */
 function ownString(obj: Record<string, string> | undefined, key: string): string | undefined {
-  return obj !== undefined && Object.hasOwn(obj, key) ? obj[key] : undefined;
+  if (obj === undefined) return undefined;
+  const v: unknown = obj[key];
+  return typeof v === 'string' ? v : undefined;
 }

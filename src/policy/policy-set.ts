@@ -1,5 +1,6 @@
 import type { Hook } from '../context/types.js';
 import { contentVersion } from './canonical.js';
+import { SelectorIndex } from './selector-index.js';
 import type { CompiledPolicy } from './types.js';
 
 /**
@@ -18,7 +19,7 @@ export class PolicySet {
   readonly version: string;
   private readonly tenants: ReadonlySet<string>;
   private readonly namespaces: ReadonlySet<string>;
-  private readonly cache = new Map<string, readonly CompiledPolicy[]>();
+  private readonly cache = new Map<string, SelectorIndex>();
 
   constructor(policies: readonly CompiledPolicy[]) {
     this.policies = [...policies].sort(compareForEvaluation);
@@ -27,14 +28,17 @@ export class PolicySet {
     this.namespaces = new Set(policies.flatMap((p) => (p.namespace === undefined ? [] : [p.namespace])));
   }
 
-  candidates(tenant: string | undefined, namespace: string | undefined, hook: Hook): readonly CompiledPolicy[] {
+  /** The policies that can apply to this tenant, namespace and hook, in order, indexed by selector. */
+  candidates(tenant: string | undefined, namespace: string | undefined, hook: Hook): SelectorIndex {
     const t = tenant !== undefined && this.tenants.has(tenant) ? tenant : undefined;
     const n = namespace !== undefined && this.namespaces.has(namespace) ? namespace : undefined;
     const key = `${t ?? ''}\u0000${n ?? ''}\u0000${hook}`;
     let list = this.cache.get(key);
     if (list === undefined) {
-      list = this.policies.filter(
-        (p) => (p.tenant === undefined || p.tenant === t) && (p.namespace === undefined || p.namespace === n) && (p.hooks === undefined || p.hooks.has(hook)),
+      list = new SelectorIndex(
+        this.policies.filter(
+          (p) => (p.tenant === undefined || p.tenant === t) && (p.namespace === undefined || p.namespace === n) && (p.hooks === undefined || p.hooks.has(hook)),
+        ),
       );
       this.cache.set(key, list);
     }

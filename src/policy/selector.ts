@@ -1,3 +1,4 @@
+import { intern } from './intern.js';
 import { Codes, type DocPath, type ProblemSink } from './problems.js';
 
 /** A Kubernetes-style label selector over agent labels. */
@@ -12,22 +13,37 @@ export interface CompiledSelector {
   readonly matches: (labels: Labels) => boolean;
   /** Why the labels do not match, for `--explain`; undefined when they do. */
   readonly mismatch: (labels: Labels) => string | undefined;
+  /**
+   * The requirements that name the values a label must have (matchLabels, In): necessary
+   * conditions a selector index can look up instead of testing each selector in turn.
+   */
+  readonly positive: readonly PositiveRequirement[];
 }
 
-type Requirement = { key: string; test: (labels: Labels) => boolean; describe: string };
+export interface PositiveRequirement {
+  readonly key: string;
+  readonly values: readonly string[];
+}
+
+type Requirement = { key: string; test: (labels: Labels) => boolean; describe: string; values?: readonly string[] };
 
 const OPERATORS = ['In', 'NotIn', 'Exists', 'DoesNotExist'];
 
-function get(labels: Labels, key: string): string | undefined {
-  return labels !== undefined && Object.hasOwn(labels, key) ? labels[key] : undefined;
+/** Label values are strings; nothing on Object.prototype is, so inherited names never match. */
+export function labelValue(labels: Labels, key: string): string | undefined {
+  if (labels === undefined) return undefined;
+  const v: unknown = labels[key];
+  return typeof v === 'string' ? v : undefined;
 }
 
 /** Compiles a selector. An absent or empty selector selects every agent, as in Kubernetes. */
 export function compileSelector(spec: LabelSelectorSpec | undefined, at: DocPath, sink: ProblemSink): CompiledSelector | undefined {
   const reqs: Requirement[] = [];
   let ok = true;
-  for (const [key, value] of Object.entries(spec?.matchLabels ?? {})) {
-    reqs.push({ key, test: (l) => get(l, key) === value, describe: `${key}=${value}` });
+  for (const [rawKey, rawValue] of Object.entries(spec?.matchLabels ?? {})) {
+    const key = intern(rawKey);
+    const value = intern(rawValue);
+    reqs.push({ key, test: (l) => labelValue(l, key) === value, describe: `${key}=${value}`, values: [value] });
   }
   for (const [i, expr] of (spec?.matchExpressions ?? []).entries()) {
     const r = compileExpression(expr, [...at, 'matchExpressions', i], sink);
@@ -43,9 +59,10 @@ export function compileSelector(spec: LabelSelectorSpec | undefined, at: DocPath
     mismatch: (labels) => {
       const failed = reqs.find((r) => !r.test(labels));
       if (!failed) return undefined;
-      const actual = get(labels, failed.key);
+      const actual = labelValue(labels, failed.key);
       return `selector wants ${failed.describe}; agent has ${actual === undefined ? `no label ${failed.key}` : `${failed.key}=${actual}`}`;
     },
+    positive: reqs.flatMap((r) => (r.values === undefined ? [] : [{ key: r.key, values: r.values }])),
   };
 }
 
@@ -54,7 +71,8 @@ function compileExpression(
   at: DocPath,
   sink: ProblemSink,
 ): Requirement | undefined {
-  const { key, operator, values } = expr;
+  const { operator, values } = expr;
+  const key = intern(expr.key);
   if (!OPERATORS.includes(operator)) {
     sink.error(Codes.selector, `unknown selector operator "${operator}"; use one of ${OPERATORS.join(', ')}`, [...at, 'operator']);
     return undefined;
@@ -64,16 +82,16 @@ function compileExpression(
       sink.error(Codes.selector, `operator ${operator} needs a non-empty "values" list`, at);
       return undefined;
     }
-    const set = new Set(values);
+    const set = new Set(values.map(intern));
     return operator === 'In'
-      ? { key, test: (l) => set.has(get(l, key) as string), describe: `${key} in (${values.join(', ')})` }
-      : { key, test: (l) => !set.has(get(l, key) as string), describe: `${key} notin (${values.join(', ')})` };
+      ? { key, test: (l) => set.has(labelValue(l, key) as string), describe: `${key} in (${values.join(', ')})`, values: [...set] }
+      : { key, test: (l) => !set.has(labelValue(l, key) as string), describe: `${key} notin (${values.join(', ')})` };
   }
   if (values !== undefined && values.length > 0) {
     sink.error(Codes.selector, `operator ${operator} takes no "values"`, [...at, 'values']);
     return undefined;
   }
   return operator === 'Exists'
-    ? { key, test: (l) => get(l, key) !== undefined, describe: `label ${key} to exist` }
-    : { key, test: (l) => get(l, key) === undefined, describe: `no label ${key}` };
+    ? { key, test: (l) => labelValue(l, key) !== undefined, describe: `label ${key} to exist` }
+    : { key, test: (l) => labelValue(l, key) === undefined, describe: `no label ${key}` };
 }

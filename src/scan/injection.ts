@@ -40,11 +40,15 @@ const RULES: readonly InjectionRule[] = [
   { rule: 'injection.markdown-system', score: 0.6, re: /###[ \t]*system[ \t]*(?::|$)/gim },
 ];
 
+/** Every rule's match contains one of these words: one pass finds texts no rule can match. */
+const TRIGGER = /ignore|disregard|forget|you\s+are\s+now|reveal|instructions|<\|im_start\|>|\[inst\]|###/i;
+
 /** Well-known prompt-injection phrases and chat-template role markers (English only for now). */
 export const injectionDetector: Detector = {
   class: 'injection',
   scan(text: string): Finding[] {
     const out: Finding[] = [];
+    if (!TRIGGER.test(text)) return out;
     for (const { rule, score, re } of RULES) {
       re.lastIndex = 0;
       for (let m = re.exec(text); m !== null; m = re.exec(text)) {

@@ -5,6 +5,8 @@ interface TokenRule {
   readonly type: string;
   readonly rule: string;
   readonly score: number;
+  /** Every match starts with one of these: a cheap test before the regex runs. */
+  readonly prefixes: readonly string[];
   /** Sticky; must cover a whole token (a maximal run of `[A-Za-z0-9_-]`). */
   readonly re: RegExp;
   /** Generic prefixes also start ordinary words ("sk-learn-…"); random keys carry digits. */
@@ -12,18 +14,20 @@ interface TokenRule {
 }
 
 const TOKEN_RULES: readonly TokenRule[] = [
-  { type: 'ANTHROPIC_API_KEY', rule: 'secret.anthropic', score: 0.95, re: /sk-ant-[A-Za-z0-9_-]{20,}/y },
-  { type: 'OPENAI_API_KEY', rule: 'secret.openai', score: 0.9, re: /sk-(?!ant-)[A-Za-z0-9_-]{20,}/y, needsDigit: true },
-  { type: 'AWS_ACCESS_KEY', rule: 'secret.aws-access-key', score: 0.95, re: /(?:AKIA|ASIA)[A-Z0-9]{16}/y },
-  { type: 'GITHUB_TOKEN', rule: 'secret.github-token', score: 0.95, re: /gh[pousr]_[A-Za-z0-9]{36}/y },
-  { type: 'GITHUB_TOKEN', rule: 'secret.github-pat', score: 0.95, re: /github_pat_[A-Za-z0-9_]{82}/y },
-  { type: 'SLACK_TOKEN', rule: 'secret.slack', score: 0.95, re: /xox[abprs]-[A-Za-z0-9-]{10,}/y },
-  { type: 'STRIPE_KEY', rule: 'secret.stripe', score: 0.95, re: /(?:sk_live_|rk_live_|sk_test_)[A-Za-z0-9]{24,}/y },
-  { type: 'GOOGLE_API_KEY', rule: 'secret.google-api-key', score: 0.95, re: /AIza[A-Za-z0-9_-]{35}/y },
+  { type: 'ANTHROPIC_API_KEY', rule: 'secret.anthropic', score: 0.95, prefixes: ['sk-ant-'], re: /sk-ant-[A-Za-z0-9_-]{20,}/y },
+  { type: 'OPENAI_API_KEY', rule: 'secret.openai', score: 0.9, prefixes: ['sk-'], re: /sk-(?!ant-)[A-Za-z0-9_-]{20,}/y, needsDigit: true },
+  { type: 'AWS_ACCESS_KEY', rule: 'secret.aws-access-key', score: 0.95, prefixes: ['AKIA', 'ASIA'], re: /(?:AKIA|ASIA)[A-Z0-9]{16}/y },
+  { type: 'GITHUB_TOKEN', rule: 'secret.github-token', score: 0.95, prefixes: ['gh'], re: /gh[pousr]_[A-Za-z0-9]{36}/y },
+  { type: 'GITHUB_TOKEN', rule: 'secret.github-pat', score: 0.95, prefixes: ['github_pat_'], re: /github_pat_[A-Za-z0-9_]{82}/y },
+  { type: 'SLACK_TOKEN', rule: 'secret.slack', score: 0.95, prefixes: ['xox'], re: /xox[abprs]-[A-Za-z0-9-]{10,}/y },
+  { type: 'STRIPE_KEY', rule: 'secret.stripe', score: 0.95, prefixes: ['sk_live_', 'rk_live_', 'sk_test_'], re: /(?:sk_live_|rk_live_|sk_test_)[A-Za-z0-9]{24,}/y },
+  { type: 'GOOGLE_API_KEY', rule: 'secret.google-api-key', score: 0.95, prefixes: ['AIza'], re: /AIza[A-Za-z0-9_-]{35}/y },
 ];
 
 const JWT_PREFIX = 'eyJ'; // base64url of '{"'
 const JWT_MIN_SEGMENT = 10;
+/** The shortest token any rule can match: a JWT header segment (key formats are all longer). */
+const MIN_TOKEN = JWT_MIN_SEGMENT;
 const BEARER_MIN = 20;
 const DOT = 0x2e;
 const EQUALS = 0x3d;
@@ -62,6 +66,10 @@ function scanTokens(text: string, out: Finding[]): void {
       continue;
     }
     const end = tokenEnd(text, i);
+    if (end - i < MIN_TOKEN) {
+      i = end; // ordinary words: shorter than any key format or JWT header
+      continue;
+    }
     const jwt = jwtEnd(text, i, end);
     if (jwt !== undefined) {
       out.push({ class: 'secret', type: 'JWT', start: i, end: jwt, score: 0.9, rule: 'secret.jwt' });
@@ -77,6 +85,7 @@ function scanTokens(text: string, out: Finding[]): void {
 }
 
 function wholeTokenMatch(r: TokenRule, text: string, start: number, end: number): boolean {
+  if (!r.prefixes.some((p) => text.startsWith(p, start))) return false;
   r.re.lastIndex = start;
   return r.re.test(text) && r.re.lastIndex === end && (!r.needsDigit || hasDigit(text, start, end));
 }
