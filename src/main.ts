@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { buildAdminServer } from './admin/server.js';
-import { formatProblem } from './errors.js';
+import { formatProblem, JochError } from './errors.js';
 import { Engine, type DefaultOutcome } from './policy/engine.js';
 import { loadPolicies } from './policy/load.js';
 import { PolicySet } from './policy/policy-set.js';
@@ -19,13 +19,13 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-export class StartupError extends Error {}
-
 /** Wiring only: config → policies → engine → servers. */
 export async function startGateway(config: GatewayConfig, log: Logger = pino({ name: 'joch' })): Promise<Gateway> {
   const loaded = loadPolicies(config.policyPaths);
   for (const p of loaded.problems) (p.severity === 'warning' ? log.warn.bind(log) : log.error.bind(log))({ code: p.code }, formatProblem(p));
-  if (!loaded.ok) throw new StartupError(`policies under ${config.policyPaths.join(', ')} are invalid (see the errors above)`);
+  if (!loaded.ok) {
+    throw new JochError('JOCH_POLICIES_INVALID', `the policies under ${config.policyPaths.join(', ')} are invalid (every problem is logged above)`);
+  }
   const set = new PolicySet(loaded.policies);
   const engine = new Engine(set, { defaultDecision: config.defaultDecision });
 

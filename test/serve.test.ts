@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { startGateway, StartupError } from '../src/main.js';
+import { JochError } from '../src/errors.js';
+import { startGateway } from '../src/main.js';
 
 const quiet = pino({ level: 'silent' });
 
@@ -27,13 +28,13 @@ describe('startGateway (embedded defaults)', () => {
     const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) });
     await expect(
       startGateway({ policyPaths: ['test/fixtures/seed-policy.yaml'], admin: { host: '127.0.0.1', port: 0 }, defaultDecision: 'allow' }, log),
-    ).rejects.toBeInstanceOf(StartupError);
+    ).rejects.toMatchObject({ code: 'JOCH_POLICIES_INVALID' });
     expect(lines.join('')).toContain('seed-policy.yaml:24:9: JOCH_YAML_SYNTAX');
   });
 
   it('refuses an empty policy folder', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'joch-serve-'));
     writeFileSync(join(dir, 'README.txt'), 'no policies here');
-    await expect(startGateway({ policyPaths: [dir], admin: { host: '127.0.0.1', port: 0 }, defaultDecision: 'allow' }, quiet)).rejects.toThrow(/invalid/);
+    await expect(startGateway({ policyPaths: [dir], admin: { host: '127.0.0.1', port: 0 }, defaultDecision: 'allow' }, quiet)).rejects.toBeInstanceOf(JochError);
   });
 });

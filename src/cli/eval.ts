@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { parseContexts } from '../context/parse.js';
 import { formatProblem } from '../errors.js';
-import { Engine, type DefaultOutcome } from '../policy/engine.js';
+import { Engine } from '../policy/engine.js';
 import { loadPolicies } from '../policy/load.js';
 import { PolicySet } from '../policy/policy-set.js';
-import { parseFlags } from './args.js';
+import { parseDefaultDecision, parseVerbArgs } from './args.js';
 import { Exit, UsageError, type CliIO } from './io.js';
 
 export const evalHelp = `Usage: joch eval -f PATH [-f PATH ...] --context FILE|- [--explain]
@@ -29,21 +29,13 @@ the context are invalid (every problem is printed), 2 on a usage error.
 `;
 
 export async function evaluate(argv: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parseFlags('eval', argv, {
-    file: { type: 'string', short: 'f', multiple: true },
+  const { values, paths } = parseVerbArgs('eval', argv, {
     context: { type: 'string', short: 'c' },
     explain: { type: 'boolean' },
     'default-decision': { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
   });
-  if (values.help) {
-    io.out(evalHelp);
-    return Exit.ok;
-  }
-  const paths = [...(values.file ?? []), ...positionals];
-  if (paths.length === 0) throw new UsageError('joch eval: give at least one -f PATH');
   if (values.context === undefined) throw new UsageError('joch eval: give --context FILE (or - for standard input)');
-  const defaultDecision = parseDefault(values['default-decision'] ?? process.env.JOCH_DEFAULT_DECISION);
+  const defaultDecision = parseDefaultDecision('eval', values['default-decision']);
 
   const loaded = loadPolicies(paths);
   const errors = loaded.problems.filter((p) => p.severity !== 'warning');
@@ -67,9 +59,4 @@ export async function evaluate(argv: string[], io: CliIO): Promise<number> {
   const single = !text.trimStart().startsWith('[');
   io.out(`${JSON.stringify(single ? results[0] : results, null, 2)}\n`);
   return Exit.ok;
-}
-
-function parseDefault(value: string | undefined): DefaultOutcome {
-  if (value === undefined || value === 'allow' || value === 'deny') return value ?? 'allow';
-  throw new UsageError(`joch eval: the default decision must be allow or deny, not "${value}"`);
 }

@@ -1,3 +1,4 @@
+import { wantsHelp } from './args.js';
 import { evalHelp, evaluate } from './eval.js';
 import { Exit, UsageError, processIO, type CliIO } from './io.js';
 import { serve, serveHelp } from './serve.js';
@@ -42,6 +43,10 @@ export async function main(argv: string[], io: CliIO = processIO): Promise<numbe
   if (!command) {
     io.err(`joch: unknown command "${verb}"\n\n${mainHelp}`);
     return Exit.usage;
+  }
+  if (wantsHelp(rest)) {
+    io.out(command.help);
+    return Exit.ok;
   }
   try {
     return await command.run(rest, io);

@@ -1,6 +1,7 @@
 import { pino } from 'pino';
-import { startGateway, StartupError } from '../main.js';
-import { parseFlags } from './args.js';
+import { JochError } from '../errors.js';
+import { startGateway } from '../main.js';
+import { parseDefaultDecision, parseVerbArgs } from './args.js';
 import { Exit, UsageError, type CliIO } from './io.js';
 
 export const serveHelp = `Usage: joch serve -f PATH [-f PATH ...] [--admin HOST:PORT]
@@ -22,28 +23,19 @@ HTTP authz port; this command loads and compiles the policies and serves the adm
 `;
 
 export async function serve(argv: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parseFlags('serve', argv, {
-    file: { type: 'string', short: 'f', multiple: true },
+  const { values, paths } = parseVerbArgs('serve', argv, {
     admin: { type: 'string' },
     'default-decision': { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
   });
-  if (values.help) {
-    io.out(serveHelp);
-    return Exit.ok;
-  }
-  const paths = [...(values.file ?? []), ...positionals];
-  if (paths.length === 0) throw new UsageError('joch serve: give at least one -f PATH');
   const admin = parseHostPort(values.admin ?? process.env.JOCH_ADMIN ?? '127.0.0.1:9901', '--admin');
-  const dd = values['default-decision'] ?? process.env.JOCH_DEFAULT_DECISION ?? 'allow';
-  if (dd !== 'allow' && dd !== 'deny') throw new UsageError(`joch serve: the default decision must be allow or deny, not "${dd}"`);
+  const dd = parseDefaultDecision('serve', values['default-decision']);
 
   const log = pino({ name: 'joch' });
   let gateway;
   try {
     gateway = await startGateway({ policyPaths: paths, admin, defaultDecision: dd }, log);
   } catch (err) {
-    io.err(`joch serve: ${err instanceof StartupError ? err.message : `cannot start: ${(err as Error).message}`}\n`);
+    io.err(`joch serve: ${err instanceof JochError ? err.format() : `cannot start: ${(err as Error).message}`}\n`);
     return Exit.problems;
   }
   await new Promise<void>((resolve) => {

@@ -1,6 +1,6 @@
 import { formatProblem } from '../errors.js';
 import { loadPolicies } from '../policy/load.js';
-import { parseFlags } from './args.js';
+import { parseVerbArgs } from './args.js';
 import { Exit, UsageError, type CliIO } from './io.js';
 
 export const validateHelp = `Usage: joch validate -f PATH [-f PATH ...] [--format text|json]
@@ -21,17 +21,9 @@ Exit status: 0 when there is no error (warnings allowed), 1 when there is any er
 `;
 
 export async function validate(argv: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parseFlags('validate', argv, {
-    file: { type: 'string', short: 'f', multiple: true },
+  const { values, paths } = parseVerbArgs('validate', argv, {
     format: { type: 'string', default: 'text' },
-    help: { type: 'boolean', short: 'h' },
   });
-  if (values.help) {
-    io.out(validateHelp);
-    return Exit.ok;
-  }
-  const paths = [...(values.file ?? []), ...positionals];
-  if (paths.length === 0) throw new UsageError('joch validate: give at least one -f PATH');
   if (values.format !== 'text' && values.format !== 'json') throw new UsageError(`joch validate: --format must be text or json, not "${values.format}"`);
 
   const result = loadPolicies(paths);

@@ -1,5 +1,6 @@
 import type { EvalState } from './eval-state.js';
 import { intern } from './intern.js';
+import { isLabelKey } from './labels.js';
 
 /**
  * What a condition path holds, which decides how its matchers compile:
@@ -57,8 +58,6 @@ export const PATHS: ReadonlyMap<string, PathDef> = new Map(
 const LABEL_PREFIX = 'agent.labels.';
 const HEADER_PREFIX = 'request.headers.';
 
-/** Kubernetes label key syntax: optional DNS prefix and a name of at most 63 characters. */
-const LABEL_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
 
 export type PathResolution = { ok: true; def: PathDef } | { ok: false; message: string; suggestion?: string };
@@ -68,7 +67,7 @@ export function resolvePath(path: string): PathResolution {
   if (fixed) return { ok: true, def: fixed };
   if (path.startsWith(LABEL_PREFIX)) {
     const key = intern(path.slice(LABEL_PREFIX.length));
-    if (!LABEL_KEY.test(key)) return { ok: false, message: `"${key}" is not a valid label key` };
+    if (!isLabelKey(key)) return { ok: false, message: `"${key}" is not a valid label key` };
     return { ok: true, def: def(path, 'string', (s) => ownString(s.ctx.agent?.labels, key), `agent label ${key}`) };
   }
   if (path.startsWith(HEADER_PREFIX)) {

@@ -1,4 +1,5 @@
 import { intern } from './intern.js';
+import { isLabelKey, isLabelValue } from './labels.js';
 import { Codes, type DocPath, type ProblemSink } from './problems.js';
 
 /** A Kubernetes-style label selector over agent labels. */
@@ -41,6 +42,10 @@ export function compileSelector(spec: LabelSelectorSpec | undefined, at: DocPath
   const reqs: Requirement[] = [];
   let ok = true;
   for (const [rawKey, rawValue] of Object.entries(spec?.matchLabels ?? {})) {
+    if (!checkLabel(rawKey, [rawValue], [...at, 'matchLabels', rawKey], sink)) {
+      ok = false;
+      continue;
+    }
     const key = intern(rawKey);
     const value = intern(rawValue);
     reqs.push({ key, test: (l) => labelValue(l, key) === value, describe: `${key}=${value}`, values: [value] });
@@ -66,12 +71,27 @@ export function compileSelector(spec: LabelSelectorSpec | undefined, at: DocPath
   };
 }
 
+/** Keys and values must be valid Kubernetes labels: anything else could never match a pod's labels. */
+function checkLabel(key: string, values: readonly string[], at: DocPath, sink: ProblemSink): boolean {
+  if (!isLabelKey(key)) {
+    sink.error(Codes.selector, `"${key}" is not a valid label key`, at, 'label keys are an optional DNS prefix and "/", then up to 63 letters, digits, "-", "_" or "."', 'key');
+    return false;
+  }
+  const bad = values.find((v) => !isLabelValue(v));
+  if (bad !== undefined) {
+    sink.error(Codes.selector, `"${bad}" is not a valid label value`, at, 'label values are up to 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit');
+    return false;
+  }
+  return true;
+}
+
 function compileExpression(
   expr: { key: string; operator: string; values?: string[] },
   at: DocPath,
   sink: ProblemSink,
 ): Requirement | undefined {
   const { operator, values } = expr;
+  if (!checkLabel(expr.key, values ?? [], at, sink)) return undefined;
   const key = intern(expr.key);
   if (!OPERATORS.includes(operator)) {
     sink.error(Codes.selector, `unknown selector operator "${operator}"; use one of ${OPERATORS.join(', ')}`, [...at, 'operator']);

@@ -107,6 +107,12 @@ describe('selectors, duplicates and allow-lists', () => {
     expect(problemsOf(sel('{key: env, operator: Within, values: [a]}'))[0]).toMatch(/^p\.yaml:10:34: JOCH_POLICY_SCHEMA: "Within" is not allowed here; use one of: In, NotIn, Exists, DoesNotExist/);
     expect(problemsOf(sel('{key: env, operator: In}'))[0]).toMatch(/^p\.yaml:10:13: JOCH_POLICY_SELECTOR: operator In needs a non-empty "values" list/);
     expect(problemsOf(sel('{key: env, operator: Exists, values: [a]}'))[0]).toMatch(/operator Exists takes no "values"/);
+    expect(problemsOf(sel('{key: "bad key", operator: Exists}'))[0]).toMatch(/^p\.yaml:10:13: JOCH_POLICY_SELECTOR: "bad key" is not a valid label key/);
+    expect(problemsOf(sel('{key: env, operator: In, values: ["not ok"]}'))[0]).toMatch(/JOCH_POLICY_SELECTOR: "not ok" is not a valid label value/);
+    const labels = `${head()}spec:\n  appliesTo:\n    agents:\n      selector:\n        matchLabels: {"-env": prod}\n  rules: [{action: deny}]\n`;
+    expect(problemsOf(labels)).toEqual([
+      'p.yaml:9:23: JOCH_POLICY_SELECTOR: "-env" is not a valid label key\n  hint: label keys are an optional DNS prefix and "/", then up to 63 letters, digits, "-", "_" or "."',
+    ]);
   });
   it('duplicate policy names in one namespace, across files', () => {
     const yaml = `${head('dup')}spec: {rules: [{action: deny}]}\n---\n${head('dup')}spec: {rules: [{action: allow}]}\n`;
