@@ -2,7 +2,9 @@ import type { Hook } from '../context/types.js';
 import { DATA_CLASSES, type DataClass } from '../scan/types.js';
 import { contentVersion } from './canonical.js';
 import { compileWhen } from './conditions.js';
+import { compileEgress } from './egress.js';
 import { compileGlob, isGlob } from './glob.js';
+import { compileHeaderMutation } from './header-mutation.js';
 import { globStyle, normalise } from './matchers.js';
 import { resolvePath } from './paths.js';
 import policySchema from './policy.schema.json' with { type: 'json' };
@@ -37,8 +39,9 @@ export function compilePolicy(value: unknown, source: PolicySource, sink: Proble
   const selector = compileSelector(spec.appliesTo?.agents?.selector, ['spec', 'appliesTo', 'agents', 'selector'], sink);
   const rules = (spec.rules ?? []).map((r, i) => compileRule(r, i, source, sink));
   const allowlists = compileAllowlists(spec.allowlists ?? {}, sink);
+  const egress = spec.egress === undefined ? undefined : compileEgress(spec.egress.allow, ['spec', 'egress', 'allow'], sink);
   checkRuleIds(spec.rules ?? [], sink);
-  if (!selector || !allowlists || !rules.every((r): r is CompiledRule => r !== undefined)) return undefined;
+  if (!selector || !allowlists || (spec.egress !== undefined && !egress) || !rules.every((r): r is CompiledRule => r !== undefined)) return undefined;
 
   return {
     name: metadata.name,
@@ -52,6 +55,7 @@ export function compilePolicy(value: unknown, source: PolicySource, sink: Proble
     hooks: spec.appliesTo?.hooks ? new Set<Hook>(spec.appliesTo.hooks) : undefined,
     rules,
     allowlists,
+    egress,
     source: { file: source.file, line: source.line },
   };
 }
@@ -64,28 +68,43 @@ function compileRule(spec: RuleSpec, index: number, source: PolicySource, sink: 
       Codes.rule,
       spec.action === undefined ? `rule has neither "action" nor "require"` : `rule has both "action" and "require"; give it one outcome`,
       at,
-      `write "action: allow", "action: deny", "action: {redact: true}" or "require: {approval: human}"`,
+      `write "action: allow", "action: deny", "action: {redact: true}", "action: {headers: {...}}" or "require: {approval: human}"`,
     );
     return undefined;
   }
+  if (spec.status !== undefined && spec.action !== 'deny') {
+    sink.error(Codes.rule, `"status" applies to deny rules only`, [...at, 'status'], undefined, 'key');
+    return undefined;
+  }
   const condition = compileWhen(spec.when ?? {}, [...at, 'when'], sink);
-  if (!condition) return undefined;
+  const effect = effectOf(spec, [...at, 'action'], sink);
+  if (!condition || !effect) return undefined;
   return {
     id: spec.id ?? spec.name ?? `rules[${index}]`,
     index,
-    effect: effectOf(spec),
+    effect,
     reason: spec.reason,
     condition,
     source: ref,
   };
 }
 
-function effectOf(spec: RuleSpec): Effect {
+/** Deny rules answer 403, or 429 when they test spending (cost.*), unless they set `status`. */
+function denyStatus(spec: RuleSpec): number {
+  if (spec.status !== undefined) return spec.status;
+  return /"cost\.(runUsd|dayUsd)"/.test(JSON.stringify(spec.when ?? {})) ? 429 : 403;
+}
+
+function effectOf(spec: RuleSpec, at: DocPath, sink: ProblemSink): Effect | undefined {
   if (spec.require) return { kind: 'approval', approval: spec.require.approval };
   const action = spec.action;
-  if (action === 'allow' || action === 'deny') return { kind: action };
-  const redact = (action as { redact: true | DataClass[] }).redact;
-  return { kind: 'redact', classes: redact === true ? classesNamedBy(spec.when) : new Set(redact) };
+  if (action === 'allow') return { kind: 'allow' };
+  if (action === 'deny') return { kind: 'deny', status: denyStatus(spec) };
+  if (action === undefined) return undefined;
+  const headers = action.headers === undefined ? undefined : compileHeaderMutation(action.headers, [...at, 'headers'], sink);
+  if (action.headers !== undefined && headers === undefined) return undefined;
+  const redact = action.redact === undefined ? undefined : action.redact === true ? classesNamedBy(spec.when) : new Set(action.redact);
+  return { kind: 'modify', ...(redact ? { redact } : {}), ...(headers ? { headers } : {}) };
 }
 
 /**

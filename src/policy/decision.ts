@@ -6,13 +6,13 @@ export interface MatchedRule {
   readonly policyNamespace: string | null;
   readonly policyVersion: string;
   readonly ruleId: string;
-  readonly effect: 'allow' | 'deny' | 'redact' | 'approval';
+  readonly effect: 'allow' | 'deny' | 'modify' | 'approval' | 'egress';
 }
 
 export interface Decision {
   decision: Outcome;
   reason: string;
-  modifiedRequest?: { payload: unknown };
+  modifiedRequest?: ModifiedRequest;
   /** Name of the policy that decided; null for the default decision. */
   policyId: string | null;
   policyNamespace: string | null;
@@ -24,6 +24,16 @@ export interface Decision {
   pending?: { approval: 'human' };
   /** Every rule that fired, in evaluation order. */
   matched: MatchedRule[];
+  /** For a deny: the HTTP status an edge should answer with. */
+  status?: number;
+  /** A sentence for people, e.g. which destination is not allow-listed. */
+  message?: string;
+}
+
+/** What a modify decision changes. Header changes are applied in the order rules fired. */
+export interface ModifiedRequest {
+  payload?: unknown;
+  headers?: { set: Record<string, string>; remove: string[] };
 }
 
 /** Reasons used when a rule gives none. */
@@ -31,7 +41,9 @@ export const DefaultReasons = {
   deny: 'denied-by-policy',
   allow: 'allowed-by-policy',
   approval: 'approval-required',
+  modify: 'modified-by-policy',
   redact: 'redacted',
+  egress: 'egress-not-allowlisted',
   noRule: 'no-matching-rule',
   defaultDeny: 'default-deny',
   error: 'evaluation-error',

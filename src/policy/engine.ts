@@ -4,10 +4,12 @@ import type { DecisionContext } from '../context/types.js';
 import { classifyPayload, redactPayload } from '../scan/index.js';
 import type { DataClass } from '../scan/types.js';
 import type { ConditionTrace } from './conditions.js';
-import { DefaultReasons, type Decision, type MatchedRule } from './decision.js';
+import { DefaultReasons, type Decision, type MatchedRule, type ModifiedRequest } from './decision.js';
+import { describeDestination, egressAllows } from './egress.js';
 import type { EvalState } from './eval-state.js';
+import { mergeHeaderMutations } from './header-mutation.js';
 import type { PolicySet } from './policy-set.js';
-import type { CompiledPolicy, CompiledRule } from './types.js';
+import type { CompiledPolicy, CompiledRule, HeaderMutation } from './types.js';
 
 export type DefaultOutcome = 'allow' | 'deny';
 
@@ -56,9 +58,11 @@ export interface RuleTrace {
  * - `deny` ends evaluation at once (short-circuit);
  * - `allow` ends its own policy (later rules of that policy are skipped; other policies
  *   still run, so any other policy's deny still denies);
- * - `redact` (modify) and `require: approval` accumulate, in order.
- * The outcome: the first deny; else a pending approval (a deny with `pending`); else modify
- * when a redaction changed the payload; else allow if an allow rule fired; else the default.
+ * - modify (`redact`, `headers`) and `require: approval` accumulate, in order.
+ * Before any rule, egress allow-lists of the applicable policies are checked (a destination
+ * on none of them is denied). The outcome: the first deny; else a pending approval (a deny
+ * with `pending`); else modify when a redaction changed the payload or headers are changed;
+ * else allow if an allow rule fired; else the default.
  * Evaluation errors fail closed (deny, `evaluation-error`).
  */
 export class Engine {
@@ -115,11 +119,14 @@ export class Engine {
         traces.set(p, t);
       }
     }
+    const egressDeny = this.checkEgress(ctx, applicable);
+    if (egressDeny) return egressDeny;
+
     const state = new DecisionState(ctx, applicable);
     const matched: MatchedRule[] = [];
     let allowedBy: [CompiledPolicy, CompiledRule] | undefined;
     let approvalBy: [CompiledPolicy, CompiledRule] | undefined;
-    const redactions: [CompiledPolicy, CompiledRule][] = [];
+    const modifications: [CompiledPolicy, CompiledRule][] = [];
 
     for (const p of applicable) {
       const pt = traces?.get(p);
@@ -128,40 +135,40 @@ export class Engine {
         const fired = rule.condition.test(state);
         pt?.rules.push(ruleTrace(rule, fired ? 'matched' : 'not-matched', state));
         if (!fired) continue;
-        matched.push(matchedRule(p, rule));
-        const kind = rule.effect.kind;
-        if (kind === 'deny') {
+        matched.push(matchedRule(p, rule.id, rule.effect.kind));
+        const effect = rule.effect;
+        if (effect.kind === 'deny') {
           if (trace) skipRest(trace, pt, p, i);
-          return this.decide('deny', rule.reason ?? DefaultReasons.deny, p, rule, matched);
+          const d = this.decide('deny', rule.reason ?? DefaultReasons.deny, p, rule.id, matched);
+          d.status = effect.status;
+          return d;
         }
-        if (kind === 'allow') {
+        if (effect.kind === 'allow') {
           allowedBy ??= [p, rule];
           for (const rest of p.rules.slice(i + 1)) pt?.rules.push(ruleTrace(rest, 'skipped'));
           break;
         }
-        if (kind === 'approval') approvalBy ??= [p, rule];
-        else redactions.push([p, rule]);
+        if (effect.kind === 'approval') approvalBy ??= [p, rule];
+        else modifications.push([p, rule]);
       }
     }
 
     if (approvalBy) {
       const [p, rule] = approvalBy;
-      const d = this.decide('deny', rule.reason ?? DefaultReasons.approval, p, rule, matched);
+      const d = this.decide('deny', rule.reason ?? DefaultReasons.approval, p, rule.id, matched);
       d.pending = { approval: 'human' };
+      d.status = 403;
       return d;
     }
-    if (redactions.length > 0) {
-      const classes = new Set<DataClass>();
-      for (const [, rule] of redactions) if (rule.effect.kind === 'redact') for (const c of rule.effect.classes) classes.add(c);
-      const redacted = redactPayload(ctx.payload, classes);
-      if (redacted.redactions > 0) {
-        const [p, rule] = redactions[0] as [CompiledPolicy, CompiledRule];
-        const d = this.decide('modify', rule.reason ?? DefaultReasons.redact, p, rule, matched);
-        d.modifiedRequest = { payload: redacted.value };
-        return d;
-      }
+    const modified = modifications.length > 0 ? applyModifications(ctx, modifications) : undefined;
+    if (modified) {
+      const [p, rule] = modifications[0] as [CompiledPolicy, CompiledRule];
+      const onlyRedaction = modified.headers === undefined;
+      const d = this.decide('modify', rule.reason ?? (onlyRedaction ? DefaultReasons.redact : DefaultReasons.modify), p, rule.id, matched);
+      d.modifiedRequest = modified;
+      return d;
     }
-    if (allowedBy) return this.decide('allow', allowedBy[1].reason ?? DefaultReasons.allow, allowedBy[0], allowedBy[1], matched);
+    if (allowedBy) return this.decide('allow', allowedBy[1].reason ?? DefaultReasons.allow, allowedBy[0], allowedBy[1].id, matched);
     const fallback = (ctx.environment !== undefined && Object.hasOwn(this.environmentDefaults, ctx.environment)
       ? this.environmentDefaults[ctx.environment]
       : undefined) ?? this.defaultDecision;
@@ -174,17 +181,39 @@ export class Engine {
       ruleId: null,
       decisionId: this.newId(),
       matched,
+      ...(fallback === 'deny' ? { status: 403 } : {}),
     };
   }
 
-  private decide(outcome: Decision['decision'], reason: string, p: CompiledPolicy, rule: CompiledRule, matched: MatchedRule[]): Decision {
+  /**
+   * Egress allow-lists run before any rule: once an applicable policy declares one, a
+   * destination that no applicable entry allows is denied. Contexts without a destination
+   * (a tool result, a memory read) are not egress and pass through to the rules.
+   */
+  private checkEgress(ctx: DecisionContext, applicable: readonly CompiledPolicy[]): Decision | undefined {
+    const dest = ctx.destination;
+    if (dest === undefined || (dest.host === undefined && dest.sni === undefined && dest.address === undefined)) return undefined;
+    let first: CompiledPolicy | undefined;
+    for (const p of applicable) {
+      if (p.egress === undefined) continue;
+      first ??= p;
+      for (const entry of p.egress) if (egressAllows(entry, dest)) return undefined;
+    }
+    if (first === undefined) return undefined;
+    const d = this.decide('deny', DefaultReasons.egress, first, 'egress', [matchedRule(first, 'egress', 'egress')]);
+    d.status = 403;
+    d.message = `${describeDestination(dest)} is not on the egress allow-list`;
+    return d;
+  }
+
+  private decide(outcome: Decision['decision'], reason: string, p: CompiledPolicy, ruleId: string, matched: MatchedRule[]): Decision {
     return {
       decision: outcome,
       reason,
       policyId: p.name,
       policyNamespace: p.namespace ?? null,
       policyVersion: p.version,
-      ruleId: rule.id,
+      ruleId,
       decisionId: this.newId(),
       matched,
     };
@@ -216,8 +245,26 @@ function whyNot(p: CompiledPolicy, ctx: DecisionContext): string {
   return p.selector.mismatch(ctx.agent?.labels) ?? 'does not apply';
 }
 
-function matchedRule(p: CompiledPolicy, rule: CompiledRule): MatchedRule {
-  return { policyId: p.name, policyNamespace: p.namespace ?? null, policyVersion: p.version, ruleId: rule.id, effect: rule.effect.kind };
+function matchedRule(p: CompiledPolicy, ruleId: string, effect: MatchedRule['effect']): MatchedRule {
+  return { policyId: p.name, policyNamespace: p.namespace ?? null, policyVersion: p.version, ruleId, effect };
+}
+
+/** Redactions (one pass over the payload, classes unioned) and header changes in firing order. */
+function applyModifications(ctx: DecisionContext, modifications: readonly [CompiledPolicy, CompiledRule][]): ModifiedRequest | undefined {
+  const classes = new Set<DataClass>();
+  const headerChanges: HeaderMutation[] = [];
+  for (const [, rule] of modifications) {
+    if (rule.effect.kind !== 'modify') continue;
+    for (const c of rule.effect.redact ?? []) classes.add(c);
+    if (rule.effect.headers) headerChanges.push(rule.effect.headers);
+  }
+  const out: ModifiedRequest = {};
+  if (classes.size > 0 && ctx.payload !== undefined) {
+    const redacted = redactPayload(ctx.payload, classes);
+    if (redacted.redactions > 0) out.payload = redacted.value;
+  }
+  if (headerChanges.length > 0) out.headers = mergeHeaderMutations(headerChanges);
+  return out.payload !== undefined || out.headers !== undefined ? out : undefined;
 }
 
 function policyTrace(p: CompiledPolicy, why: string | undefined): PolicyTrace {

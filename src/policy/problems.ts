@@ -35,6 +35,8 @@ export const Codes = {
   duplicate: 'JOCH_POLICY_DUPLICATE',
   rule: 'JOCH_POLICY_RULE',
   allowlist: 'JOCH_POLICY_ALLOWLIST',
+  egress: 'JOCH_POLICY_EGRESS',
+  headers: 'JOCH_POLICY_HEADERS',
   io: 'JOCH_IO',
   context: 'JOCH_CONTEXT_INVALID',
 } as const;

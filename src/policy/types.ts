@@ -24,6 +24,7 @@ export interface PolicyResource {
       hooks?: Hook[];
     };
     allowlists?: Record<string, (string | number)[]>;
+    egress?: { allow: EgressEntrySpec[] };
     rules?: RuleSpec[];
   };
 }
@@ -33,17 +34,44 @@ export interface RuleSpec {
   name?: string;
   description?: string;
   when?: Record<string, unknown>;
-  action?: 'allow' | 'deny' | { redact: true | DataClass[] };
+  action?: 'allow' | 'deny' | { redact?: true | DataClass[]; headers?: HeaderMutationSpec };
   require?: { approval: 'human' };
   reason?: string;
+  status?: number;
+}
+
+export interface HeaderMutationSpec {
+  set?: Record<string, string>;
+  remove?: string[];
+}
+
+export interface EgressEntrySpec {
+  hosts?: string[];
+  cidrs?: string[];
+  ports?: number[];
+}
+
+/** Outbound request header changes, applied in order: `set` overwrites, `remove` strips. */
+export interface HeaderMutation {
+  readonly set: Readonly<Record<string, string>>;
+  readonly remove: readonly string[];
 }
 
 /** What a rule does when its `when` holds. */
 export type Effect =
   | { readonly kind: 'allow' }
-  | { readonly kind: 'deny' }
+  | { readonly kind: 'deny'; readonly status: number }
   | { readonly kind: 'approval'; readonly approval: 'human' }
-  | { readonly kind: 'redact'; readonly classes: ReadonlySet<DataClass> };
+  | { readonly kind: 'modify'; readonly redact?: ReadonlySet<DataClass>; readonly headers?: HeaderMutation };
+
+/** One compiled egress allow-list entry; every field it has must match. */
+export interface EgressEntry {
+  readonly hosts?: readonly ((host: string) => boolean)[];
+  readonly cidrs?: (ip: string) => boolean;
+  readonly ports?: ReadonlySet<number>;
+  /** As written, for messages. */
+  readonly text: string;
+}
 
 export interface CompiledRule {
   readonly id: string;
@@ -78,5 +106,7 @@ export interface CompiledPolicy {
   readonly hooks: ReadonlySet<Hook> | undefined;
   readonly rules: readonly CompiledRule[];
   readonly allowlists: ReadonlyMap<string, readonly AllowEntry[]>;
+  /** Egress allow-list; when any applicable policy has one, destinations must be on one. */
+  readonly egress: readonly EgressEntry[] | undefined;
   readonly source: SourceRef;
 }

@@ -86,6 +86,6 @@ describe('the seed example, corrected (policies/)', () => {
 
   it('returns the seed decision shape', () => {
     const d = engine.evaluate({ ...prodAgent, hook: 'message', model: { provider: 'shady-llm' } });
-    expect(Object.keys(d).sort()).toEqual(['decision', 'decisionId', 'matched', 'policyId', 'policyNamespace', 'policyVersion', 'reason', 'ruleId']);
+    expect(Object.keys(d).sort()).toEqual(['decision', 'decisionId', 'matched', 'policyId', 'policyNamespace', 'policyVersion', 'reason', 'ruleId', 'status']);
   });
 });

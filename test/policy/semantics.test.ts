@@ -320,3 +320,124 @@ describe('failure', () => {
     expect(e.evaluate(hostile)).toMatchObject({ decision: 'deny', reason: 'evaluation-error', policyId: null });
   });
 });
+
+describe('header outcomes', () => {
+  const yaml = policy(
+    'headers',
+    `    - id: strip-agent-credentials
+      when: {destination.host: api.openai.com}
+      action:
+        headers:
+          remove: [authorization, x-api-key]
+    - id: tag-team
+      when: {agent.labels.team: {exists: true}}
+      action:
+        headers:
+          set: {x-joch-team: support, authorization: placeholder}`,
+  );
+  it('accumulates set and remove in firing order', () => {
+    const d = engineFor(yaml).evaluate({ hook: 'egress', destination: { host: 'api.openai.com' }, agent: { labels: { team: 'support' } } });
+    expect(d).toMatchObject({ decision: 'modify', reason: 'modified-by-policy', ruleId: 'strip-agent-credentials' });
+    expect(d.modifiedRequest).toEqual({ headers: { set: { 'x-joch-team': 'support', authorization: 'placeholder' }, remove: ['x-api-key'] } });
+  });
+  it('a later remove undoes an earlier set', () => {
+    const reversed = policy(
+      'h',
+      `    - action: {headers: {set: {x-a: "1", x-b: "2"}}}
+    - action: {headers: {remove: [x-a]}}`,
+    );
+    expect(engineFor(reversed).evaluate({ hook: 'egress' }).modifiedRequest).toEqual({ headers: { set: { 'x-b': '2' }, remove: ['x-a'] } });
+  });
+});
+
+describe('deny status', () => {
+  it('is 403 by default, 429 for rules on cost, or what the rule says', () => {
+    const yaml = policy(
+      's',
+      `    - {id: budget, when: {cost.dayUsd: ">100"}, action: deny}
+    - {id: teapot, when: {tool.name: tea}, action: deny, status: 418}
+    - {id: plain, when: {tool.name: x}, action: deny}`,
+    );
+    const e = engineFor(yaml);
+    expect(e.evaluate({ hook: 'toolCallRequest', cost: { dayUsd: 101 } }).status).toBe(429);
+    expect(e.evaluate({ hook: 'toolCallRequest', tool: { name: 'tea' } }).status).toBe(418);
+    expect(e.evaluate({ hook: 'toolCallRequest', tool: { name: 'x' } }).status).toBe(403);
+    expect(e.evaluate({ hook: 'toolCallRequest' }).status).toBeUndefined();
+  });
+});
+
+describe('egress allow-lists', () => {
+  const yaml = `apiVersion: joch.dev/v1alpha1
+kind: Policy
+metadata:
+  name: support-egress
+  namespace: support
+spec:
+  appliesTo:
+    agents:
+      selector:
+        matchLabels: {env: prod}
+  egress:
+    allow:
+      - hosts: [api.openai.com, "*.zendesk.com"]
+        ports: [443]
+      - cidrs: [10.20.0.0/16, "2001:db8::/32"]
+        ports: [5432]
+      - hosts: [mcp.internal.example.com]
+---
+apiVersion: joch.dev/v1alpha1
+kind: Policy
+metadata:
+  name: guard
+spec:
+  rules:
+    - {when: {tool.name: shell}, action: deny}
+`;
+  const e = engineFor(yaml);
+  const prod = { namespace: 'support', agent: { labels: { env: 'prod' } } };
+  const to = (destination: object, extra: object = {}) => e.evaluate({ hook: 'egress', ...prod, destination, ...extra });
+
+  it('allows listed hosts, globs, ports and ranges', () => {
+    expect(to({ host: 'api.openai.com', port: 443 }).decision).toBe('allow');
+    expect(to({ host: 'acme.zendesk.com', port: 443 }).decision).toBe('allow');
+    expect(to({ address: '10.20.3.4', port: 5432 }).decision).toBe('allow');
+    expect(to({ host: '10.20.3.4', port: 5432 }).decision).toBe('allow');
+    expect(to({ host: '[2001:db8::7]', port: 5432 }).decision).toBe('allow');
+    expect(to({ host: 'mcp.internal.example.com', port: 8080 }).decision).toBe('allow');
+    expect(to({ sni: 'api.openai.com', address: '104.18.7.1', port: 443 }).decision).toBe('allow');
+  });
+
+  it('denies everything else with egress-not-allowlisted, naming the destination', () => {
+    const d = to({ host: 'evil.example', port: 443 });
+    expect(d).toMatchObject({
+      decision: 'deny',
+      reason: 'egress-not-allowlisted',
+      message: 'evil.example:443 is not on the egress allow-list',
+      policyId: 'support-egress',
+      ruleId: 'egress',
+      status: 403,
+    });
+    expect(to({ host: 'api.openai.com', port: 80 }).decision).toBe('deny');
+    expect(to({ address: '10.21.0.1', port: 5432 }).decision).toBe('deny');
+    expect(to({ sni: 'evil.example', address: '10.20.0.1', port: 443 }).decision).toBe('deny');
+  });
+
+  it('does not let alternative spellings or IP literals past a host rule', () => {
+    expect(to({ host: 'API.OPENAI.COM.', port: 443 }).decision).toBe('allow');
+    expect(to({ host: 'api.openai.com:443' }).decision).toBe('allow');
+    expect(to({ host: 'api.openai.com.evil.io', port: 443 }).decision).toBe('deny');
+    expect(to({ host: '104.18.7.1', port: 443 }).decision).toBe('deny');
+    expect(to({ host: '[::ffff:10.20.0.9]', port: 5432 }).decision).toBe('allow');
+    expect(to({ host: 'api.openai.com', sni: 'evil.example', port: 443 }).decision).toBe('deny');
+  });
+
+  it('applies only to the agents it selects, and rules still run after it', () => {
+    expect(e.evaluate({ hook: 'egress', namespace: 'support', agent: { labels: { env: 'dev' } }, destination: { host: 'evil.example', port: 443 } }).decision).toBe('allow');
+    expect(e.evaluate({ hook: 'egress', namespace: 'other', destination: { host: 'evil.example' } }).decision).toBe('allow');
+    expect(to({ host: 'api.openai.com', port: 443 }, { tool: { name: 'shell' } })).toMatchObject({ decision: 'deny', policyId: 'guard' });
+  });
+
+  it('leaves contexts without a destination to the rules', () => {
+    expect(e.evaluate({ hook: 'toolCallResult', ...prod, payload: 'ok' }).decision).toBe('allow');
+  });
+});

@@ -29,7 +29,7 @@ spec: {rules: [{action: deny}]}
     ]);
   });
   it('a missing field names its parent', () => {
-    expect(problemsOf(`${head()}spec: {}\n`)).toEqual(['p.yaml:5:7: JOCH_POLICY_SCHEMA: "spec" needs "rules" or "allowlists"']);
+    expect(problemsOf(`${head()}spec: {}\n`)).toEqual(['p.yaml:5:7: JOCH_POLICY_SCHEMA: "spec" needs "rules" or "allowlists" or "egress"']);
     expect(problemsOf(`apiVersion: joch.dev/v1alpha1\nkind: Policy\nspec: {rules: [{action: deny}]}\n`)).toEqual([
       'p.yaml:1:1: JOCH_POLICY_SCHEMA: the document is missing required field "metadata"',
     ]);
@@ -42,7 +42,7 @@ spec: {rules: [{action: deny}]}
       'p.yaml:10:16: JOCH_POLICY_SCHEMA: unknown field "redakt" in "action"\n  hint: did you mean "redact"?',
     );
     expect(problemsOf(ruleYaml('tool.name: x', 'action: 7'))[0]).toBe(
-      'p.yaml:10:15: JOCH_POLICY_SCHEMA: "action" has the wrong shape: expected one of "allow", "deny", or a map with "redact"',
+      'p.yaml:10:15: JOCH_POLICY_SCHEMA: "action" has the wrong shape: expected one of "allow", "deny", or a map of "redact", "headers"',
     );
   });
   it('an invalid name says what a name may contain', () => {
@@ -153,5 +153,31 @@ describe('YAML problems', () => {
   it('empty documents are skipped; a non-map document is a schema error', () => {
     expect(problemsOf('---\n---\n')).toEqual([]);
     expect(problemsOf('- a\n- b\n')[0]).toMatch(/^p\.yaml:1:1: JOCH_POLICY_SCHEMA: the document must be a map, not a list/);
+  });
+});
+
+describe('header outcomes, status and egress entries', () => {
+  it('refuses headers Envoy would never let us change, and bad names', () => {
+    const problems = problemsOf(ruleYaml('tool.name: x', 'action: {headers: {set: {host: evil, X-Upper: a}, remove: [":authority"]}}'));
+    expect(problems).toEqual([
+      'p.yaml:10:32: JOCH_POLICY_HEADERS: "host" cannot be changed: Envoy never lets an authorization service touch host, pseudo-headers or x-envoy-* headers',
+      'p.yaml:10:44: JOCH_POLICY_HEADERS: "X-Upper" is not a valid header name (write header names in lower case)',
+      'p.yaml:10:66: JOCH_POLICY_HEADERS: ":authority" cannot be changed: Envoy never lets an authorization service touch host, pseudo-headers or x-envoy-* headers',
+    ]);
+  });
+  it('status only on deny rules, within 400-599', () => {
+    expect(problemsOf(ruleYaml('tool.name: x', 'action: allow\n      status: 429'))[0]).toMatch(/^p\.yaml:11:7: JOCH_POLICY_RULE: "status" applies to deny rules only/);
+    expect(problemsOf(ruleYaml('tool.name: x', 'action: deny\n      status: 200'))[0]).toMatch(/JOCH_POLICY_SCHEMA: "status" must be >= 400/);
+  });
+  it('egress entries: addresses belong under cidrs, ranges must parse', () => {
+    const egress = (entry: string) => `${head()}spec:\n  egress:\n    allow:\n      - ${entry}\n`;
+    expect(problemsOf(egress('{hosts: ["10.0.0.1"]}'))).toEqual([
+      'p.yaml:8:18: JOCH_POLICY_EGRESS: "10.0.0.1" is an address; list addresses under "cidrs"\n  hint: host rules never match IP literals, so an address cannot slip past them',
+    ]);
+    expect(problemsOf(egress('{hosts: ["bad host!"]}'))[0]).toMatch(/"bad host!" is not a host name or host glob/);
+    expect(problemsOf(egress('{cidrs: ["10.0.0.0/33"]}'))[0]).toMatch(/^p\.yaml:8:18: JOCH_POLICY_EGRESS: "10.0.0.0\/33" is not an address range/);
+    expect(problemsOf(egress('{cidrs: ["nope"]}'))[0]).toMatch(/"nope" is not an address range/);
+    expect(problemsOf(egress('{ports: [0]}'))[0]).toMatch(/JOCH_POLICY_SCHEMA: "0" must be >= 1/);
+    expect(problemsOf(egress('{hosts: ["*.example.com"], cidrs: ["2001:db8::/32"], ports: [443]}'))).toEqual([]);
   });
 });
