@@ -11,9 +11,10 @@ const COMMON = {
 
 /**
  * Strict flag parsing for a verb: unknown flags and missing values are usage errors naming
- * the verb. Policy paths come from -f flags and positional arguments; at least one is needed.
+ * the verb. Policy paths come from -f flags and positional arguments (at least one, unless
+ * `requirePaths` is false).
  */
-export function parseVerbArgs<T extends Options>(verb: string, argv: string[], options: T) {
+export function parseVerbArgs<T extends Options>(verb: string, argv: string[], options: T, requirePaths = true) {
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: { ...COMMON, ...options }, strict: true, allowPositionals: true });
@@ -22,7 +23,7 @@ export function parseVerbArgs<T extends Options>(verb: string, argv: string[], o
   }
   const { values, positionals } = parsed;
   const paths = [...((values as { file?: string[] }).file ?? []), ...positionals];
-  if (paths.length === 0) throw new UsageError(`joch ${verb}: give at least one -f PATH`);
+  if (requirePaths && paths.length === 0) throw new UsageError(`joch ${verb}: give at least one -f PATH`);
   return { values, paths };
 }
 

@@ -1,58 +1,75 @@
 import { pino } from 'pino';
+import { configFromEnv, readConfigFile, resolveConfig, type ConfigInput } from '../config.js';
 import { JochError } from '../errors.js';
 import { startGateway } from '../main.js';
-import { parseDefaultDecision, parseVerbArgs } from './args.js';
-import { Exit, UsageError, type CliIO } from './io.js';
+import { parseVerbArgs } from './args.js';
+import { Exit, type CliIO } from './io.js';
 
-export const serveHelp = `Usage: joch serve -f PATH [-f PATH ...] [--admin HOST:PORT]
-                  [--default-decision allow|deny]
+export const serveHelp = `Usage: joch serve [-f PATH ...] [--grpc HOST:PORT] [--http HOST:PORT]
+                  [--admin HOST:PORT] [--config FILE] [--default-decision allow|deny]
+                  [--log-level LEVEL]
 
-Starts the gateway on its embedded defaults: in-memory state and the policies under PATH
-(the README's start command uses policies/). Invalid policies stop the start with every
-problem listed. SIGTERM or SIGINT closes the servers and exits 0.
+Starts the gateway on its embedded defaults (in-memory state, policies from a folder):
+  - gRPC for Envoy: envoy.service.auth.v3.Authorization/Check (ext_authz HTTP and network
+    filters);
+  - the HTTP authorization service mode (Envoy http_service, nginx auth_request) on its own
+    data-plane port, under a path prefix (default /authz);
+  - the admin server: GET /healthz, /readyz (ready once policies are loaded and every
+    server is bound), /metrics (Prometheus).
+Invalid policies stop the start with every problem listed. Policy files are reloaded when
+they change; a broken edit keeps the last good set and logs the exact errors. SIGTERM or
+SIGINT stops accepting, finishes in-flight calls and exits 0.
 
-  -f, --file PATH            policy file or folder; repeatable
-      --admin HOST:PORT      admin server: GET /healthz, GET /readyz
-                             (default 127.0.0.1:9901; also JOCH_ADMIN)
+  -f, --file PATH            policy file or folder; repeatable (default: policies;
+                             also JOCH_POLICIES, comma-separated)
+      --grpc HOST:PORT       gRPC server (default 127.0.0.1:9001; also JOCH_GRPC)
+      --http HOST:PORT       HTTP authz server (default 127.0.0.1:9002; also JOCH_HTTP)
+      --admin HOST:PORT      admin server (default 127.0.0.1:9901; also JOCH_ADMIN)
+      --config FILE          YAML config file (schema: src/config.schema.json); flags
+                             override JOCH_* variables, which override the file
       --default-decision D   decision when no rule fires: allow (default) or deny;
                              also JOCH_DEFAULT_DECISION
+      --log-level LEVEL      fatal, error, warn, info (default), debug, trace, silent;
+                             also JOCH_LOG_LEVEL
   -h, --help                 show this help
-
-Not there yet: the Envoy-facing gRPC servers (ext_authz, ext_proc) and the data-plane
-HTTP authz port; this command loads and compiles the policies and serves the admin API.
 `;
 
 export async function serve(argv: string[], io: CliIO): Promise<number> {
-  const { values, paths } = parseVerbArgs('serve', argv, {
-    admin: { type: 'string' },
-    'default-decision': { type: 'string' },
-  });
-  const admin = parseHostPort(values.admin ?? process.env.JOCH_ADMIN ?? '127.0.0.1:9901', '--admin');
-  const dd = parseDefaultDecision('serve', values['default-decision']);
-
-  const log = pino({ name: 'joch' });
+  const { values, paths } = parseVerbArgs(
+    'serve',
+    argv,
+    {
+      grpc: { type: 'string' },
+      http: { type: 'string' },
+      admin: { type: 'string' },
+      config: { type: 'string' },
+      'default-decision': { type: 'string' },
+      'log-level': { type: 'string' },
+    },
+    false,
+  );
   let gateway;
   try {
-    gateway = await startGateway({ policyPaths: paths, admin, defaultDecision: dd }, log);
+    const flags: ConfigInput = {
+      ...(paths.length > 0 ? { policies: paths } : {}),
+      ...(values.grpc !== undefined ? { grpc: values.grpc } : {}),
+      ...(values.http !== undefined ? { http: values.http } : {}),
+      ...(values.admin !== undefined ? { admin: values.admin } : {}),
+      ...(values['default-decision'] !== undefined ? { defaultDecision: values['default-decision'] } : {}),
+      ...(values['log-level'] !== undefined ? { logLevel: values['log-level'] } : {}),
+    };
+    const file = values.config === undefined ? {} : readConfigFile(values.config);
+    const config = resolveConfig(file, configFromEnv(process.env), flags);
+    gateway = await startGateway(config, pino({ name: 'joch', level: config.logLevel }));
   } catch (err) {
     io.err(`joch serve: ${err instanceof JochError ? err.format() : `cannot start: ${(err as Error).message}`}\n`);
     return Exit.problems;
   }
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string): void => {
-      log.info({ signal }, 'shutting down');
-      resolve();
-    };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
+  const signal = await new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
   });
+  io.err(`joch serve: ${signal}: draining and shutting down\n`);
   await gateway.close();
   return Exit.ok;
-}
-
-export function parseHostPort(value: string, flag: string): { host: string; port: number } {
-  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(value);
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || port > 65535) throw new UsageError(`joch serve: ${flag} must be HOST:PORT (e.g. 127.0.0.1:9901), not "${value}"`);
-  return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port };
 }

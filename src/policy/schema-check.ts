@@ -151,7 +151,7 @@ function alternatives(schema: unknown): string {
     if (Array.isArray(b.enum)) return `one of ${b.enum.map((v) => JSON.stringify(v)).join(', ')}`;
     if ('const' in b) return JSON.stringify(b.const);
     if (Array.isArray(b.required)) return `a map with ${b.required.map((r) => `"${String(r)}"`).join(' and ')}`;
-    if (b.properties !== undefined) return `a map of ${Object.keys(b.properties).map((k) => `"${k}"`).join(', ')}`;
+    if (typeof b.properties === 'object' && b.properties !== null) return `a map of ${Object.keys(b.properties).map((k) => `"${k}"`).join(', ')}`;
     return article(String(b.type ?? 'value'));
   });
   return `expected ${parts.join(', or ')}`;

@@ -1,0 +1,49 @@
+import type { DecisionContext } from './types.js';
+
+/** Who is calling: the parts of a DecisionContext that identify the agent. */
+export type AgentIdentity = Pick<DecisionContext, 'tenant' | 'namespace' | 'environment' | 'agent'>;
+
+/**
+ * Identity from Envoy's per-route `context_extensions`, written into each pod's sidecar
+ * config: `tenant`, `namespace`, `environment`, `agent`, `agent-id`, `framework`, and one
+ * `label.<key>` per agent label.
+ */
+export function identityFromExtensions(ext: Readonly<Record<string, string>> | undefined): AgentIdentity {
+  const id: AgentIdentity = {};
+  if (ext === undefined) return id;
+  const agent: NonNullable<AgentIdentity['agent']> = {};
+  for (const [key, value] of Object.entries(ext)) {
+    if (key === 'tenant') id.tenant = value;
+    else if (key === 'namespace') id.namespace = value;
+    else if (key === 'environment') id.environment = value;
+    else if (key === 'agent') agent.name = value;
+    else if (key === 'agent-id') agent.id = value;
+    else if (key === 'framework') agent.framework = value;
+    else if (key.startsWith('label.')) (agent.labels ??= {})[key.slice(6)] = value;
+  }
+  if (Object.keys(agent).length > 0) id.agent = agent;
+  return id;
+}
+
+const SPIFFE = /^spiffe:\/\/[^/]+\/ns\/([^/]+)\/sa\/([^/]+)$/;
+
+/** Namespace and service account from a SPIFFE ID (`spiffe://<trust-domain>/ns/<ns>/sa/<sa>`). */
+export function identityFromPrincipal(principal: string | undefined): { namespace: string; serviceAccount: string } | undefined {
+  const m = principal === undefined ? null : SPIFFE.exec(principal);
+  return m ? { namespace: m[1] as string, serviceAccount: m[2] as string } : undefined;
+}
+
+/**
+ * Combines the two sources. The TLS principal is verified by the mesh, so it names the
+ * namespace and the agent; `context_extensions` add tenant, environment and labels. When
+ * both name a namespace and they differ, the result is an error: fail closed.
+ */
+export function resolveIdentity(ext: Readonly<Record<string, string>> | undefined, principal: string | undefined): AgentIdentity | { error: string } {
+  const id = identityFromExtensions(ext);
+  const verified = identityFromPrincipal(principal);
+  if (verified === undefined) return id;
+  if (id.namespace !== undefined && id.namespace !== verified.namespace) {
+    return { error: `the TLS principal is in namespace "${verified.namespace}" but the route says "${id.namespace}"` };
+  }
+  return { ...id, namespace: verified.namespace, agent: { ...id.agent, name: id.agent?.name ?? verified.serviceAccount } };
+}

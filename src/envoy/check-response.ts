@@ -1,0 +1,85 @@
+import type { Decision } from '../policy/decision.js';
+
+/**
+ * Shapes a decision as `envoy.service.auth.v3.CheckResponse` (plain objects in proto field
+ * names, serialised by the codec generated from Envoy's protos). How Envoy applies it:
+ * ENVOY.md and ext_authz.cc.
+ */
+
+/** google.rpc.Code values Envoy reads from `status.code`. */
+const OK = 0;
+const PERMISSION_DENIED = 7;
+
+export const DECISION_HEADER = 'x-joch-decision-id';
+
+interface HeaderValueOption {
+  header: { key: string; value: string };
+  /** Unset or false overwrites; true would append only to an existing header, so never used. */
+  append: { value: boolean };
+}
+
+function set(key: string, value: string): HeaderValueOption {
+  return { header: { key, value }, append: { value: false } };
+}
+
+/**
+ * For Envoy's access log: namespace `envoy.filters.http.ext_authz`, as a Struct. protobufjs
+ * defines google.protobuf.Value itself with camelCase names, so `stringValue` even though
+ * every Envoy field here is snake_case.
+ */
+function metadata(d: Decision): { fields: Record<string, { stringValue: string }> } {
+  const fields: Record<string, { stringValue: string }> = {
+    decision: { stringValue: d.pending ? 'pending' : d.decision },
+    decision_id: { stringValue: d.decisionId },
+    policy_version: { stringValue: d.policyVersion },
+    reason: { stringValue: d.reason },
+  };
+  if (d.policyId !== null) fields.policy_id = { stringValue: d.policyNamespace ? `${d.policyNamespace}/${d.policyId}` : d.policyId };
+  if (d.ruleId !== null) fields.rule_id = { stringValue: d.ruleId };
+  return { fields };
+}
+
+/** The JSON body of a denied HTTP call: what the agent sees, and nothing secret. */
+export function denialBody(d: Decision): string {
+  return JSON.stringify({
+    error: d.message ?? (d.pending ? 'waiting for human approval' : 'denied by policy'),
+    reason: d.reason,
+    policyId: d.policyId,
+    ruleId: d.ruleId,
+    decisionId: d.decisionId,
+    ...(d.pending ? { pending: d.pending } : {}),
+  });
+}
+
+/** Allow (with the decision's header changes) or deny, for the ext_authz HTTP filter. */
+export function httpCheckResponse(d: Decision): object {
+  if (d.decision === 'deny') {
+    return {
+      status: { code: PERMISSION_DENIED, message: d.reason },
+      denied_response: {
+        status: { code: d.status ?? 403 },
+        headers: [set('content-type', 'application/json'), set(DECISION_HEADER, d.decisionId)],
+        body: denialBody(d),
+      },
+      dynamic_metadata: metadata(d),
+    };
+  }
+  const mutation = d.modifiedRequest?.headers;
+  return {
+    status: { code: OK },
+    ok_response: {
+      headers: [...Object.entries(mutation?.set ?? {}).map(([k, v]) => set(k, v)), set(DECISION_HEADER, d.decisionId)],
+      headers_to_remove: mutation?.remove ?? [],
+      response_headers_to_add: [set(DECISION_HEADER, d.decisionId)],
+    },
+    dynamic_metadata: metadata(d),
+  };
+}
+
+/** The network filter only reads the status: OK keeps the connection, anything else closes it. */
+export function networkCheckResponse(d: Decision): object {
+  return {
+    status: d.decision === 'deny' ? { code: PERMISSION_DENIED, message: d.message ?? d.reason } : { code: OK },
+    dynamic_metadata: metadata(d),
+  };
+}

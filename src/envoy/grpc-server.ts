@@ -1,0 +1,51 @@
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { Metrics } from '../metrics.js';
+import { check, type Authorizer } from './authorization.js';
+import type { CheckRequestMessage } from './check-request.js';
+import { envoyServices } from './protos.js';
+
+export interface GrpcEdge {
+  readonly port: number;
+  /** Stops accepting calls, lets in-flight ones finish (up to `graceMs`), then closes. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/**
+ * The Envoy-facing gRPC server: `envoy.service.auth.v3.Authorization/Check` from Envoy's own
+ * protos. Every call gets an answer; a decision that could not be made on its merits is a
+ * deny (fail closed) and is logged with its decision id.
+ */
+export async function startGrpcEdge(authorizer: Authorizer, address: { host: string; port: number }, metrics: Metrics, log: Logger): Promise<GrpcEdge> {
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 8 * 1024 * 1024 });
+  server.addService(envoyServices().authorization, {
+    Check: (call: grpc.ServerUnaryCall<CheckRequestMessage, object>, callback: grpc.sendUnaryData<object>) => {
+      const started = process.hrtime.bigint();
+      const result = check(authorizer, call.request);
+      if (result.failure !== undefined) {
+        metrics.error(result.edge, result.failure);
+        log.warn({ decisionId: result.decision.decisionId, reason: result.decision.reason, failure: result.failure }, result.decision.message ?? 'check denied');
+      }
+      metrics.decision(result.edge, result.decision, Number(process.hrtime.bigint() - started) / 1e9);
+      callback(null, result.response);
+    },
+  });
+  const host = address.host.includes(':') ? `[${address.host}]` : address.host;
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${host}:${address.port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+  });
+  return {
+    port,
+    close: (graceMs = 5000) =>
+      new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      }),
+  };
+}
