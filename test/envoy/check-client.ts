@@ -22,7 +22,7 @@ export interface CheckResponse {
 
 export function checkClient(port: number): CheckClient {
   const Client = grpc.makeGenericClientConstructor(envoyServices().authorization, 'Authorization');
-  const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as grpc.Client & {
+  const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
     Check(req: object, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: CheckResponse) => void): void;
   };
   return {
