@@ -162,3 +162,25 @@ describe('start-up', () => {
     await expect(startGateway(resolveConfig({ ...ephemeral, policies: [dir] }), quiet)).rejects.toMatchObject({ code: 'JOCH_POLICIES_INVALID' });
   });
 });
+
+describe('gRPC health checking (what Envoy health-checks the gateway with)', () => {
+  it('answers SERVING for the gateway and the Authorization service', async () => {
+    const grpc = await import('@grpc/grpc-js');
+    const protoLoader = await import('@grpc/proto-loader');
+    const { protoPath } = await import('grpc-health-check');
+    const gw = await startGateway(resolveConfig({ ...ephemeral, policies: ['policies'], reload: false }), quiet);
+    const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(protoPath, { enums: String })) as unknown as {
+      grpc: { health: { v1: { Health: new (addr: string, creds: unknown) => { check(req: object, cb: (e: Error | null, r: { status: string }) => void): void; close(): void } } } };
+    };
+    const client = new pkg.grpc.health.v1.Health(`127.0.0.1:${gw.addresses.grpc}`, grpc.credentials.createInsecure());
+    const ask = (service: string) => new Promise<string>((resolve, reject) => client.check({ service }, (e, r) => (e ? reject(e) : resolve(r.status))));
+    try {
+      expect(await ask('')).toBe('SERVING');
+      expect(await ask('envoy.service.auth.v3.Authorization')).toBe('SERVING');
+      await expect(ask('nope')).rejects.toMatchObject({ code: 5 });
+    } finally {
+      client.close();
+      await gw.close();
+    }
+  });
+});

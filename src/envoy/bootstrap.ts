@@ -1,3 +1,4 @@
+import { DESTINATION_IS_PROXY } from './check-request.js';
 import { JochError } from '../errors.js';
 
 /**
@@ -52,6 +53,8 @@ export const ORIGINAL_DST_CLUSTER = 'original_destination';
 export const DFP_CLUSTER = 'dynamic_forward_proxy_cluster';
 /** Node metadata key whose string map network ext_authz sends as `destination.labels`. */
 export const IDENTITY_METADATA_KEY = 'joch_identity';
+/** Tells the gateway that the destination address ext_authz reports is this proxy's own (see check-request.ts). */
+const PROXY_MARK = { [DESTINATION_IS_PROXY]: 'true' };
 
 export interface HostPort {
   readonly host: string;
@@ -405,11 +408,14 @@ export function renderEgressGateway(opts: EgressGatewayOptions = {}): JsonObject
   const sniAllowlist = hostList('sniAllowlist', o.sniAllowlist);
   // One cache for the filter and the cluster: Envoy requires them to be identical.
   const dnsCache: JsonObject = { name: 'dynamic_forward_proxy_cache', dns_lookup_family: 'V4_PREFERRED', max_hosts: 1024 };
+  // ext_authz sees the gateway's own listener as the destination address, not the upstream's:
+  // say so, so that the gateway never matches address rules against it.
+  const proxied = typed(TYPE.extAuthzPerRoute, { check_settings: { context_extensions: PROXY_MARK } });
   const providerHosts = providers.map((host) => ({
     name: clusterName('provider', host),
     // Agents call http://<provider>/ (port 80 or none); the gateway speaks TLS upstream.
     domains: [host, `${host}:80`],
-    routes: [route(clusterName('provider', host), o.routeTimeout)],
+    routes: [{ ...route(clusterName('provider', host), o.routeTimeout), typed_per_filter_config: { [FILTER.extAuthz]: proxied } }],
   }));
   const anyHost: JsonObject = {
     name: 'forward_proxy',
@@ -419,9 +425,9 @@ export function renderEgressGateway(opts: EgressGatewayOptions = {}): JsonObject
         match: { connect_matcher: {} },
         route: { cluster: DFP_CLUSTER, timeout: '0s', upgrade_configs: [{ upgrade_type: 'CONNECT', connect_config: {} }] },
         // A CONNECT tunnel is opaque and never ends: buffering it for ext_proc would stall it.
-        typed_per_filter_config: { [FILTER.extProc]: typed(TYPE.extProcPerRoute, { disabled: true }) },
+        typed_per_filter_config: { [FILTER.extAuthz]: proxied, [FILTER.extProc]: typed(TYPE.extProcPerRoute, { disabled: true }) },
       },
-      route(DFP_CLUSTER, o.routeTimeout),
+      { ...route(DFP_CLUSTER, o.routeTimeout), typed_per_filter_config: { [FILTER.extAuthz]: proxied } },
     ],
   };
   const http = hcm(o, {
@@ -445,10 +451,10 @@ export function renderEgressGateway(opts: EgressGatewayOptions = {}): JsonObject
   const sniChains = sniAllowlist.map((host) => ({
     name: clusterName('sni', host),
     filter_chain_match: { server_names: [host], transport_protocol: 'tls' },
-    filters: [networkExtAuthz(o, 'egress_tls'), tcpProxy('egress_tls', clusterName('sni', host))],
+    filters: [networkExtAuthz(o, 'egress_tls', { bootstrap_metadata_labels_key: IDENTITY_METADATA_KEY }), tcpProxy('egress_tls', clusterName('sni', host))],
   }));
   return bootstrap(
-    { id: 'joch-egress-gateway', cluster: 'joch-egress-gateway' },
+    { id: 'joch-egress-gateway', cluster: 'joch-egress-gateway', metadata: { [IDENTITY_METADATA_KEY]: PROXY_MARK } },
     o,
     [
       listener('egress_http', o.httpPort, o, [], [{ name: 'egress_http', filters: [http] }]),

@@ -12,6 +12,8 @@ interface SocketAddress {
 interface Peer {
   address?: { socket_address?: SocketAddress };
   principal?: string;
+  /** For network checks: the node metadata map named by `bootstrap_metadata_labels_key`. */
+  labels?: Record<string, string>;
 }
 interface HttpAttrs {
   id?: string;
@@ -54,7 +56,9 @@ export const DESTINATION_IS_PROXY = 'destination-is-proxy';
 export function parseCheckRequest(msg: CheckRequestMessage | undefined): ParsedCheck {
   const attrs = msg?.attributes;
   if (attrs === undefined || attrs === null) return { kind: 'malformed', why: 'the CheckRequest has no attributes' };
-  const extensions = attrs.context_extensions;
+  // The network filter has no per-route settings: our configs put the identity map in the
+  // node metadata, which Envoy sends as the destination's labels.
+  const extensions = attrs.request?.http ? attrs.context_extensions : { ...attrs.destination?.labels, ...attrs.context_extensions };
   const principal = attrs.source?.principal || undefined;
   const dest = attrs.destination?.address?.socket_address;
   const destIsProxy = extensions?.[DESTINATION_IS_PROXY] === 'true';

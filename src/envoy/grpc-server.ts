@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import { check, type Authorizer } from './authorization.js';
@@ -7,9 +8,13 @@ import { envoyServices } from './protos.js';
 
 export interface GrpcEdge {
   readonly port: number;
+  /** `grpc.health.v1.Health`, which Envoy's gRPC health check asks: SERVING until close. */
+  readonly health: HealthImplementation;
   /** Stops accepting calls, lets in-flight ones finish (up to `graceMs`), then closes. */
   close(graceMs?: number): Promise<void>;
 }
+
+const AUTHORIZATION_SERVICE = 'envoy.service.auth.v3.Authorization';
 
 /**
  * The Envoy-facing gRPC server: `envoy.service.auth.v3.Authorization/Check` from Envoy's own
@@ -30,14 +35,20 @@ export async function startGrpcEdge(authorizer: Authorizer, address: { host: str
       callback(null, result.response);
     },
   });
+  const health = new HealthImplementation({ '': 'SERVING', [AUTHORIZATION_SERVICE]: 'SERVING' });
+  health.addToServer(server);
   const host = address.host.includes(':') ? `[${address.host}]` : address.host;
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${host}:${address.port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
   });
   return {
     port,
+    health,
     close: (graceMs = 5000) =>
       new Promise<void>((resolve) => {
+        // Tell health-checking Envoys to move away before the listener goes.
+        health.setStatus('', 'NOT_SERVING');
+        health.setStatus(AUTHORIZATION_SERVICE, 'NOT_SERVING');
         const force = setTimeout(() => {
           server.forceShutdown();
           resolve();

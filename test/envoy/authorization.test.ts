@@ -45,6 +45,18 @@ describe('Check through the real codecs', () => {
     expect(onTheWire(request)).toMatchObject({ http_response: 'denied_response' });
   });
 
+  it('takes a network check\'s identity from the node metadata labels (no per-route settings there)', () => {
+    const network = (labels: Record<string, string>) =>
+      onTheWire({
+        attributes: {
+          destination: { address: { socket_address: { address: '104.18.7.1', port_value: 443 } }, labels },
+          tls_session: { sni: 'exfil.example.net' },
+        },
+      });
+    expect(network({ namespace: 'support-platform', 'label.env': 'prod' })).toMatchObject({ status: { code: 7 } });
+    expect(network({ namespace: 'support-platform', 'label.env': 'dev' }).status).toMatchObject({ code: 0 });
+  });
+
   it('never throws and always answers, whatever arrives (fuzz)', () => {
     const str = fc.oneof(fc.string({ maxLength: 30 }), fc.constantFrom('api.openai.com', '[::1]:80', 'exfil.example.net', 'spiffe://x/ns/a/sa/b', ''));
     const request = fc.record(

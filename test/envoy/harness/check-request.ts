@@ -184,6 +184,9 @@ export function buildCheckRequest(
     metadata_context: {},
     route_metadata_context: {},
   };
+  // include_tls_session: mutable_tls_session() makes the message present; sni stays empty on a
+  // plain-text connection (no SSL info, no requested server name).
+  if (s.includeTlsSession) attributes['tls_session'] = {};
   if (Object.keys(contextExtensions).length > 0) attributes['context_extensions'] = { ...contextExtensions };
   return { attributes };
 }

@@ -1,4 +1,4 @@
-import http from 'node:http';
+import * as http from 'node:http';
 
 /** A response as the downstream client (the agent) sees it. */
 export interface ClientResponse {

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import http from 'node:http';
+import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';

@@ -209,7 +209,7 @@ function normaliseValueOfType(type: protobuf.Type, value: unknown, pointer: stri
       throw new HarnessConfigError(`unknown field "${key}" in ${full} (Envoy rejects unknown fields)`, p);
     }
     if (field.name in out) throw new HarnessConfigError(`field "${field.name}" given twice (as proto and JSON name)`, p);
-    if (raw === null) continue; // proto3 JSON: null means the default value
+    if (raw === null || raw === undefined) continue; // proto3 JSON: null means the default value
     const oneof = field.partOf;
     if (oneof !== null) {
       const prev = oneofSeen.get(oneof.name);
@@ -266,7 +266,12 @@ function normaliseAny(value: unknown, pointer: string, opts: NormaliseOptions): 
   return isObject(normalised) && !type.fullName.startsWith('.google.protobuf.') ? { '@type': typeUrl, ...(normalised as JsonObject) } : { '@type': typeUrl, value: normalised };
 }
 
-/** google.protobuf.Struct as decoded by proto-loader (oneofs: true) → plain JSON. */
+/**
+ * google.protobuf.Struct as decoded by proto-loader → plain JSON. Note: proto-loader takes the
+ * well-known types from protobufjs's built-in definitions, whose Value fields are camelCase
+ * (`stringValue`, `structValue`, ...) even with keepCase: a Struct written with snake_case
+ * `string_value` loses its values on the wire. Both spellings are read here.
+ */
 export function structToJson(struct: unknown): JsonObject {
   const out: JsonObject = {};
   if (!isObject(struct) || !isObject(struct['fields'])) return out;
@@ -276,20 +281,21 @@ export function structToJson(struct: unknown): JsonObject {
 
 function valueToJson(v: unknown): Json {
   if (!isObject(v)) return null;
-  const kind = typeof v['kind'] === 'string' ? v['kind'] : Object.keys(v).find((k) => k.endsWith('_value'));
+  const pick = (name: string): unknown => v[name] ?? v[camel(name)];
+  const kinds = ['null_value', 'number_value', 'string_value', 'bool_value', 'struct_value', 'list_value'];
+  const rawKind = typeof v['kind'] === 'string' ? v['kind'] : Object.keys(v).find((k) => kinds.includes(k) || kinds.map(camel).includes(k));
+  const kind = kinds.find((k) => k === rawKind || camel(k) === rawKind);
   switch (kind) {
-    case 'null_value':
-      return null;
     case 'number_value':
-      return Number(v['number_value']);
+      return Number(pick('number_value'));
     case 'string_value':
-      return String(v['string_value'] ?? '');
+      return String(pick('string_value') ?? '');
     case 'bool_value':
-      return v['bool_value'] === true;
+      return pick('bool_value') === true;
     case 'struct_value':
-      return structToJson(v['struct_value']);
+      return structToJson(pick('struct_value'));
     case 'list_value': {
-      const lv = v['list_value'];
+      const lv = pick('list_value');
       const values = isObject(lv) && Array.isArray(lv['values']) ? lv['values'] : [];
       return values.map(valueToJson);
     }
