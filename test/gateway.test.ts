@@ -104,6 +104,13 @@ describe('the gateway process (policies/ on embedded defaults)', () => {
     expect(ok.headers.get('x-joch-decision-id')).toMatch(/^[0-9a-f-]{36}$/);
     const denied = await fetch(`${base}/authz/`, { headers: { 'x-forwarded-host': 'api.openai.com', 'x-original-uri': '/v1/x' }, method: 'POST' });
     expect(denied.status).toBe(200); // no agent identity: the prod-only policies do not apply
+    const identified = await fetch(`${base}/authz/upload`, {
+      method: 'POST',
+      headers: { 'x-forwarded-host': 'exfil.example.net', 'x-joch-identity-namespace': 'support-platform', 'x-joch-identity-label.env': 'prod' },
+    });
+    expect(identified.status).toBe(403);
+    expect(identified.headers.get('content-type')).toBe('application/json');
+    expect(await identified.json()).toMatchObject({ reason: 'egress-not-allowlisted', error: 'exfil.example.net:443 is not on the egress allow-list' });
     const outside = await fetch(`${base}/elsewhere`);
     expect(outside.status).toBe(403);
     expect(await outside.json()).toMatchObject({ reason: 'malformed-request' });

@@ -34,7 +34,7 @@ export async function startHttpAuthzEdge(
     readBody(req)
       .then((body) => {
         const info = requestInfo(req, pathPrefix, body);
-        const result = info === undefined ? undefined : authorizeHttp(authorizer, info, undefined, undefined);
+        const result = info === undefined ? undefined : authorizeHttp(authorizer, info, identityHeaders(info.headers), undefined);
         const d = result?.decision ?? edgeDeny('malformed-request', `the path must start with ${pathPrefix} and a Host header is required`, authorizer.engine().policies.version);
         if (result?.failure !== undefined || result === undefined) metrics.error('http_service', result?.failure ?? 'malformed');
         respond(res, d);
@@ -60,6 +60,20 @@ export async function startHttpAuthzEdge(
         server.closeIdleConnections();
       }),
   };
+}
+
+const IDENTITY_PREFIX = 'x-joch-identity-';
+
+/**
+ * Agent identity in this mode comes from `x-joch-identity-<key>` headers with the same keys
+ * as context_extensions (`x-joch-identity-namespace`, `x-joch-identity-label.env`, ...).
+ * Only the proxy may set them: configure Envoy's `authorization_request.headers_to_add` (or
+ * nginx `proxy_set_header`) and never forward an agent's own `x-joch-identity-*` headers.
+ */
+function identityHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) if (k.startsWith(IDENTITY_PREFIX)) out[k.slice(IDENTITY_PREFIX.length)] = v;
+  return out;
 }
 
 function requestInfo(req: IncomingMessage, prefix: string, body: string): HttpRequestInfo | undefined {
