@@ -770,10 +770,25 @@ describe('harnessSettingsFromBootstrap', () => {
     expect(s.notEmulated).toEqual(['ext_authz.metadata_context_namespaces', 'http_connection_manager.use_remote_address']);
   });
 
-  it.skipIf(!existsSync('envoy/sidecar.yaml'))('loads the shipped envoy/sidecar.yaml', () => {
-    const s = harnessSettingsFromBootstrap(parseYaml(readFileSync('envoy/sidecar.yaml', 'utf8')));
+  it.skipIf(!existsSync('envoy/sidecar.yaml'))('drives a request through the shipped envoy/sidecar.yaml', async () => {
+    const bootstrap: unknown = parseYaml(readFileSync('envoy/sidecar.yaml', 'utf8'));
+    const s = harnessSettingsFromBootstrap(bootstrap);
     expect(s.extAuthz.filterName).toBe('envoy.filters.http.ext_authz');
-    expect(s.extAuthz.timeoutMs).toBeGreaterThan(0);
-    expect(s.virtualHosts.length).toBeGreaterThan(0);
+    expect(s.unresolvedAnyTypes).toEqual([]);
+    // Only other HTTP filters (ext_proc) are outside what this harness plays.
+    expect(s.notEmulated.every((n) => n.startsWith('http_filters.'))).toBe(true);
+    const route = s.virtualHosts.flatMap((v) => v.routes).find((r) => r.match['prefix'] === '/');
+    const expected: Record<string, string> = {};
+    for (const p of route?.perFilter ?? []) Object.assign(expected, p.checkSettings?.['context_extensions'] ?? {});
+    const h = await EnvoyExtAuthzHarness.start({ bootstrap, gateway: `127.0.0.1:${gateway.port}`, upstreams: { [AUTHORITY]: { host: '127.0.0.1', port: upstream.port } } });
+    try {
+      const res = await sendRequest(h.port, { authority: AUTHORITY, path: '/v1/chat/completions' });
+      expect(res.status).toBe(200);
+      expect(attrs(h.lastExchange())['context_extensions']).toEqual(expected);
+      expect(Object.keys(expected).length).toBeGreaterThan(0);
+      expect(gateway.last().deadlineInMs).toBeLessThanOrEqual(s.extAuthz.timeoutMs ?? Infinity);
+    } finally {
+      await h.close();
+    }
   });
 });

@@ -84,7 +84,7 @@ export interface ExtAuthzExchange {
   /** The gRPC failure, when the call failed (onFailure). */
   checkError?: { readonly code: number; readonly codeName: string; readonly details: string };
   checkStatus?: CheckStatus;
-  /** Dynamic metadata stored in namespace envoy.filters.http.ext_authz, as JSON. */
+  /** Dynamic metadata stored in namespace EXT_AUTHZ_METADATA_NAMESPACE, as JSON. */
   dynamicMetadata?: JsonObject;
   upstreamReached: boolean;
   upstream?: UpstreamRequestRecord;
@@ -95,7 +95,8 @@ export interface ExtAuthzExchange {
   readonly finished: Promise<void>;
 }
 
-const DYNAMIC_METADATA_NAMESPACE = 'envoy.filters.http.ext_authz';
+/** Where Filter::onComplete stores CheckResponse.dynamic_metadata (setDynamicMetadata). */
+export const EXT_AUTHZ_METADATA_NAMESPACE = 'envoy.filters.http.ext_authz';
 
 /** conn_manager_utility.cc cleanInternalHeaders (non-edge request): always removed. */
 const INTERNAL_ONLY_HEADERS = [

@@ -2,7 +2,7 @@
  * A stand-in for Envoy's ext_authz HTTP filter (gRPC) and router on a sidecar listener, for
  * tests: see harness.ts. Test code only; it never ships in src/.
  */
-export { EnvoyExtAuthzHarness, checkHeaders } from './harness.js';
+export { EnvoyExtAuthzHarness, EXT_AUTHZ_METADATA_NAMESPACE, checkHeaders } from './harness.js';
 export type { ExchangeResponse, ExtAuthzExchange, HarnessOptions, UpstreamAddress, UpstreamRequestRecord, CheckStatus } from './harness.js';
 export { harnessSettingsFromBootstrap, toErrorCode, DEFAULT_EXT_AUTHZ_TIMEOUT_MS, DEFAULT_ROUTE_TIMEOUT_MS, EXT_AUTHZ_TYPE, EXT_AUTHZ_PER_ROUTE_TYPE, HCM_TYPE, ROUTER_TYPE } from './settings.js';
 export type { BufferSettings, ExtAuthzSettings, HarnessSettings, LoadOptions, PerRouteConfig, RouteSettings, VirtualHostSettings } from './settings.js';

@@ -254,7 +254,7 @@ export function harnessSettingsFromBootstrap(bootstrap: unknown, opts: LoadOptio
       if (action === undefined) notEmulated.push(`route_config.virtual_hosts[${vi}].routes[${ri}]: only "route" actions are emulated`);
       const t = str(action?.['timeout']);
       const match = obj(r['match']) ?? {};
-      for (const k of ['headers', 'query_parameters', 'grpc', 'tls_context', 'dynamic_metadata', 'runtime_fraction']) {
+      for (const k of ['headers', 'query_parameters', 'grpc', 'tls_context', 'dynamic_metadata', 'runtime_fraction', 'connect_matcher', 'filter_state', 'path_match_policy']) {
         if (match[k] !== undefined) notEmulated.push(`route_config.virtual_hosts[${vi}].routes[${ri}].match.${k}`);
       }
       return {
