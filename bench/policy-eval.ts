@@ -60,12 +60,21 @@ ${rules.join('\n')}
 `;
 }
 
-export function engineWith(specs: { namespace: string; count: number }[], seed: number): Engine {
+/**
+ * The generated policies as one multi-document YAML text: `count` policies per namespace, in
+ * order, deterministic for a seed. The one place policies are generated: `engineWith` compiles
+ * it in memory; check-grpc.ts writes it to a file for a real gateway to load.
+ */
+export function generatedPoliciesYaml(specs: readonly { namespace: string; count: number }[], seed: number): string {
   const r = rng(seed);
   let i = 0;
   const docs: string[] = [];
   for (const { namespace, count } of specs) for (let k = 0; k < count; k++) docs.push(policyYaml(i++, namespace, r));
-  const result = compileSources([{ file: 'generated.yaml', text: docs.join('') }]);
+  return docs.join('');
+}
+
+export function engineWith(specs: { namespace: string; count: number }[], seed: number): Engine {
+  const result = compileSources([{ file: 'generated.yaml', text: generatedPoliciesYaml(specs, seed) }]);
   if (!result.ok) throw new Error(`generated policies did not compile: ${result.problems[0]?.message}`);
   return new Engine(new PolicySet(result.policies));
 }
@@ -97,7 +106,7 @@ const CALLS = 200_000;
 function measure(engine: Engine, items: { ctx: DecisionContext; json: string }[]) {
   const ctxs = items.map((x) => x.ctx);
   const jsons = items.map((x) => x.json);
-  for (let i = 0; i < 20_000; i++) engine.evaluate(ctxs[i % ctxs.length] as DecisionContext); // warm up
+  for (let i = 0; i < 200_000; i++) engine.evaluate(ctxs[i % ctxs.length] as DecisionContext); // warm up: every policy's code paths get hot
   const base = sampleNs(jsons, (s) => JSON.parse(s), CALLS);
   const evalNs = sampleNs(ctxs, (c) => engine.evaluate(c), CALLS);
   const baseTput = throughput(jsons, (s) => JSON.parse(s), 1000);

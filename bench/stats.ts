@@ -6,8 +6,14 @@ export function percentile(sorted: Float64Array, p: number): number {
   return sorted[i] as number;
 }
 
-/** Times `fn` once per item, returning per-call nanoseconds, sorted. */
+/** Collects garbage now (with --expose-gc, as npm run bench runs), so no run pays for the previous one's. */
+export function settle(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
+/** Times `fn` once per item, returning per-call nanoseconds, sorted. Starts from a collected heap. */
 export function sampleNs<T>(items: readonly T[], fn: (item: T) => unknown, calls: number): Float64Array {
+  settle();
   const out = new Float64Array(calls);
   let sink = 0;
   for (let i = 0; i < calls; i++) {
@@ -23,6 +29,7 @@ export function sampleNs<T>(items: readonly T[], fn: (item: T) => unknown, calls
 
 /** Calls per second over `ms` milliseconds, without per-call timing. */
 export function throughput<T>(items: readonly T[], fn: (item: T) => unknown, ms: number): number {
+  settle();
   let n = 0;
   const end = performance.now() + ms;
   while (performance.now() < end) {

@@ -1,6 +1,8 @@
 import { labelValue, type Labels } from './selector.js';
 import type { CompiledPolicy } from './types.js';
 
+const INDEX_THRESHOLD = 32;
+
 /**
  * An inverted index over the agent selectors of an ordered list of policies.
  *
@@ -15,10 +17,17 @@ export class SelectorIndex {
   private readonly needed: Uint16Array;
   private readonly counts: Uint16Array;
   private readonly index = new Map<string, Map<string, number[]>>();
+  /** Short lists are cheaper to scan than to index (measured: bench/policy-eval.ts). */
+  private readonly indexed: boolean;
 
-  constructor(readonly policies: readonly CompiledPolicy[]) {
-    this.needed = new Uint16Array(policies.length);
-    this.counts = new Uint16Array(policies.length);
+  constructor(
+    readonly policies: readonly CompiledPolicy[],
+    threshold = INDEX_THRESHOLD,
+  ) {
+    this.indexed = policies.length > threshold;
+    this.needed = new Uint16Array(this.indexed ? policies.length : 0);
+    this.counts = new Uint16Array(this.needed.length);
+    if (!this.indexed) return;
     policies.forEach((p, i) => {
       for (const req of p.selector.positive) {
         this.needed[i] = (this.needed[i] as number) + 1;
@@ -34,10 +43,12 @@ export class SelectorIndex {
   }
 
   /**
-   * The policies, in order, whose indexed requirements the labels meet. Callers must still
-   * run the full selector (NotIn, Exists and DoesNotExist are not indexed).
+   * The policies, in order, whose indexed requirements the labels meet (all of them for a
+   * short list). Callers must still run the full selector: NotIn, Exists and DoesNotExist
+   * are not indexed.
    */
-  select(labels: Labels): CompiledPolicy[] {
+  select(labels: Labels): readonly CompiledPolicy[] {
+    if (!this.indexed) return this.policies;
     const counts = this.counts; // scratch, zeroed again below: evaluation is synchronous
     for (const [key, byValue] of this.index) {
       const value = labelValue(labels, key);

@@ -44,6 +44,18 @@ describe('compileGlob', () => {
   });
 });
 
+describe('path globs', () => {
+  it('agree with a reference implementation (* within a segment, ** across)', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: fc.constantFrom('a', 'b', '/', '*'), maxLength: 8 }), fc.string({ unit: fc.constantFrom('a', 'b', '/'), maxLength: 12 }), (pattern, subject) => {
+        const source = pattern.replace(/\*\*|\*|\//g, (m) => (m === '**' ? '.*' : m === '*' ? '[^/]*' : '\\/'));
+        expect(compileGlob(pattern, 'path')(subject)).toBe(new RegExp(`^${source}$`).test(subject));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
+
 describe('compileSafeRegex', () => {
   it('refuses overlong patterns', () => {
     expect(() => compileSafeRegex('a'.repeat(MAX_PATTERN_LENGTH + 1))).toThrow(/limit is 1024/);

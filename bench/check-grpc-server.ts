@@ -1,0 +1,80 @@
+/**
+ * A server process for bench/check-grpc.ts, started as `node --import tsx bench/check-grpc-server.ts
+ * <gateway|empty> [policy dir]` with an IPC channel. It binds 127.0.0.1:0, then sends
+ * `{type: 'ready', grpc: port}`; on `'stats'` it sends `{type: 'stats', outcomes}` (Check calls
+ * answered, by outcome); on `'stop'` it closes and exits.
+ *
+ * - gateway: the real gateway (`startGateway` as `joch serve` runs it, logging silenced, no
+ *   reload watcher) over the policy dir; outcomes from its own `joch_decisions_total`.
+ * - empty: a grpc-js server registering the same `envoyServices().authorization` whose Check
+ *   answers `{status: {code: 0}}` at once: the cost of gRPC itself on the same stack.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { pino } from 'pino';
+import { resolveConfig } from '../src/config.js';
+import { envoyServices } from '../src/envoy/protos.js';
+import { startGateway } from '../src/main.js';
+
+export type ServerKind = 'gateway' | 'empty';
+
+export type ServerMessage = { type: 'ready'; grpc: number } | { type: 'stats'; outcomes: Record<string, number> };
+
+function send(msg: ServerMessage): void {
+  process.send?.(msg);
+}
+
+async function main(): Promise<void> {
+  const [kind, policyDir] = process.argv.slice(2);
+  let stats: () => Promise<Record<string, number>>;
+  let close: () => Promise<void>;
+  let port: number;
+
+  if (kind === 'gateway') {
+    if (policyDir === undefined) throw new Error('usage: check-grpc-server.ts gateway <policy dir>');
+    const gateway = await startGateway(
+      resolveConfig({ grpc: '127.0.0.1:0', http: '127.0.0.1:0', admin: '127.0.0.1:0', policies: [policyDir], reload: false }),
+      pino({ level: 'silent' }),
+    );
+    port = gateway.addresses.grpc;
+    stats = async () => {
+      const out: Record<string, number> = {};
+      const metric = gateway.metrics.registry.getSingleMetric('joch_decisions_total');
+      for (const v of metric ? (await metric.get()).values : []) {
+        const outcome = String(v.labels.outcome ?? '?');
+        out[outcome] = (out[outcome] ?? 0) + v.value;
+      }
+      return out;
+    };
+    close = () => gateway.close();
+  } else if (kind === 'empty') {
+    let calls = 0;
+    // Same server options as src/envoy/grpc-server.ts.
+    const server = new grpc.Server({ 'grpc.max_receive_message_length': 8 * 1024 * 1024 });
+    server.addService(envoyServices().authorization, {
+      Check: (_call: grpc.ServerUnaryCall<object, object>, callback: grpc.sendUnaryData<object>) => {
+        calls++;
+        callback(null, { status: { code: 0 } });
+      },
+    });
+    port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
+    );
+    stats = () => Promise.resolve({ ok: calls });
+    close = () => new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+  } else {
+    throw new Error(`usage: check-grpc-server.ts <gateway|empty> [policy dir], not "${kind}"`);
+  }
+
+  process.on('message', (m: unknown) => {
+    if (m === 'stats') void stats().then((outcomes) => send({ type: 'stats', outcomes }));
+    else if (m === 'stop') void close().then(() => process.exit(0));
+  });
+  // The bench process went away without saying stop: do not linger.
+  process.on('disconnect', () => process.exit(0));
+  send({ type: 'ready', grpc: port });
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
