@@ -1,14 +1,18 @@
 /**
- * A server process for bench/check-grpc.ts, started as `node --import tsx bench/check-grpc-server.ts
- * <gateway|empty> [policy dir]` with an IPC channel. It binds 127.0.0.1:0, then sends
- * `{type: 'ready', grpc: port}`; on `'stats'` it sends `{type: 'stats', outcomes}` (Check calls
- * answered, by outcome); on `'stop'` it closes and exits.
+ * A server process for bench/check-grpc.ts, started as `node --expose-gc --import tsx
+ * bench/check-grpc-server.ts <gateway|empty> [policy dir]` with an IPC channel. It binds
+ * 127.0.0.1:0, then sends `{type: 'ready', grpc: port}`. Messages it answers:
+ * - `'stats'`: `{type: 'stats', outcomes}`, Check calls answered, by outcome;
+ * - `'settle'`: collects garbage (so a phase does not pay for the previous one's), `{type: 'settled'}`;
+ * - `'gc'`: `{type: 'gc', gc}`, the GC pauses since the last `'gc'` or `'settle'`;
+ * - `'stop'`: closes and exits.
  *
  * - gateway: the real gateway (`startGateway` as `joch serve` runs it, logging silenced, no
  *   reload watcher) over the policy dir; outcomes from its own `joch_decisions_total`.
  * - empty: a grpc-js server registering the same `envoyServices().authorization` whose Check
  *   answers `{status: {code: 0}}` at once: the cost of gRPC itself on the same stack.
  */
+import { PerformanceObserver, constants } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { resolveConfig } from '../src/config.js';
@@ -17,7 +21,33 @@ import { startGateway } from '../src/main.js';
 
 export type ServerKind = 'gateway' | 'empty';
 
-export type ServerMessage = { type: 'ready'; grpc: number } | { type: 'stats'; outcomes: Record<string, number> };
+/** GC pauses in the server process over a span of time. */
+export interface GcStats {
+  /** Major (mark-compact) collections. */
+  majors: number;
+  /** The longest major collection's pause, ms. */
+  majorMaxMs: number;
+  /** All collections' pauses together, ms. */
+  pauseMs: number;
+}
+
+export type ServerMessage =
+  | { type: 'ready'; grpc: number }
+  | { type: 'stats'; outcomes: Record<string, number> }
+  | { type: 'settled' }
+  | { type: 'gc'; gc: GcStats };
+
+const noGc = (): GcStats => ({ majors: 0, majorMaxMs: 0, pauseMs: 0 });
+let gc = noGc();
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    gc.pauseMs += e.duration;
+    if ((e as unknown as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
+      gc.majors++;
+      gc.majorMaxMs = Math.max(gc.majorMaxMs, e.duration);
+    }
+  }
+}).observe({ entryTypes: ['gc'] });
 
 function send(msg: ServerMessage): void {
   process.send?.(msg);
@@ -67,6 +97,17 @@ async function main(): Promise<void> {
 
   process.on('message', (m: unknown) => {
     if (m === 'stats') void stats().then((outcomes) => send({ type: 'stats', outcomes }));
+    else if (m === 'settle') {
+      (globalThis as { gc?: () => void }).gc?.();
+      // GC entries reach the observer asynchronously: let them arrive, then start counting afresh.
+      setTimeout(() => {
+        gc = noGc();
+        send({ type: 'settled' });
+      }, 20);
+    } else if (m === 'gc') {
+      send({ type: 'gc', gc });
+      gc = noGc();
+    }
     else if (m === 'stop') void close().then(() => process.exit(0));
   });
   // The bench process went away without saying stop: do not linger.
