@@ -613,8 +613,8 @@ export class EnvoyExtAuthzHarness {
       for (const { key, value } of r.headersToAppend) {
         const c = this.checkMutation('APPEND', key, value);
         if (c === 'FAIL') return reject();
-        // Appends only when the header exists ("TODO(dio): Add a flag to allow appending
-        // non-existent headers"): otherwise silently dropped.
+        // Appends only when the header exists (Envoy's source notes a flag to allow appending
+        // to absent headers as future work): otherwise silently dropped.
         if (c === 'OK' && headers.has(key.toLowerCase())) headers.append(key.toLowerCase(), toByteString(value));
       }
       for (const key of r.headersToRemove) {
