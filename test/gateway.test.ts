@@ -33,7 +33,9 @@ describe('the gateway process (policies/ on embedded defaults)', () => {
     expect(r.http_response).toBe('ok_response');
     const id = header(r, 'x-joch-decision-id');
     expect(id?.header?.value).toMatch(/^[0-9a-f-]{36}$/);
-    expect(id?.append?.value).toBe(false);
+    // `append` is present and not true: Envoy overwrites (a false BoolValue decodes as {}).
+    expect(id?.append).toBeDefined();
+    expect(id?.append?.value ?? false).toBe(false);
     expect(r.ok_response?.headers_to_remove).toEqual(['authorization', 'x-api-key']);
     expect(r.ok_response?.response_headers_to_add?.[0]?.header).toEqual({ key: 'x-joch-decision-id', value: id?.header?.value });
     expect(r.dynamic_metadata?.fields).toMatchObject({

@@ -7,7 +7,7 @@ import type { DecisionContext } from '../context/types.js';
 import type { Decision } from '../policy/decision.js';
 import type { Engine } from '../policy/engine.js';
 import { parseCheckRequest, type CheckRequestMessage } from './check-request.js';
-import { httpCheckResponse, networkCheckResponse } from './check-response.js';
+import { httpCheckResponse, networkCheckResponse, type CheckResponseMessage } from './check-response.js';
 
 /** What one authorization produced: the answer for Envoy and what metrics and logs need. */
 export interface AuthzResult<T> {
@@ -48,8 +48,14 @@ export function authorizeHttp(a: Authorizer, req: HttpRequestInfo, extensions: R
   return { response: d, decision: d };
 }
 
+/** A Check whose bytes are not a CheckRequest at all: a deny naming why, for the HTTP filter's shape. */
+export function checkUndecodable(a: Authorizer, err: unknown): ReturnType<typeof check> {
+  const d = edgeDeny('malformed-check-request', `the CheckRequest could not be decoded: ${err instanceof Error ? err.message : String(err)}`, a.engine().policies.version);
+  return { response: httpCheckResponse(d), decision: d, failure: 'malformed', edge: 'authz_http' };
+}
+
 /** The ext_authz gRPC Check: never throws, never leaves a call unanswered; errors deny. */
-export function check(a: Authorizer, msg: CheckRequestMessage | undefined): AuthzResult<object> & { edge: 'authz_http' | 'authz_network' } {
+export function check(a: Authorizer, msg: CheckRequestMessage | undefined): AuthzResult<CheckResponseMessage> & { edge: 'authz_http' | 'authz_network' } {
   let edge: 'authz_http' | 'authz_network' = 'authz_http';
   try {
     const parsed = parseCheckRequest(msg);

@@ -12,10 +12,26 @@ const PERMISSION_DENIED = 7;
 
 export const DECISION_HEADER = 'x-joch-decision-id';
 
-interface HeaderValueOption {
+export interface HeaderValueOption {
   header: { key: string; value: string };
   /** Unset or false overwrites; true would append only to an existing header, so never used. */
   append: { value: boolean };
+}
+
+/** google.protobuf.Struct with string values only (all our metadata is strings). */
+export interface StringStruct {
+  fields: Record<string, { stringValue: string }>;
+}
+
+/**
+ * The `envoy.service.auth.v3.CheckResponse` fields we answer with, in proto field names: what
+ * both the grpc-js codec and src/envoy/codec/check-response.ts serialise.
+ */
+export interface CheckResponseMessage {
+  status: { code: number; message?: string };
+  denied_response?: { status: { code: number }; headers: HeaderValueOption[]; body: string };
+  ok_response?: { headers: HeaderValueOption[]; headers_to_remove: string[]; response_headers_to_add: HeaderValueOption[] };
+  dynamic_metadata: StringStruct;
 }
 
 function set(key: string, value: string): HeaderValueOption {
@@ -27,7 +43,7 @@ function set(key: string, value: string): HeaderValueOption {
  * defines google.protobuf.Value itself with camelCase names, so `stringValue` even though
  * every Envoy field here is snake_case.
  */
-function metadata(d: Decision): { fields: Record<string, { stringValue: string }> } {
+function metadata(d: Decision): StringStruct {
   const fields: Record<string, { stringValue: string }> = {
     decision: { stringValue: d.pending ? 'pending' : d.decision },
     decision_id: { stringValue: d.decisionId },
@@ -52,7 +68,7 @@ export function denialBody(d: Decision): string {
 }
 
 /** Allow (with the decision's header changes) or deny, for the ext_authz HTTP filter. */
-export function httpCheckResponse(d: Decision): object {
+export function httpCheckResponse(d: Decision): CheckResponseMessage {
   if (d.decision === 'deny') {
     return {
       status: { code: PERMISSION_DENIED, message: d.reason },
@@ -77,7 +93,7 @@ export function httpCheckResponse(d: Decision): object {
 }
 
 /** The network filter only reads the status: OK keeps the connection, anything else closes it. */
-export function networkCheckResponse(d: Decision): object {
+export function networkCheckResponse(d: Decision): CheckResponseMessage {
   return {
     status: d.decision === 'deny' ? { code: PERMISSION_DENIED, message: d.message ?? d.reason } : { code: OK },
     dynamic_metadata: metadata(d),

@@ -1,62 +1,61 @@
-import * as grpc from '@grpc/grpc-js';
-import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
-import { check, type Authorizer } from './authorization.js';
-import type { CheckRequestMessage } from './check-request.js';
-import { envoyServices } from './protos.js';
+import { GrpcServer } from '../grpc/server.js';
+import { Writer } from '../grpc/wire.js';
+import { check, checkUndecodable, type Authorizer } from './authorization.js';
+import { decodeCheckRequest } from './codec/check-request.js';
+import { encodeCheckResponse } from './codec/check-response.js';
+import { HealthService } from './health.js';
 
 export interface GrpcEdge {
   readonly port: number;
   /** `grpc.health.v1.Health`, which Envoy's gRPC health check asks: SERVING until close. */
-  readonly health: HealthImplementation;
+  readonly health: HealthService;
   /** Stops accepting calls, lets in-flight ones finish (up to `graceMs`), then closes. */
   close(graceMs?: number): Promise<void>;
 }
 
-const AUTHORIZATION_SERVICE = 'envoy.service.auth.v3.Authorization';
+export const AUTHORIZATION_SERVICE = 'envoy.service.auth.v3.Authorization';
+export const CHECK_PATH = `/${AUTHORIZATION_SERVICE}/Check`;
 
 /**
- * The Envoy-facing gRPC server: `envoy.service.auth.v3.Authorization/Check` from Envoy's own
- * protos. Every call gets an answer; a decision that could not be made on its merits is a
- * deny (fail closed) and is logged with its decision id.
+ * The Envoy-facing gRPC server: `envoy.service.auth.v3.Authorization/Check` on our own
+ * gRPC layer over node:http2 (src/grpc), with codecs generated from Envoy's protos
+ * (src/envoy/codec). Every call gets an answer; a request that cannot be decided on its
+ * merits (undecodable bytes included) is a deny (fail closed), logged with its decision id.
  */
 export async function startGrpcEdge(authorizer: Authorizer, address: { host: string; port: number }, metrics: Metrics, log: Logger): Promise<GrpcEdge> {
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': 8 * 1024 * 1024 });
-  server.addService(envoyServices().authorization, {
-    Check: (call: grpc.ServerUnaryCall<CheckRequestMessage, object>, callback: grpc.sendUnaryData<object>) => {
-      const started = process.hrtime.bigint();
-      const result = check(authorizer, call.request);
-      if (result.failure !== undefined) {
-        metrics.error(result.edge, result.failure);
-        log.warn({ decisionId: result.decision.decisionId, reason: result.decision.reason, failure: result.failure }, result.decision.message ?? 'check denied');
-      }
-      metrics.decision(result.edge, result.decision, Number(process.hrtime.bigint() - started) / 1e9);
-      callback(null, result.response);
-    },
+  const server = new GrpcServer({
+    onHandlerError: (err, path) => log.error({ err, path }, 'gRPC handler failed'),
   });
-  const health = new HealthImplementation({ '': 'SERVING', [AUTHORIZATION_SERVICE]: 'SERVING' });
-  health.addToServer(server);
-  const host = address.host.includes(':') ? `[${address.host}]` : address.host;
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${host}:${address.port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+  // One writer reused by every Check: answers are encoded synchronously, one at a time.
+  const writer = new Writer();
+  server.unary(CHECK_PATH, (bytes) => {
+    const started = process.hrtime.bigint();
+    let result: ReturnType<typeof check>;
+    try {
+      result = check(authorizer, decodeCheckRequest(bytes));
+    } catch (err) {
+      result = checkUndecodable(authorizer, err);
+    }
+    if (result.failure !== undefined) {
+      metrics.error(result.edge, result.failure);
+      log.warn({ decisionId: result.decision.decisionId, reason: result.decision.reason, failure: result.failure }, result.decision.message ?? 'check denied');
+    }
+    metrics.decision(result.edge, result.decision, Number(process.hrtime.bigint() - started) / 1e9);
+    encodeCheckResponse(writer.reset(), result.response);
+    return writer.finish();
   });
+  const health = new HealthService({ '': 'SERVING', [AUTHORIZATION_SERVICE]: 'SERVING' });
+  health.register(server);
+  const port = await server.listen(address.host, address.port);
   return {
     port,
     health,
-    close: (graceMs = 5000) =>
-      new Promise<void>((resolve) => {
-        // Tell health-checking Envoys to move away before the listener goes.
-        health.setStatus('', 'NOT_SERVING');
-        health.setStatus(AUTHORIZATION_SERVICE, 'NOT_SERVING');
-        const force = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, graceMs);
-        server.tryShutdown(() => {
-          clearTimeout(force);
-          resolve();
-        });
-      }),
+    close: (graceMs = 5000) => {
+      // Tell health-checking Envoys to move away before the listener goes.
+      health.setAll('NOT_SERVING');
+      return server.close(graceMs);
+    },
   };
 }
