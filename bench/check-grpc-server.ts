@@ -10,8 +10,13 @@
  * - gateway: the real gateway (`startGateway` as `joch serve` runs it, logging silenced, no
  *   reload watcher) over the policy dir; outcomes from its own `joch_decisions_total`.
  * - empty: a grpc-js server registering the same `envoyServices().authorization` whose Check
- *   answers `{status: {code: 0}}` at once: the cost of gRPC itself on the same stack.
+ *   answers `{status: {code: 0}}` at once: what an empty handler costs on @grpc/grpc-js.
+ * - http2-minimal: node:http2 answering every stream with a fixed, pre-encoded OK
+ *   CheckResponse (headers, one DATA frame, grpc-status 0 trailers) without reading the
+ *   request: the floor of gRPC on node:http2 in this process model.
  */
+import * as http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
@@ -19,7 +24,7 @@ import { resolveConfig } from '../src/config.js';
 import { envoyServices } from '../src/envoy/protos.js';
 import { startGateway } from '../src/main.js';
 
-export type ServerKind = 'gateway' | 'empty';
+export type ServerKind = 'gateway' | 'empty' | 'http2-minimal';
 
 /** GC pauses in the server process over a span of time. */
 export interface GcStats {
@@ -91,8 +96,26 @@ async function main(): Promise<void> {
     );
     stats = () => Promise.resolve({ ok: calls });
     close = () => new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+  } else if (kind === 'http2-minimal') {
+    let calls = 0;
+    // CheckResponse{status: {}}: field 1, length 0, in a gRPC frame.
+    const reply = Buffer.from([0, 0, 0, 0, 2, 0x0a, 0x00]);
+    const server = http2.createServer();
+    server.on('stream', (stream) => {
+      stream.on('error', () => {});
+      stream.resume();
+      stream.once('end', () => {
+        calls++;
+        stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+        stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+        stream.end(reply);
+      });
+    });
+    port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+    stats = () => Promise.resolve({ ok: calls });
+    close = () => new Promise<void>((resolve) => server.close(() => resolve()));
   } else {
-    throw new Error(`usage: check-grpc-server.ts <gateway|empty> [policy dir], not "${kind}"`);
+    throw new Error(`usage: check-grpc-server.ts <gateway|empty|http2-minimal> [policy dir], not "${kind}"`);
   }
 
   process.on('message', (m: unknown) => {

@@ -219,7 +219,7 @@ describe('gRPC server on node:http2 with a grpc-js client', () => {
     const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(proto, { enums: String })) as unknown as {
       grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
     };
-    const h = new pkg.grpc.health.v1.Health(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as grpc.Client & {
+    const h = new pkg.grpc.health.v1.Health(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
       Check(req: object, cb: (err: grpc.ServiceError | null, res: { status: string }) => void): void;
       Watch(req: object): grpc.ClientReadableStream<{ status: string }>;
     };
