@@ -5,6 +5,7 @@ import { MemoryStore } from '../../src/state/memory.js';
 import { diffJson, PolicyRepository } from '../../src/state/policies.js';
 import { RedisStore } from '../../src/state/redis.js';
 import type { Store } from '../../src/state/store.js';
+import { policyYaml } from './fixtures.js';
 import { eventually, REDIS_URL, testPrefix } from './redis-helpers.js';
 
 const keys = testPrefix();
@@ -21,18 +22,6 @@ async function redis(): Promise<RedisStore> {
   return s;
 }
 
-export const policyYaml = (name: string, tool: string, ns = 'payments'): string => `apiVersion: joch.dev/v1alpha1
-kind: Policy
-metadata:
-  name: ${name}
-  namespace: ${ns}
-spec:
-  rules:
-    - id: block
-      when: {tool.name: ${tool}}
-      action: deny
-      reason: blocked-tool
-`;
 
 let n = 0;
 const tenant = (): string => `t${Date.now().toString(36)}-${++n}`;
