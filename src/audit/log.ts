@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { JochError } from '../errors.js';
+import { MemoryStore } from '../state/memory.js';
 import { checkTenant, type Store } from '../state/store.js';
 import { verifyChain, type VerifiedCheckpoint, type VerifyResult } from './verify.js';
 import { AUDIT_LOG, chainRecord, GENESIS_HASH, SYSTEM_ACTOR, type AuditEvent, type AuditRecord } from './record.js';
@@ -133,13 +134,14 @@ export class AuditLog {
   async verify(tenant: string, checkpoints: readonly VerifiedCheckpoint[] = []): Promise<VerifyResult> {
     checkTenant(tenant);
     const all = [];
-    for (let from = 1; ; ) {
+    const first = this.store instanceof MemoryStore ? await this.store.oldestHeld(tenant, AUDIT_LOG) : 1;
+    for (let from = first; ; ) {
       const page = await this.store.read(tenant, AUDIT_LOG, from, 5000);
       all.push(...page);
       if (page.length < 5000) break;
       from += page.length;
     }
-    return verifyChain(all, checkpoints);
+    return verifyChain(all, checkpoints, first);
   }
 
   /** The last record's sequence and hash (0 and the genesis hash for an empty chain). */

@@ -27,6 +27,7 @@ export async function startGrpcEdge(authorizer: Authorizer, address: { host: str
     Check: (call: grpc.ServerUnaryCall<CheckRequestMessage, object>, callback: grpc.sendUnaryData<object>) => {
       const started = process.hrtime.bigint();
       const result = check(authorizer, call.request);
+      authorizer.recorder?.recordDecision(result.decision, result.context, result.edge);
       if (result.failure !== undefined) {
         metrics.error(result.edge, result.failure);
         log.warn({ decisionId: result.decision.decisionId, reason: result.decision.reason, failure: result.failure }, result.decision.message ?? 'check denied');

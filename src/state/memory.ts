@@ -1,10 +1,22 @@
 import { checkCount, checkName, checkTenant, type AppendResult, type LogEntry, type Store } from './store.js';
 
-/** The embedded default: everything in this process. Keys are tenant-first maps. */
+/** A log held in memory: the newest entries, `dropped` older ones no longer held. */
+interface HeldLog {
+  entries: string[];
+  dropped: number;
+}
+
+/**
+ * The embedded default: everything in this process. Keys are tenant-first maps. Each log
+ * holds at most `maxLogEntries` of its newest entries (sequence numbers go on; older entries
+ * live only in a sink such as the audit JSON Lines file), so a long-running process stays
+ * bounded.
+ */
 export class MemoryStore implements Store {
   readonly kind = 'memory' as const;
   private readonly docs = new Map<string, Map<string, string>>();
-  private readonly logs = new Map<string, string[]>();
+  private readonly logs = new Map<string, HeldLog>();
+  constructor(private readonly maxLogEntries = Number.MAX_SAFE_INTEGER) {}
   private readonly topics = new Map<string, Set<(message: string) => void>>();
 
   available(): boolean {
@@ -22,11 +34,11 @@ export class MemoryStore implements Store {
     return map;
   }
 
-  private log(tenant: string, log: string): string[] {
+  private log(tenant: string, log: string): HeldLog {
     const key = `${checkTenant(tenant)}\u0000${checkName('log', log)}`;
-    let entries = this.logs.get(key);
-    if (!entries) this.logs.set(key, (entries = []));
-    return entries;
+    let held = this.logs.get(key);
+    if (!held) this.logs.set(key, (held = { entries: [], dropped: 0 }));
+    return held;
   }
 
   async get(tenant: string, collection: string, id: string): Promise<string | undefined> {
@@ -46,21 +58,33 @@ export class MemoryStore implements Store {
   }
 
   async append(tenant: string, log: string, expected: number, values: readonly string[]): Promise<AppendResult> {
-    const entries = this.log(tenant, log);
-    if (entries.length !== expected) return { ok: false, length: entries.length };
-    entries.push(...values);
-    return { ok: true, length: entries.length };
+    const held = this.log(tenant, log);
+    const length = held.dropped + held.entries.length;
+    if (length !== expected) return { ok: false, length };
+    held.entries.push(...values);
+    const excess = held.entries.length - this.maxLogEntries;
+    if (excess > 0) {
+      held.entries.splice(0, excess);
+      held.dropped += excess;
+    }
+    return { ok: true, length: length + values.length };
   }
 
   async read(tenant: string, log: string, from: number, count: number): Promise<LogEntry[]> {
     checkCount(from, count);
-    return this.log(tenant, log)
-      .slice(from - 1, from - 1 + count)
-      .map((value, i) => ({ seq: from + i, value }));
+    const held = this.log(tenant, log);
+    const start = Math.max(from, held.dropped + 1);
+    return held.entries.slice(start - held.dropped - 1, start - held.dropped - 1 + Math.max(0, count - (start - from))).map((value, i) => ({ seq: start + i, value }));
+  }
+
+  /** Sequence of the oldest entry still held (1 until entries are dropped). */
+  async oldestHeld(tenant: string, log: string): Promise<number> {
+    return this.log(tenant, log).dropped + 1;
   }
 
   async length(tenant: string, log: string): Promise<number> {
-    return this.log(tenant, log).length;
+    const held = this.log(tenant, log);
+    return held.dropped + held.entries.length;
   }
 
   async publish(tenant: string, topic: string, message: string): Promise<void> {

@@ -68,6 +68,17 @@ describe('audit log (memory)', () => {
     expect(verifyChain([...entries.slice(0, 2), { seq: 3, value: 'not json' }])).toMatchObject({ ok: false, seq: 3, problem: 'unreadable' });
   });
 
+  it('memory mode holds only the newest records; verify covers what is held, and a missing first record is still found', async () => {
+    const store = new MemoryStore(5);
+    const audit = new AuditLog({ store, batchSize: 3 });
+    for (let i = 0; i < 8; i++) audit.record(event('acme', i));
+    await audit.flush();
+    expect((await audit.read('acme', 1, 100)).map((r) => r.seq)).toEqual([4, 5, 6, 7, 8]);
+    expect(await audit.verify('acme')).toMatchObject({ ok: true, records: 5, firstSeq: 4 });
+    const entries = await chainEntries(4);
+    expect(verifyChain(entries.slice(1))).toMatchObject({ ok: false, seq: 1, problem: 'removed' });
+  });
+
   it('writes a JSON Lines file per tenant and continues the chain from it after a restart', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'joch-audit-'));
     const first = new AuditLog({ store: new MemoryStore(), sink: new JsonlFileSink(dir) });
