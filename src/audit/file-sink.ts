@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { JochError } from '../errors.js';
 import { isValidTenant, type Store } from '../state/store.js';
 import type { AuditSink } from './log.js';
-import { AUDIT_LOG, type AuditRecord } from './record.js';
+import { AUDIT_LOG } from './record.js';
 
 const SUFFIX = '.audit.jsonl';
 
@@ -12,10 +12,10 @@ export class JsonlFileSink implements AuditSink {
   private ready: Promise<unknown> | undefined;
   constructor(private readonly dir: string) {}
 
-  async write(tenant: string, records: readonly AuditRecord[]): Promise<void> {
+  async write(tenant: string, records: readonly string[]): Promise<void> {
     this.ready ??= mkdir(this.dir, { recursive: true });
     await this.ready;
-    await appendFile(join(this.dir, `${tenant}${SUFFIX}`), records.map((r) => `${JSON.stringify(r)}\n`).join(''), { mode: 0o600 });
+    await appendFile(join(this.dir, `${tenant}${SUFFIX}`), records.map((r) => `${r}\n`).join(''), { mode: 0o600 });
   }
 }
 

@@ -8,7 +8,8 @@ import { AUDIT_LOG, chainRecord, GENESIS_HASH, SYSTEM_ACTOR, type AuditEvent, ty
 
 /** Where hashed records go besides the store (e.g. a JSON Lines file); failures are logged, never fatal. */
 export interface AuditSink {
-  write(tenant: string, records: readonly AuditRecord[]): Promise<void>;
+  /** `records` are the stored texts (canonical JSON, one record each), in chain order. */
+  write(tenant: string, records: readonly string[]): Promise<void>;
 }
 
 export interface AuditLogOptions {
@@ -29,6 +30,12 @@ interface Head {
   hash: string;
 }
 
+/** Events waiting for one tenant; taken from `head` on, compacted now and then (no O(n) shift per batch). */
+interface Queue {
+  items: AuditEvent[];
+  head: number;
+}
+
 /**
  * The append-only, hash-chained audit log: one chain per tenant (a Redis Stream per tenant,
  * or an in-process log). `record` never blocks and never throws: events are queued, then
@@ -47,7 +54,7 @@ interface Head {
  */
 export class AuditLog {
   private readonly store: Store;
-  private readonly pending = new Map<string, AuditEvent[]>();
+  private readonly pending = new Map<string, Queue>();
   private readonly gaps = new Map<string, { lost: number; from: number; to: number }>();
   private readonly heads = new Map<string, Head>();
   private pendingCount = 0;
@@ -96,8 +103,8 @@ export class AuditLog {
       return;
     }
     let q = this.pending.get(e.tenant);
-    if (!q) this.pending.set(e.tenant, (q = []));
-    q.push(e.time === undefined ? { ...e, time: Date.now() } : e);
+    if (!q) this.pending.set(e.tenant, (q = { items: [], head: 0 }));
+    q.items.push(e.time === undefined ? { ...e, time: Date.now() } : e);
     this.pendingCount++;
     this.schedule();
   }
@@ -188,8 +195,10 @@ export class AuditLog {
     if (this.draining) return;
     this.draining = true;
     try {
-      while (this.pendingCount + this.gaps.size > 0) {
+      for (let rounds = 0; this.pendingCount + this.gaps.size > 0; rounds++) {
         for (const tenant of new Set([...this.gaps.keys(), ...this.pending.keys()])) await this.writeBatch(tenant);
+        // Let I/O (checks being answered) in between rounds: a memory store never waits on its own.
+        if (rounds % 4 === 3) await new Promise((resolve) => setImmediate(resolve));
       }
       this.overflowing = false;
       this.storeErrorLogged = false;
@@ -212,10 +221,11 @@ export class AuditLog {
   }
 
   private async writeBatch(tenant: string): Promise<void> {
-    const q = this.pending.get(tenant) ?? [];
+    const q = this.pending.get(tenant) ?? { items: [], head: 0 };
     const gap = this.gaps.get(tenant);
-    const events: AuditEvent[] = q.slice(0, gap ? this.batchSize - 1 : this.batchSize);
-    if (gap) events.unshift({ tenant, type: 'audit.gap', actor: SYSTEM_ACTOR, data: { lost: gap.lost, from: new Date(gap.from).toISOString(), to: new Date(gap.to).toISOString(), reason: 'buffer-full' } });
+    const take = Math.min(q.items.length - q.head, gap ? this.batchSize - 1 : this.batchSize);
+    const events: AuditEvent[] = q.items.slice(q.head, q.head + take);
+    if (gap) events.unshift({ tenant, type: 'audit.gap', actor: SYSTEM_ACTOR, data: { from: new Date(gap.from).toISOString(), lost: gap.lost, reason: 'buffer-full', to: new Date(gap.to).toISOString() } });
     if (events.length === 0) {
       this.pending.delete(tenant);
       return;
@@ -228,27 +238,32 @@ export class AuditLog {
         this.heads.set(tenant, head);
       }
       const records: AuditRecord[] = [];
+      const texts: string[] = [];
       let prev = head.hash;
       for (const e of events) {
-        const r = chainRecord(e, head.seq + records.length + 1, prev, now);
-        records.push(r);
-        prev = r.hash;
+        const { record, text } = chainRecord(e, head.seq + records.length + 1, prev, now);
+        records.push(record);
+        texts.push(text);
+        prev = record.hash;
       }
-      const result = await this.store.append(tenant, AUDIT_LOG, head.seq, records.map((r) => JSON.stringify(r)));
+      const result = await this.store.append(tenant, AUDIT_LOG, head.seq, texts);
       if (!result.ok) {
         this.heads.delete(tenant); // another writer got there first: reload the head and re-hash
         continue;
       }
       this.heads.set(tenant, { seq: head.seq + records.length, hash: prev });
-      const taken = events.length - (gap ? 1 : 0);
-      q.splice(0, taken);
-      this.pendingCount -= taken;
+      q.head += take;
+      this.pendingCount -= take;
+      if (q.head === q.items.length) this.pending.delete(tenant);
+      else if (q.head > 4096 && q.head * 2 > q.items.length) {
+        q.items = q.items.slice(q.head);
+        q.head = 0;
+      }
       if (gap) this.gaps.delete(tenant);
-      if (q.length === 0) this.pending.delete(tenant);
       this.touched.add(tenant);
       if (this.metrics) for (const r of records) this.metrics.written.inc({ type: r.type });
       if (this.options.sink) {
-        await this.options.sink.write(tenant, records).catch((err: Error) => this.options.log?.error({ err: err.message }, 'audit file sink failed'));
+        await this.options.sink.write(tenant, texts).catch((err: Error) => this.options.log?.error({ err: err.message }, 'audit file sink failed'));
       }
       return;
     }

@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import { canonicalJson } from '../policy/canonical.js';
+import { hash as digest } from 'node:crypto';
+import { canonicalEncode } from './canonical.js';
 
 /** What produced a record. */
 export type AuditType =
@@ -28,6 +28,12 @@ export interface AuditEvent {
   readonly actor: Actor;
   readonly data: Readonly<Record<string, unknown>>;
   readonly time?: number;
+  /**
+   * Set by producers that build every object of the event with its keys inserted in sorted
+   * order (decision records): JSON.stringify then already gives the canonical encoding, and
+   * the writer skips the sorting encoder.
+   */
+  readonly presorted?: true;
 }
 
 /**
@@ -51,15 +57,26 @@ export const GENESIS_HASH = '0'.repeat(64);
 /** The log (per tenant) audit records live in. */
 export const AUDIT_LOG = 'audit';
 
-export function hashRecord(r: Omit<AuditRecord, 'hash'>): string {
-  return createHash('sha256')
-    .update(canonicalJson({ seq: r.seq, time: r.time, tenant: r.tenant, type: r.type, actor: r.actor, data: r.data, prevHash: r.prevHash }))
-    .digest('hex');
+/** The record body (every field but `hash`) in canonical key order. */
+function body(r: Omit<AuditRecord, 'hash'>): Omit<AuditRecord, 'hash'> {
+  return { actor: r.actor, data: r.data, prevHash: r.prevHash, seq: r.seq, tenant: r.tenant, time: r.time, type: r.type };
 }
 
-export function chainRecord(e: AuditEvent, seq: number, prevHash: string, now: number): AuditRecord {
-  const body = { seq, time: new Date(e.time ?? now).toISOString(), tenant: e.tenant, type: e.type, actor: e.actor, data: e.data, prevHash };
-  return { ...body, hash: hashRecord(body) };
+export function hashRecord(r: Omit<AuditRecord, 'hash'>): string {
+  return digest('sha256', canonicalEncode(body(r)), 'hex');
+}
+
+/**
+ * Chains an event: the record, and its stored text (the canonical encoding of the whole
+ * record, hash included), made with one serialisation.
+ */
+export function chainRecord(e: AuditEvent, seq: number, prevHash: string, now: number): { record: AuditRecord; text: string } {
+  const b = body({ seq, time: new Date(e.time ?? now).toISOString(), tenant: e.tenant, type: e.type, actor: e.actor, data: e.data, prevHash });
+  const bodyText = e.presorted ? JSON.stringify(b) : canonicalEncode(b);
+  const hash = digest('sha256', bodyText, 'hex');
+  // "hash" sorts just before "prevHash", the first key after "data"; the last occurrence is the top-level one.
+  const at = bodyText.lastIndexOf('"prevHash":');
+  return { record: { ...b, hash }, text: `${bodyText.slice(0, at)}"hash":"${hash}",${bodyText.slice(at)}` };
 }
 
 export const SYSTEM_ACTOR: Actor = { type: 'system', id: 'joch-gateway' };

@@ -50,49 +50,44 @@ export class AuditDecisionRecorder implements DecisionRecorder {
 
 /**
  * The audit form of a decision: who, what, where and the outcome, with the AOS step ids. No
- * payloads, header values, tool arguments or query strings: those can carry secrets.
+ * payloads, header values, tool arguments or query strings: those can carry secrets. Every
+ * object is built with its keys in sorted order and holds only primitives or such objects
+ * (`presorted`), so JSON.stringify gives the canonical encoding without a sorting pass.
  */
 export function decisionEvent(d: Decision, ctx: DecisionContext | undefined, edge: string, time: number, defaultTenant = 'default'): AuditEvent {
   const tenant = ctx?.tenant !== undefined && isValidTenant(ctx.tenant) ? ctx.tenant : defaultTenant;
   const agent = ctx?.agent;
-  const actor: Actor = { type: 'agent', id: agent?.id ?? agent?.name ?? 'unknown' };
-  return {
-    tenant,
-    type: 'decision',
-    actor,
-    time,
-    data: {
-      edge,
-      decisionId: d.decisionId,
-      decision: d.decision,
-      reason: d.reason,
-      policyId: d.policyId,
-      policyNamespace: d.policyNamespace,
-      policyVersion: d.policyVersion,
-      ruleId: d.ruleId,
-      ...(d.pending ? { pending: d.pending } : {}),
-      ...(d.status !== undefined ? { status: d.status } : {}),
-      ...(d.modifiedRequest ? { modified: { payload: d.modifiedRequest.payload !== undefined, headers: Object.keys(d.modifiedRequest.headers?.set ?? {}).concat(d.modifiedRequest.headers?.remove ?? []) } } : {}),
-      matched: d.matched.map((m) => ({ policyId: m.policyId, policyNamespace: m.policyNamespace, policyVersion: m.policyVersion, ruleId: m.ruleId, effect: m.effect })),
-      ...(ctx?.tenant !== undefined && ctx.tenant !== tenant ? { claimedTenant: String(ctx.tenant).slice(0, 128) } : {}),
-      ...(ctx ? contextSummary(ctx) : {}),
-    },
+  const actor: Actor = { id: str(agent?.id) ?? str(agent?.name) ?? 'unknown', type: 'agent' };
+  const m = d.modifiedRequest;
+  const data = {
+    agent: agent ? { framework: str(agent.framework), id: str(agent.id), name: str(agent.name) } : undefined,
+    claimedTenant: ctx?.tenant !== undefined && ctx.tenant !== tenant ? String(ctx.tenant).slice(0, 128) : undefined,
+    decision: d.decision,
+    decisionId: d.decisionId,
+    destination: ctx?.destination ? { address: str(ctx.destination.address), host: str(ctx.destination.host), port: num(ctx.destination.port), scheme: str(ctx.destination.scheme), sni: str(ctx.destination.sni) } : undefined,
+    edge,
+    environment: str(ctx?.environment),
+    hook: str(ctx?.hook),
+    matched: d.matched.map((r) => ({ effect: r.effect, policyId: r.policyId, policyNamespace: r.policyNamespace, policyVersion: r.policyVersion, ruleId: r.ruleId })),
+    mcp: ctx?.mcp ? { direction: str(ctx.mcp.direction), method: str(ctx.mcp.method), server: str(ctx.mcp.server) } : undefined,
+    model: ctx?.model ? { name: str(ctx.model.name), provider: str(ctx.model.provider) } : undefined,
+    modified: m ? { headers: Object.keys(m.headers?.set ?? {}).concat(m.headers?.remove ?? []).map(String), payload: m.payload !== undefined } : undefined,
+    namespace: str(ctx?.namespace),
+    pending: d.pending ? { approval: d.pending.approval } : undefined,
+    policyId: d.policyId,
+    policyNamespace: d.policyNamespace,
+    policyVersion: d.policyVersion,
+    reason: d.reason,
+    request: ctx?.request ? { method: str(ctx.request.method), path: str(ctx.request.path)?.split('?')[0] } : undefined,
+    ruleId: d.ruleId,
+    session: str(ctx?.session?.id),
+    status: d.status,
+    stepId: str(ctx?.stepId),
+    tool: ctx?.tool ? { name: str(ctx.tool.name), server: str(ctx.tool.server), sideEffect: str(ctx.tool.sideEffect) } : undefined,
+    turnId: str(ctx?.turnId),
   };
+  return { tenant, type: 'decision', actor, time, data, presorted: true };
 }
 
-function contextSummary(c: DecisionContext): Record<string, unknown> {
-  return {
-    hook: c.hook,
-    namespace: c.namespace,
-    environment: c.environment,
-    agent: c.agent ? { id: c.agent.id, name: c.agent.name, framework: c.agent.framework } : undefined,
-    session: c.session?.id,
-    turnId: c.turnId,
-    stepId: c.stepId,
-    tool: c.tool ? { name: c.tool.name, server: c.tool.server, sideEffect: c.tool.sideEffect } : undefined,
-    model: c.model,
-    mcp: c.mcp,
-    destination: c.destination,
-    request: c.request ? { method: c.request.method, path: c.request.path?.split('?')[0] } : undefined,
-  };
-}
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);

@@ -8,7 +8,7 @@ interface HeldLog {
 
 /**
  * The embedded default: everything in this process. Keys are tenant-first maps. Each log
- * holds at most `maxLogEntries` of its newest entries (sequence numbers go on; older entries
+ * holds about `maxLogEntries` of its newest entries (up to a quarter more between trims) (sequence numbers go on; older entries
  * live only in a sink such as the audit JSON Lines file), so a long-running process stays
  * bounded.
  */
@@ -62,8 +62,9 @@ export class MemoryStore implements Store {
     const length = held.dropped + held.entries.length;
     if (length !== expected) return { ok: false, length };
     held.entries.push(...values);
+    // Trimmed in steps (a quarter of the bound at a time), so appends stay O(1) amortised.
     const excess = held.entries.length - this.maxLogEntries;
-    if (excess > 0) {
+    if (excess > 0 && excess >= Math.min(this.maxLogEntries / 4, 65_536)) {
       held.entries.splice(0, excess);
       held.dropped += excess;
     }
