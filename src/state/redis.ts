@@ -49,17 +49,18 @@ export class RedisStore implements Store {
   private readonly handlers = new Map<string, Set<(message: string) => void>>();
   private readonly listeners: ((up: boolean) => void)[] = [];
   private readonly prefix: string;
+  private readonly common: RedisOptions;
   private up = false;
 
-  constructor(options: RedisStoreOptions) {
+  constructor(private readonly options: RedisStoreOptions) {
     this.prefix = options.keyPrefix ?? 'joch:';
     const maxDelay = options.maxReconnectDelayMs ?? 2000;
-    const common: RedisOptions = {
+    const common: RedisOptions = (this.common = {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 10), maxDelay),
       lazyConnect: false,
-    };
+    });
     this.client = createClient(options, common) as WithAppend;
     this.client.defineCommand('jochAppend', { numberOfKeys: 1, lua: APPEND_SCRIPT });
     this.client.on('error', () => {
@@ -67,12 +68,7 @@ export class RedisStore implements Store {
     });
     this.client.on('ready', () => this.setUp(true));
     this.client.on('close', () => this.setUp(false));
-    this.options = options;
-    this.common = common;
   }
-
-  private readonly options: RedisStoreOptions;
-  private readonly common: RedisOptions;
 
   /** Resolves when connected, or rejects after `timeoutMs`. */
   ready(timeoutMs = 5000): Promise<void> {
@@ -194,7 +190,8 @@ export class RedisStore implements Store {
       set.delete(own);
       if (set.size === 0) {
         this.handlers.delete(channel);
-        await this.subscriber?.unsubscribe(channel).catch(() => undefined);
+        // While disconnected the command would wait for the reconnect: skip it (a message to a channel nobody handles is dropped).
+        if (this.subscriber?.status === 'ready') await this.subscriber.unsubscribe(channel).catch(() => undefined);
       }
     };
   }

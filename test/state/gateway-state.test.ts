@@ -5,7 +5,7 @@ import { resolveConfig } from '../../src/config.js';
 import { startGateway, type Gateway } from '../../src/main.js';
 import { checkClient, httpCheckRequest } from '../envoy/check-client.js';
 import { policyYaml } from './fixtures.js';
-import { eventually, REDIS_URL, testPrefix } from './redis-helpers.js';
+import { eventually, REDIS_URL, redisProxy, testPrefix } from './redis-helpers.js';
 
 const quiet = pino({ level: 'silent' });
 const ephemeral = { grpc: '127.0.0.1:0', http: '127.0.0.1:0', admin: '127.0.0.1:0', reload: false };
@@ -66,5 +66,34 @@ describe('gateway wiring: store, audit, admin API', () => {
     const late = await startGateway(config, quiet);
     gateways.push(late);
     expect(late.engine().policies.policies.map((p) => p.version)).toEqual(['v1']);
+  });
+
+  it('Redis down: Checks keep deciding from the policies held, admin writes fail closed (503), records are written after reconnect', async () => {
+    const tenant = `down-${Date.now().toString(36)}`;
+    const proxy = await redisProxy();
+    const config = resolveConfig({ ...ephemeral, adminToken: TOKEN, store: { kind: 'redis', url: proxy.url, keyPrefix: keys.prefix }, policySource: { kind: 'store', tenant, environment: 'prod' } });
+    const gw = await startGateway(config, quiet);
+    gateways.push(gw);
+    expect(await admin(gw)('POST', `/v1/policies/apply?tenant=${tenant}&environment=prod`, { sources: [{ file: 'p.yaml', text: policyYaml('no-exfil', 'x', 'support-platform') }] })).toMatchObject({ status: 200 });
+    await eventually(() => gw.engine().policies.policies.length === 1, 1000, 'reload');
+
+    await proxy.cut();
+    await eventually(() => !gw.state.store.available(), 3000, 'store down');
+    const client = checkClient(gw.addresses.grpc);
+    const ext = { tenant, namespace: 'support-platform', environment: 'prod', agent: 'bot' };
+    const r = await client.check(httpCheckRequest({ host: 'api.openai.com', path: '/x', extensions: ext }));
+    client.close();
+    expect(r.status?.code ?? 0).toBe(0);
+    const refused = await admin(gw)('POST', `/v1/policies/apply?tenant=${tenant}&environment=prod`, { sources: [{ file: 'p.yaml', text: policyYaml('no-exfil', 'y', 'support-platform') }] });
+    expect(refused).toMatchObject({ status: 503, json: { error: { code: 'JOCH_STORE_UNAVAILABLE' } } });
+    expect((await fetch(`http://127.0.0.1:${gw.addresses.admin}/readyz`).then((x) => x.json())) as unknown).toMatchObject({ store: { kind: 'redis', available: false } });
+
+    await proxy.restore();
+    expect(await gw.state.audit.flush(5000)).toBe(true);
+    const records = await gw.state.audit.read(tenant);
+    expect(records.filter((x) => x.type === 'decision')).toHaveLength(1);
+    expect(records.some((x) => x.type === 'admin.request' && x.data.status === 503)).toBe(true);
+    expect(await gw.state.audit.verify(tenant)).toMatchObject({ ok: true });
+    await proxy.close();
   });
 });
