@@ -67,9 +67,15 @@ export async function startGateway(config: GatewayConfig, log: Logger = pino({ n
     metrics: metrics.registry,
     store: () => ({ kind: state.store.kind, available: state.store.available() }),
   }, state.admin);
-  const grpc = await startGrpcEdge(authorizer, config.grpc, metrics, log);
-  const http = await startHttpAuthzEdge(authorizer, config.http, config.httpPathPrefix, metrics, log);
-  await admin.listen({ host: config.admin.host, port: config.admin.port });
+  const { grpc, http } = await (async () => {
+    const grpc = await startGrpcEdge(authorizer, config.grpc, metrics, log);
+    const http = await startHttpAuthzEdge(authorizer, config.http, config.httpPathPrefix, metrics, log);
+    await admin.listen({ host: config.admin.host, port: config.admin.port });
+    return { grpc, http };
+  })().catch(async (err: unknown) => {
+    await state.close(); // a Redis connection would otherwise keep the failed process alive
+    throw err;
+  });
   const adminBound = admin.server.address();
   const addresses = { grpc: grpc.port, http: http.port, admin: typeof adminBound === 'object' && adminBound ? adminBound.port : config.admin.port };
 
