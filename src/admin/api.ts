@@ -222,8 +222,8 @@ export function registerAdminApi(app: FastifyInstance, deps: AdminApiDeps): void
   app.get('/v1/audit/verify', async (req: Req, reply) => {
     const tenant = tenantOf(req);
     await guard(req, 'audit.read', [auditScope(tenant)]);
-    const cps = deps.checkpoints ? await verifyCheckpoints(tenant, await deps.checkpoints.checkpointer.list(tenant), deps.checkpoints.publicJwk) : [];
-    return reply.send({ tenant, ...(await deps.audit.verify(tenant, cps)) });
+    const cps = deps.checkpoints ? await verifyCheckpoints(tenant, await deps.checkpoints.checkpointer.list(tenant), deps.checkpoints.publicJwk) : { verified: [], otherKeys: 0 };
+    return reply.send({ tenant, ...(await deps.audit.verify(tenant, cps.verified)), checkpointsByOtherKeys: cps.otherKeys });
   });
 
   app.get('/v1/audit/checkpoints', async (req: Req, reply) => {

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { calculateJwkThumbprint, CompactSign, compactVerify, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
+import { calculateJwkThumbprint, CompactSign, compactVerify, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
 import type { Logger } from 'pino';
 import { JochError } from '../errors.js';
 import { checkTenant, type Store } from '../state/store.js';
@@ -95,13 +95,22 @@ export class Checkpointer {
   }
 }
 
-/** Verifies checkpoint signatures for one tenant; any bad one is an error naming it. */
-export async function verifyCheckpoints(tenant: string, jwsList: readonly string[], publicJwk: JWK): Promise<VerifiedCheckpoint[]> {
+/**
+ * Verifies one tenant's checkpoints against a public key. Checkpoints naming another key id
+ * (another replica's generated key: share `audit.checkpointKeyFile` across replicas) are
+ * counted, not trusted; one naming this key that does not verify is an error naming it.
+ */
+export async function verifyCheckpoints(tenant: string, jwsList: readonly string[], publicJwk: JWK): Promise<{ verified: VerifiedCheckpoint[]; otherKeys: number }> {
   const key = await importJWK({ ...publicJwk, alg: 'EdDSA' }, 'EdDSA');
-  const out: VerifiedCheckpoint[] = [];
+  const verified: VerifiedCheckpoint[] = [];
+  let otherKeys = 0;
   for (const [i, jws] of jwsList.entries()) {
     let claims: CheckpointClaims;
     try {
+      if (decodeProtectedHeader(jws).kid !== publicJwk.kid) {
+        otherKeys++;
+        continue;
+      }
       const { payload } = await compactVerify(jws, key, { algorithms: ['EdDSA'] });
       claims = JSON.parse(new TextDecoder().decode(payload)) as CheckpointClaims;
     } catch (err) {
@@ -110,7 +119,7 @@ export async function verifyCheckpoints(tenant: string, jwsList: readonly string
     if (claims.tenant !== tenant || !Number.isSafeInteger(claims.seq) || typeof claims.hash !== 'string') {
       throw new JochError('JOCH_AUDIT_CHECKPOINT', `checkpoint ${i + 1} is not a checkpoint of tenant "${tenant}"`);
     }
-    out.push({ seq: claims.seq, hash: claims.hash });
+    verified.push({ seq: claims.seq, hash: claims.hash });
   }
-  return out;
+  return { verified, otherKeys };
 }

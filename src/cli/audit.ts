@@ -30,14 +30,14 @@ export async function audit(argv: string[], io: CliIO): Promise<number> {
   if ((sub !== 'verify' && sub !== 'export') || rest.length > 0) throw new UsageError('joch audit: expected "verify" or "export"');
   const client = await AdminClient.from('audit', values);
   if (sub === 'verify') {
-    const r = await client.call<VerifyResult & { tenant: string }>('GET', '/v1/audit/verify');
+    const r = await client.call<VerifyResult & { tenant: string; checkpointsByOtherKeys: number }>('GET', '/v1/audit/verify');
     if (!r.ok) {
       io.err(formatApiError('audit verify', r.error));
       return Exit.problems;
     }
     const v = r.body;
     if (v.ok) {
-      io.out(`tenant ${v.tenant}: ${v.records} records${v.firstSeq > 1 ? ` (from ${v.firstSeq})` : ''} verify; head ${v.headHash}; ${v.checkpoints} signed checkpoint(s) match\n`);
+      io.out(`tenant ${v.tenant}: ${v.records} records${v.firstSeq > 1 ? ` (from ${v.firstSeq})` : ''} verify; head ${v.headHash}; ${v.checkpoints} signed checkpoint(s) match${v.checkpointsByOtherKeys > 0 ? ` (${v.checkpointsByOtherKeys} signed with other keys not checked)` : ''}\n`);
       return Exit.ok;
     }
     io.out(`tenant ${v.tenant}: FAILED at record ${v.seq} (${v.problem}): ${v.message}\n`);

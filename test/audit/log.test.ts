@@ -111,15 +111,19 @@ describe('audit log (memory)', () => {
     const cp = new Checkpointer(audit, store, key);
     const jws = await cp.checkpoint('acme');
     expect(jws?.split('.')).toHaveLength(3);
-    const verified = await verifyCheckpoints('acme', await cp.list('acme'), key.publicJwk);
+    const { verified } = await verifyCheckpoints('acme', await cp.list('acme'), key.publicJwk);
     expect(verified).toEqual([{ seq: 4, hash: (await audit.head('acme')).hash }]);
     expect(await audit.verify('acme', verified)).toMatchObject({ ok: true, checkpoints: 1 });
 
     const entries = await store.read('acme', AUDIT_LOG, 1, 10);
     expect(verifyChain(entries.slice(0, 3), verified)).toMatchObject({ ok: false, problem: 'truncated' });
 
+    // Another replica's key: counted, not trusted. This key's id with a bad signature: rejected.
     const other = await checkpointKey();
-    await expect(verifyCheckpoints('acme', [jws!], other.publicJwk)).rejects.toMatchObject({ code: 'JOCH_AUDIT_CHECKPOINT' });
+    expect(await verifyCheckpoints('acme', [jws!], other.publicJwk)).toEqual({ verified: [], otherKeys: 1 });
+    const foreign = await new Checkpointer(audit, new MemoryStore(), other).checkpoint('acme');
+    const forged = `${jws!.split('.').slice(0, 2).join('.')}.${foreign!.split('.')[2]}`;
+    await expect(verifyCheckpoints('acme', [forged], key.publicJwk)).rejects.toMatchObject({ code: 'JOCH_AUDIT_CHECKPOINT' });
     await expect(verifyCheckpoints('globex', [jws!], key.publicJwk)).rejects.toMatchObject({ code: 'JOCH_AUDIT_CHECKPOINT' });
   });
 });
