@@ -3,6 +3,7 @@ import type { DefaultOutcome } from './policy/engine.js';
 import { JochError, formatProblem } from './errors.js';
 import { schemaCheck } from './policy/schema-check.js';
 import { parseYaml } from './policy/yaml-source.js';
+import { resolveStateSettings, type StateInput, type StateSettings } from './state/settings.js';
 import configSchema from './config.schema.json' with { type: 'json' };
 
 export interface HostPort {
@@ -22,10 +23,12 @@ export interface GatewayConfig {
   readonly providers: Readonly<Record<string, readonly string[]>>;
   readonly reload: boolean;
   readonly logLevel: string;
+  /** Store, audit log, policy source, operator authentication, default tenant. */
+  readonly state: StateSettings;
 }
 
 /** As written in a config file, in JOCH_* variables or in flags: every field optional, addresses as text. */
-export interface ConfigInput {
+export interface ConfigInput extends StateInput {
   policies?: string[];
   grpc?: string;
   http?: string;
@@ -72,7 +75,7 @@ export function readConfigFile(file: string): ConfigInput {
   return (doc?.value ?? {}) as ConfigInput;
 }
 
-/** JOCH_POLICIES (comma-separated), JOCH_GRPC, JOCH_HTTP, JOCH_ADMIN, JOCH_DEFAULT_DECISION, JOCH_LOG_LEVEL. */
+/** JOCH_POLICIES (comma-separated), JOCH_GRPC, JOCH_HTTP, JOCH_ADMIN, JOCH_DEFAULT_DECISION, JOCH_LOG_LEVEL, JOCH_STORE_URL, JOCH_ADMIN_TOKEN, JOCH_TENANT. */
 export function configFromEnv(env: NodeJS.ProcessEnv): ConfigInput {
   const out: ConfigInput = {};
   if (env.JOCH_POLICIES) out.policies = env.JOCH_POLICIES.split(',').filter(Boolean);
@@ -81,6 +84,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ConfigInput {
   if (env.JOCH_ADMIN) out.admin = env.JOCH_ADMIN;
   if (env.JOCH_DEFAULT_DECISION) out.defaultDecision = env.JOCH_DEFAULT_DECISION;
   if (env.JOCH_LOG_LEVEL) out.logLevel = env.JOCH_LOG_LEVEL;
+  if (env.JOCH_STORE_URL) out.storeUrl = env.JOCH_STORE_URL;
+  if (env.JOCH_ADMIN_TOKEN) out.adminToken = env.JOCH_ADMIN_TOKEN;
+  if (env.JOCH_TENANT) out.tenant = env.JOCH_TENANT;
   return out;
 }
 
@@ -103,6 +109,7 @@ export function resolveConfig(...layers: ConfigInput[]): GatewayConfig {
     providers: merged.providers ?? {},
     reload: merged.reload ?? true,
     logLevel: level,
+    state: resolveStateSettings(merged),
   };
 }
 

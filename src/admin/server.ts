@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
+import { registerAdminApi, type AdminApiDeps } from './api.js';
 
 export interface AdminStatus {
   /** True once policies are loaded and every server is bound. */
@@ -7,16 +8,22 @@ export interface AdminStatus {
   /** What /readyz reports about the loaded policies. */
   policies(): { count: number; version: string };
   readonly metrics: Registry;
+  /** What /readyz reports about the state store (absent: not reported). */
+  store?(): { kind: string; available: boolean };
 }
 
-/** The operators' HTTP API: health, readiness and metrics for now (apply, audit and the rest join it later). */
-export function buildAdminServer(status: AdminStatus): FastifyInstance {
+/**
+ * The operators' HTTP API: health, readiness and metrics, and (given `api`) the /v1 routes
+ * for policies and the audit log (see api.ts).
+ */
+export function buildAdminServer(status: AdminStatus, api?: AdminApiDeps): FastifyInstance {
   const app = Fastify({ logger: false });
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     const ready = status.ready();
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not-ready', policies: status.policies() });
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not-ready', policies: status.policies(), ...(status.store ? { store: status.store() } : {}) });
   });
   app.get('/metrics', async (_req, reply) => reply.type(status.metrics.contentType).send(await status.metrics.metrics()));
+  if (api) registerAdminApi(app, api);
   return app;
 }

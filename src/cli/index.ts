@@ -1,6 +1,10 @@
+import { apply, applyHelp } from './apply.js';
 import { wantsHelp } from './args.js';
+import { audit, auditHelp } from './audit.js';
 import { evalHelp, evaluate } from './eval.js';
 import { Exit, UsageError, processIO, type CliIO } from './io.js';
+import { promote, promoteHelp } from './promote.js';
+import { rollback, rollbackHelp } from './rollback.js';
 import { serve, serveHelp } from './serve.js';
 import { validate, validateHelp } from './validate.js';
 
@@ -10,6 +14,10 @@ const VERBS: Record<string, Verb> = {
   serve: { run: serve, help: serveHelp, summary: 'start the gateway on the policies under a folder' },
   validate: { run: validate, help: validateHelp, summary: 'check Policy resources; every problem as file:line:col' },
   eval: { run: evaluate, help: evalHelp, summary: 'decide a DecisionContext against policies and print the decision' },
+  apply: { run: apply, help: applyHelp, summary: 'store new policy versions in an environment (admin API)' },
+  promote: { run: promote, help: promoteHelp, summary: 'copy a policy version from one environment to another' },
+  rollback: { run: rollback, help: rollbackHelp, summary: 'make an earlier policy version current again' },
+  audit: { run: audit, help: auditHelp, summary: 'verify or export the hash-chained audit log' },
 };
 
 export const mainHelp = `Usage: joch <command> [options]

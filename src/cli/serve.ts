@@ -15,7 +15,13 @@ Starts the gateway on its embedded defaults (in-memory state, policies from a fo
   - the HTTP authorization service mode (Envoy http_service, nginx auth_request) on its own
     data-plane port, under a path prefix (default /authz);
   - the admin server: GET /healthz, /readyz (ready once policies are loaded and every
-    server is bound), /metrics (Prometheus).
+    server is bound), /metrics (Prometheus), and the operators' API under /v1 (policies:
+    validate, apply, list, get, history, diff, rollback, promote; audit: query, export,
+    verify, checkpoints), authenticated by OIDC or the static admin token (adminAuth in
+    the config file, or JOCH_ADMIN_TOKEN).
+Every decision and every admin call is a hash-chained audit record. State is in memory by
+default; store.url in the config file (or JOCH_STORE_URL=redis://host:port) shares it
+through Redis, and policySource: {kind: store} makes replicas follow stored policy versions.
 Invalid policies stop the start with every problem listed. Policy files are reloaded when
 they change; a broken edit keeps the last good set and logs the exact errors. SIGTERM or
 SIGINT stops accepting, finishes in-flight calls and exits 0.

@@ -3,6 +3,7 @@ import { contextFromHttpRequest, type HttpRequestInfo } from '../context/http-re
 import { resolveIdentity } from '../context/identity.js';
 import { normalizeContext } from '../context/normalize.js';
 import type { ProviderMatcher } from '../context/providers.js';
+import type { DecisionRecorder } from '../audit/recorder.js';
 import type { DecisionContext } from '../context/types.js';
 import type { Decision } from '../policy/decision.js';
 import type { Engine } from '../policy/engine.js';
@@ -15,12 +16,16 @@ export interface AuthzResult<T> {
   readonly decision: Decision;
   /** Set when the request could not be decided on its merits (bad input, internal error). */
   readonly failure?: 'malformed' | 'identity' | 'internal' | 'unsupported';
+  /** The context decided on (absent when the request could not be turned into one), for audit. */
+  readonly context?: DecisionContext;
 }
 
 export interface Authorizer {
   /** The engine in force; swapped on policy reload. */
   engine(): Engine;
   readonly providers: ProviderMatcher;
+  /** Audit of every decision (non-blocking); absent: not recorded. */
+  readonly recorder?: DecisionRecorder;
 }
 
 /** A deny produced by the edge itself (no policy decided it), always with its own decision id. */
@@ -40,12 +45,13 @@ export function authorizeHttp(a: Authorizer, req: HttpRequestInfo, extensions: R
     const d = edgeDeny('identity-mismatch', identity.error, engine.policies.version);
     return { response: d, decision: d, failure: 'identity' };
   }
-  const d = engine.evaluate(contextFromHttpRequest(req, identity, a.providers));
+  const context = contextFromHttpRequest(req, identity, a.providers);
+  const d = engine.evaluate(context);
   if (d.decision === 'modify' && d.modifiedRequest?.payload !== undefined) {
     const deny = edgeDeny('body-modification-unsupported', 'a policy changes this request body, which ext_authz cannot do; send bodies through ext_proc', engine.policies.version);
-    return { response: deny, decision: deny, failure: 'unsupported' };
+    return { response: deny, decision: deny, failure: 'unsupported', context };
   }
-  return { response: d, decision: d };
+  return { response: d, decision: d, context };
 }
 
 /** A Check whose bytes are not a CheckRequest at all: a deny naming why, for the HTTP filter's shape. */
@@ -84,7 +90,7 @@ export function check(a: Authorizer, msg: CheckRequestMessage | undefined): Auth
       },
     });
     const d = engine.evaluate(ctx);
-    return { response: networkCheckResponse(d), decision: d, edge };
+    return { response: networkCheckResponse(d), decision: d, edge, context: ctx };
   } catch {
     const d = edgeDeny('internal-error', 'the gateway failed to decide; denied (fail closed)', a.engine().policies.version);
     return { response: edge === 'authz_http' ? httpCheckResponse(d) : networkCheckResponse(d), decision: d, failure: 'internal', edge };

@@ -38,6 +38,7 @@ export async function startGrpcEdge(authorizer: Authorizer, address: { host: str
     } catch (err) {
       result = checkUndecodable(authorizer, err);
     }
+    authorizer.recorder?.recordDecision(result.decision, result.context, result.edge);
     if (result.failure !== undefined) {
       metrics.error(result.edge, result.failure);
       log.warn({ decisionId: result.decision.decisionId, reason: result.decision.reason, failure: result.failure }, result.decision.message ?? 'check denied');

@@ -37,12 +37,14 @@ export async function startHttpAuthzEdge(
         const result = info === undefined ? undefined : authorizeHttp(authorizer, info, identityHeaders(info.headers), undefined);
         const d = result?.decision ?? edgeDeny('malformed-request', `the path must start with ${pathPrefix} and a Host header is required`, authorizer.engine().policies.version);
         if (result?.failure !== undefined || result === undefined) metrics.error('http_service', result?.failure ?? 'malformed');
+        authorizer.recorder?.recordDecision(d, result?.context, 'http_service');
         respond(res, d);
         metrics.decision('http_service', d, Number(process.hrtime.bigint() - started) / 1e9);
       })
       .catch((err: Error & { status?: number }) => {
         const d = edgeDeny(err.status === 413 ? 'body-too-large' : 'internal-error', err.status === 413 ? `request bodies are limited to ${MAX_BODY} bytes` : 'the gateway failed to decide; denied (fail closed)', authorizer.engine().policies.version, err.status ?? 403);
         metrics.error('http_service', err.status === 413 ? 'too-large' : 'internal');
+        authorizer.recorder?.recordDecision(d, undefined, 'http_service');
         log.warn({ decisionId: d.decisionId, reason: d.reason }, d.message ?? 'http authz denied');
         respond(res, d);
       });

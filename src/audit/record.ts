@@ -1,0 +1,82 @@
+import { hash as digest } from 'node:crypto';
+import { canonicalEncode } from './canonical.js';
+
+/** What produced a record. */
+export type AuditType =
+  | 'decision'
+  | 'admin.request'
+  | 'admin.denied'
+  | 'policy.apply'
+  | 'policy.promote'
+  | 'policy.rollback'
+  | 'approval'
+  | 'override'
+  | 'audit.gap';
+
+/** Who acted: an operator (OIDC subject or the static admin), an agent, or the gateway itself. */
+export interface Actor {
+  readonly type: 'operator' | 'agent' | 'system';
+  readonly id: string;
+  readonly issuer?: string;
+  readonly roles?: readonly string[];
+}
+
+/** An event before it joins the chain. `time` is epoch milliseconds. */
+export interface AuditEvent {
+  readonly tenant: string;
+  readonly type: AuditType;
+  readonly actor: Actor;
+  readonly data: Readonly<Record<string, unknown>>;
+  readonly time?: number;
+  /**
+   * Set by producers that build every object of the event with its keys inserted in sorted
+   * order (decision records): JSON.stringify then already gives the canonical encoding, and
+   * the writer skips the sorting encoder.
+   */
+  readonly presorted?: true;
+}
+
+/**
+ * A record in a tenant's chain. `hash` is the SHA-256 (hex) of the canonical JSON (keys sorted
+ * at every level, no insignificant whitespace) of every other field; `prevHash` is the hash of
+ * the record before it (64 zeros for the first).
+ */
+export interface AuditRecord {
+  readonly seq: number;
+  readonly time: string;
+  readonly tenant: string;
+  readonly type: AuditType;
+  readonly actor: Actor;
+  readonly data: Readonly<Record<string, unknown>>;
+  readonly prevHash: string;
+  readonly hash: string;
+}
+
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** The log (per tenant) audit records live in. */
+export const AUDIT_LOG = 'audit';
+
+/** The record body (every field but `hash`) in canonical key order. */
+function body(r: Omit<AuditRecord, 'hash'>): Omit<AuditRecord, 'hash'> {
+  return { actor: r.actor, data: r.data, prevHash: r.prevHash, seq: r.seq, tenant: r.tenant, time: r.time, type: r.type };
+}
+
+export function hashRecord(r: Omit<AuditRecord, 'hash'>): string {
+  return digest('sha256', canonicalEncode(body(r)), 'hex');
+}
+
+/**
+ * Chains an event: the record, and its stored text (the canonical encoding of the whole
+ * record, hash included), made with one serialisation.
+ */
+export function chainRecord(e: AuditEvent, seq: number, prevHash: string, now: number): { record: AuditRecord; text: string } {
+  const b = body({ seq, time: new Date(e.time ?? now).toISOString(), tenant: e.tenant, type: e.type, actor: e.actor, data: e.data, prevHash });
+  const bodyText = e.presorted ? JSON.stringify(b) : canonicalEncode(b);
+  const hash = digest('sha256', bodyText, 'hex');
+  // "hash" sorts just before "prevHash", the first key after "data"; the last occurrence is the top-level one.
+  const at = bodyText.lastIndexOf('"prevHash":');
+  return { record: { ...b, hash }, text: `${bodyText.slice(0, at)}"hash":"${hash}",${bodyText.slice(at)}` };
+}
+
+export const SYSTEM_ACTOR: Actor = { type: 'system', id: 'joch-gateway' };

@@ -1,0 +1,111 @@
+import { checkCount, checkName, checkTenant, type AppendResult, type LogEntry, type Store } from './store.js';
+
+/** A log held in memory: the newest entries, `dropped` older ones no longer held. */
+interface HeldLog {
+  entries: string[];
+  dropped: number;
+}
+
+/**
+ * The embedded default: everything in this process. Keys are tenant-first maps. Each log
+ * holds about `maxLogEntries` of its newest entries (up to a quarter more between trims) (sequence numbers go on; older entries
+ * live only in a sink such as the audit JSON Lines file), so a long-running process stays
+ * bounded.
+ */
+export class MemoryStore implements Store {
+  readonly kind = 'memory' as const;
+  private readonly docs = new Map<string, Map<string, string>>();
+  private readonly logs = new Map<string, HeldLog>();
+  constructor(private readonly maxLogEntries = Number.MAX_SAFE_INTEGER) {}
+  private readonly topics = new Map<string, Set<(message: string) => void>>();
+
+  available(): boolean {
+    return true;
+  }
+
+  onAvailability(): void {
+    // always available
+  }
+
+  private collection(tenant: string, collection: string, create: boolean): Map<string, string> | undefined {
+    const key = `${checkTenant(tenant)}\u0000${checkName('collection', collection)}`;
+    let map = this.docs.get(key);
+    if (!map && create) this.docs.set(key, (map = new Map()));
+    return map;
+  }
+
+  private log(tenant: string, log: string): HeldLog {
+    const key = `${checkTenant(tenant)}\u0000${checkName('log', log)}`;
+    let held = this.logs.get(key);
+    if (!held) this.logs.set(key, (held = { entries: [], dropped: 0 }));
+    return held;
+  }
+
+  async get(tenant: string, collection: string, id: string): Promise<string | undefined> {
+    return this.collection(tenant, collection, false)?.get(id);
+  }
+
+  async put(tenant: string, collection: string, id: string, value: string): Promise<void> {
+    this.collection(tenant, collection, true)?.set(id, value);
+  }
+
+  async remove(tenant: string, collection: string, id: string): Promise<boolean> {
+    return this.collection(tenant, collection, false)?.delete(id) ?? false;
+  }
+
+  async list(tenant: string, collection: string): Promise<string[]> {
+    return [...(this.collection(tenant, collection, false)?.keys() ?? [])].sort();
+  }
+
+  async append(tenant: string, log: string, expected: number, values: readonly string[]): Promise<AppendResult> {
+    const held = this.log(tenant, log);
+    const length = held.dropped + held.entries.length;
+    if (length !== expected) return { ok: false, length };
+    held.entries.push(...values);
+    // Trimmed in steps (a quarter of the bound at a time), so appends stay O(1) amortised.
+    const excess = held.entries.length - this.maxLogEntries;
+    if (excess > 0 && excess >= Math.min(this.maxLogEntries / 4, 65_536)) {
+      held.entries.splice(0, excess);
+      held.dropped += excess;
+    }
+    return { ok: true, length: length + values.length };
+  }
+
+  async read(tenant: string, log: string, from: number, count: number): Promise<LogEntry[]> {
+    checkCount(from, count);
+    const held = this.log(tenant, log);
+    const start = Math.max(from, held.dropped + 1);
+    return held.entries.slice(start - held.dropped - 1, start - held.dropped - 1 + Math.max(0, count - (start - from))).map((value, i) => ({ seq: start + i, value }));
+  }
+
+  /** Sequence of the oldest entry still held (1 until entries are dropped). */
+  async oldestHeld(tenant: string, log: string): Promise<number> {
+    return this.log(tenant, log).dropped + 1;
+  }
+
+  async length(tenant: string, log: string): Promise<number> {
+    const held = this.log(tenant, log);
+    return held.dropped + held.entries.length;
+  }
+
+  async publish(tenant: string, topic: string, message: string): Promise<void> {
+    const handlers = this.topics.get(`${checkTenant(tenant)}\u0000${checkName('topic', topic)}`);
+    // Delivered asynchronously, as Redis would, so callers never depend on re-entrancy.
+    for (const h of handlers ?? []) queueMicrotask(() => h(message));
+  }
+
+  async subscribe(tenant: string, topic: string, handler: (message: string) => void): Promise<() => Promise<void>> {
+    const key = `${checkTenant(tenant)}\u0000${checkName('topic', topic)}`;
+    let handlers = this.topics.get(key);
+    if (!handlers) this.topics.set(key, (handlers = new Set()));
+    const own = (m: string): void => handler(m);
+    handlers.add(own);
+    return async () => {
+      handlers.delete(own);
+    };
+  }
+
+  async close(): Promise<void> {
+    this.topics.clear();
+  }
+}

@@ -1,0 +1,68 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { canonicalEncode } from '../../src/audit/canonical.js';
+import { AuditLog } from '../../src/audit/log.js';
+import { chainRecord, GENESIS_HASH } from '../../src/audit/record.js';
+import { AuditDecisionRecorder, decisionEvent } from '../../src/audit/recorder.js';
+import { verifyChain } from '../../src/audit/verify.js';
+import { HOOKS, type DecisionContext } from '../../src/context/types.js';
+import type { Decision } from '../../src/policy/decision.js';
+import { canonicalJson } from '../../src/policy/canonical.js';
+import { MemoryStore } from '../../src/state/memory.js';
+
+const decision: Decision = { decision: 'deny', reason: 'blocked', policyId: 'p', policyNamespace: 'ns', policyVersion: 'v2', ruleId: 'r', decisionId: 'd-1', matched: [{ policyId: 'p', policyNamespace: 'ns', policyVersion: 'v2', ruleId: 'r', effect: 'deny' }] };
+
+describe('decision recorder', () => {
+  it('records nothing on the caller’s stack; the record appears in its tenant after the event loop turns', async () => {
+    const store = new MemoryStore();
+    const audit = new AuditLog({ store });
+    const recorder = new AuditDecisionRecorder(audit);
+    recorder.recordDecision(decision, { hook: 'toolCallRequest', tenant: 'acme', tool: { name: 'shell' } }, 'authz_http');
+    recorder.recordDecision(decision, undefined, 'http_service');
+    recorder.recordDecision(decision, { hook: 'egress', tenant: 'bad tenant!' }, 'authz_network');
+    expect(audit.buffered).toBe(0);
+    expect(await store.length('acme', 'audit')).toBe(0);
+    await new Promise((r) => setImmediate(r));
+    await audit.flush();
+    expect((await audit.read('acme')).map((r) => [r.type, r.actor, r.data.decision, r.data.edge])).toEqual([['decision', { id: 'unknown', type: 'agent' }, 'deny', 'authz_http']]);
+    const fallback = await audit.read('default');
+    expect(fallback.map((r) => r.data.edge)).toEqual(['http_service', 'authz_network']);
+    expect(fallback[1]?.data.claimedTenant).toBe('bad tenant!');
+  });
+
+  it('the presorted fast path gives exactly the canonical encoding, for any context (property)', () => {
+    const text = fc.string({ maxLength: 12 });
+    const ctx = fc.record(
+      {
+        hook: fc.constantFrom(...HOOKS),
+        tenant: fc.constantFrom('acme', 'globex'),
+        namespace: text,
+        environment: text,
+        agent: fc.record({ id: text, name: text, framework: text, labels: fc.dictionary(text, text) }, { requiredKeys: [] }),
+        session: fc.record({ id: text }),
+        turnId: text,
+        stepId: text,
+        destination: fc.record({ host: text, port: fc.integer({ min: 0, max: 65535 }), scheme: text, sni: text, address: text }, { requiredKeys: [] }),
+        request: fc.record({ method: text, path: text, headers: fc.dictionary(text, text) }, { requiredKeys: [] }),
+        tool: fc.record({ name: text, server: text, sideEffect: text, arguments: fc.jsonValue() }, { requiredKeys: [] }),
+        model: fc.record({ provider: text, name: text }, { requiredKeys: [] }),
+        mcp: fc.record({ server: text, method: text, direction: fc.constantFrom('outbound' as const, 'inbound' as const) }, { requiredKeys: [] }),
+        payload: fc.jsonValue(),
+      },
+      { requiredKeys: ['hook'] },
+    );
+    fc.assert(
+      fc.property(ctx, fc.constantFrom<Decision['decision']>('allow', 'deny', 'modify'), (c, outcome) => {
+        const e = decisionEvent({ ...decision, decision: outcome }, c as DecisionContext, 'authz_http', 1_700_000_000_000);
+        const { record, text: stored } = chainRecord(e, 1, GENESIS_HASH, 0);
+        expect(stored).toBe(canonicalEncode(record));
+        expect(canonicalEncode(record)).toBe(canonicalJson(record));
+        expect(verifyChain([{ seq: 1, value: stored }])).toMatchObject({ ok: true });
+        for (const secretish of [c.payload, c.tool?.arguments, ...Object.values(c.request?.headers ?? {})]) {
+          if (typeof secretish === 'string' && secretish.length > 8) expect(stored).not.toContain(JSON.stringify(secretish));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
