@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { RedactPattern } from './log.js';
 import type { DefaultOutcome } from './policy/engine.js';
 import { JochError, formatProblem } from './errors.js';
 import { schemaCheck } from './policy/schema-check.js';
@@ -22,6 +23,12 @@ export interface GatewayConfig {
   readonly providers: Readonly<Record<string, readonly string[]>>;
   readonly reload: boolean;
   readonly logLevel: string;
+  /** The environment this gateway serves; selects its redaction patterns. */
+  readonly environment?: string;
+  /** Operator-registered log redaction patterns by environment (`*`: every environment). */
+  readonly redactPatterns: Readonly<Record<string, readonly RedactPattern[]>>;
+  /** Secret rotations reach the other replicas through Redis pub/sub when set. */
+  readonly secrets: { readonly redis?: string; readonly channel?: string };
 }
 
 /** As written in a config file, in JOCH_* variables or in flags: every field optional, addresses as text. */
@@ -36,6 +43,9 @@ export interface ConfigInput {
   providers?: Record<string, string[]>;
   reload?: boolean;
   logLevel?: string;
+  environment?: string;
+  redactPatterns?: Record<string, RedactPattern[]>;
+  secrets?: { redis?: string; channel?: string };
 }
 
 export const DEFAULTS = {
@@ -72,7 +82,7 @@ export function readConfigFile(file: string): ConfigInput {
   return (doc?.value ?? {}) as ConfigInput;
 }
 
-/** JOCH_POLICIES (comma-separated), JOCH_GRPC, JOCH_HTTP, JOCH_ADMIN, JOCH_DEFAULT_DECISION, JOCH_LOG_LEVEL. */
+/** JOCH_POLICIES (comma-separated), JOCH_GRPC, JOCH_HTTP, JOCH_ADMIN, JOCH_DEFAULT_DECISION, JOCH_LOG_LEVEL, JOCH_ENVIRONMENT. */
 export function configFromEnv(env: NodeJS.ProcessEnv): ConfigInput {
   const out: ConfigInput = {};
   if (env.JOCH_POLICIES) out.policies = env.JOCH_POLICIES.split(',').filter(Boolean);
@@ -81,6 +91,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ConfigInput {
   if (env.JOCH_ADMIN) out.admin = env.JOCH_ADMIN;
   if (env.JOCH_DEFAULT_DECISION) out.defaultDecision = env.JOCH_DEFAULT_DECISION;
   if (env.JOCH_LOG_LEVEL) out.logLevel = env.JOCH_LOG_LEVEL;
+  if (env.JOCH_ENVIRONMENT) out.environment = env.JOCH_ENVIRONMENT;
   return out;
 }
 
@@ -103,6 +114,9 @@ export function resolveConfig(...layers: ConfigInput[]): GatewayConfig {
     providers: merged.providers ?? {},
     reload: merged.reload ?? true,
     logLevel: level,
+    ...(merged.environment !== undefined ? { environment: merged.environment } : {}),
+    redactPatterns: merged.redactPatterns ?? {},
+    secrets: merged.secrets ?? {},
   };
 }
 

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { buildAdminServer } from './admin/server.js';
 import type { GatewayConfig } from './config.js';
 import { DEFAULT_PROVIDER_HOSTS, providerMatcher } from './context/providers.js';
@@ -7,43 +7,69 @@ import type { Authorizer } from './envoy/authorization.js';
 import { startGrpcEdge } from './envoy/grpc-server.js';
 import { startHttpAuthzEdge } from './envoy/http-authz.js';
 import { formatProblem, JochError } from './errors.js';
+import { createLogger } from './log.js';
 import { Metrics } from './metrics.js';
 import { Engine } from './policy/engine.js';
-import { loadPolicies } from './policy/load.js';
 import { PolicySet } from './policy/policy-set.js';
 import { watchPaths } from './policy-watch.js';
+import { SecretBroker, type RotationEvent } from './secrets/broker.js';
+import { RedisInvalidationBus } from './secrets/bus.js';
+import { loadPolicyFolders } from './secrets/load.js';
+import type { SecretDefinition } from './secrets/resource.js';
 
 export interface Gateway {
   /** The engine in force (replaced when policies reload). */
   engine(): Engine;
   readonly addresses: { grpc: number; http: number; admin: number };
   readonly metrics: Metrics;
+  readonly secrets: SecretBroker;
   /** Graceful: stop accepting, finish in-flight calls, close. */
   close(): Promise<void>;
 }
 
-/** Loads and compiles the policies; undefined (with every problem logged) when any is invalid. */
-function buildEngine(config: GatewayConfig, log: Logger): Engine | undefined {
-  const loaded = loadPolicies(config.policies);
+/** Where the gateway reports what its audit log records. */
+export interface GatewayHooks {
+  /** A Secret was rotated (here or, through the bus, on another replica). */
+  readonly onSecretRotated?: (event: RotationEvent) => void;
+}
+
+/** Loads and compiles the policies and Secrets; undefined (with every problem logged) when any is invalid. */
+function buildEngine(config: GatewayConfig, log: Logger): { engine: Engine; secrets: SecretDefinition[] } | undefined {
+  const loaded = loadPolicyFolders(config.policies);
   for (const p of loaded.problems) (p.severity === 'warning' ? log.warn.bind(log) : log.error.bind(log))({ code: p.code }, formatProblem(p));
   if (!loaded.ok) return undefined;
-  return new Engine(new PolicySet(loaded.policies), { defaultDecision: config.defaultDecision, environmentDefaults: config.environmentDefaults });
+  return { engine: new Engine(new PolicySet(loaded.policies), { defaultDecision: config.defaultDecision, environmentDefaults: config.environmentDefaults }), secrets: loaded.secrets };
 }
 
 /** Wiring only: config → policies → engine → servers (gRPC ext_authz, HTTP authz, admin). */
-export async function startGateway(config: GatewayConfig, log: Logger = pino({ name: 'joch', level: config.logLevel })): Promise<Gateway> {
+export async function startGateway(
+  config: GatewayConfig,
+  log: Logger = createLogger({ level: config.logLevel, patterns: config.redactPatterns, ...(config.environment !== undefined ? { environment: config.environment } : {}) }),
+  hooks: GatewayHooks = {},
+): Promise<Gateway> {
   const metrics = new Metrics();
   const first = buildEngine(config, log);
   if (!first) throw new JochError('JOCH_POLICIES_INVALID', `the policies under ${config.policies.join(', ')} are invalid (every problem is logged above)`);
-  let engine = first;
+  let engine = first.engine;
   metrics.policiesLoaded.set(engine.policies.policies.length);
-  const authorizer: Authorizer = { engine: () => engine, providers: providerMatcher([DEFAULT_PROVIDER_HOSTS, config.providers]) };
+  const secrets = new SecretBroker(first.secrets, {
+    ...(config.secrets.redis !== undefined ? { bus: new RedisInvalidationBus(config.secrets.redis, config.secrets.channel) } : {}),
+    onRotate: (event) => {
+      log.info({ secret: event.secret, origin: event.origin, refreshed: event.refreshed }, event.error ?? 'secret rotated');
+      hooks.onSecretRotated?.(event);
+    },
+    onError: (secret, message) => log.warn({ secret }, message),
+  });
+  await secrets.listen();
+  await secrets.warm();
+  const authorizer: Authorizer = { engine: () => engine, providers: providerMatcher([DEFAULT_PROVIDER_HOSTS, config.providers]), secrets };
 
   let ready = false;
   const admin: FastifyInstance = buildAdminServer({
     ready: () => ready,
     policies: () => ({ count: engine.policies.policies.length, version: engine.policies.version }),
     metrics: metrics.registry,
+    secrets,
   });
   const grpc = await startGrpcEdge(authorizer, config.grpc, metrics, log);
   const http = await startHttpAuthzEdge(authorizer, config.http, config.httpPathPrefix, metrics, log);
@@ -59,7 +85,9 @@ export async function startGateway(config: GatewayConfig, log: Logger = pino({ n
           log.error({ policySetVersion: engine.policies.version }, 'policy reload failed; keeping the last good policies');
           return;
         }
-        engine = next;
+        engine = next.engine;
+        secrets.update(next.secrets);
+        void secrets.warm();
         metrics.reloads.inc({ result: 'ok' });
         metrics.policiesLoaded.set(engine.policies.policies.length);
         log.info({ policies: engine.policies.policies.length, policySetVersion: engine.policies.version }, 'policies reloaded');
@@ -72,11 +100,13 @@ export async function startGateway(config: GatewayConfig, log: Logger = pino({ n
     engine: () => engine,
     addresses,
     metrics,
+    secrets,
     close: async () => {
       ready = false;
       watcher?.close();
       await Promise.all([grpc.close(), http.close()]);
       await admin.close();
+      await secrets.close();
     },
   };
 }

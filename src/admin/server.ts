@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
+import { secretsRoutes, type SecretAdmin } from './secrets-routes.js';
 
 export interface AdminStatus {
   /** True once policies are loaded and every server is bound. */
@@ -7,6 +8,7 @@ export interface AdminStatus {
   /** What /readyz reports about the loaded policies. */
   policies(): { count: number; version: string };
   readonly metrics: Registry;
+  readonly secrets?: SecretAdmin;
 }
 
 /** The operators' HTTP API: health, readiness and metrics for now (apply, audit and the rest join it later). */
@@ -18,5 +20,6 @@ export function buildAdminServer(status: AdminStatus): FastifyInstance {
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not-ready', policies: status.policies() });
   });
   app.get('/metrics', async (_req, reply) => reply.type(status.metrics.contentType).send(await status.metrics.metrics()));
+  if (status.secrets) void app.register(secretsRoutes, { secrets: status.secrets });
   return app;
 }

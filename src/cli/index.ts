@@ -1,6 +1,7 @@
 import { wantsHelp } from './args.js';
 import { evalHelp, evaluate } from './eval.js';
 import { Exit, UsageError, processIO, type CliIO } from './io.js';
+import { secret, secretHelp } from './secret.js';
 import { serve, serveHelp } from './serve.js';
 import { validate, validateHelp } from './validate.js';
 
@@ -10,6 +11,7 @@ const VERBS: Record<string, Verb> = {
   serve: { run: serve, help: serveHelp, summary: 'start the gateway on the policies under a folder' },
   validate: { run: validate, help: validateHelp, summary: 'check Policy resources; every problem as file:line:col' },
   eval: { run: evaluate, help: evalHelp, summary: 'decide a DecisionContext against policies and print the decision' },
+  secret: { run: secret, help: secretHelp, summary: 'rotate a Secret on every gateway replica (joch secret rotate NAME)' },
 };
 
 export const mainHelp = `Usage: joch <command> [options]

@@ -1,6 +1,6 @@
-import { pino } from 'pino';
 import { configFromEnv, readConfigFile, resolveConfig, type ConfigInput } from '../config.js';
 import { JochError } from '../errors.js';
+import { createLogger } from '../log.js';
 import { startGateway } from '../main.js';
 import { parseVerbArgs } from './args.js';
 import { Exit, type CliIO } from './io.js';
@@ -60,7 +60,7 @@ export async function serve(argv: string[], io: CliIO): Promise<number> {
     };
     const file = values.config === undefined ? {} : readConfigFile(values.config);
     const config = resolveConfig(file, configFromEnv(process.env), flags);
-    gateway = await startGateway(config, pino({ name: 'joch', level: config.logLevel }));
+    gateway = await startGateway(config, createLogger({ level: config.logLevel, patterns: config.redactPatterns, ...(config.environment !== undefined ? { environment: config.environment } : {}) }));
   } catch (err) {
     io.err(`joch serve: ${err instanceof JochError ? err.format() : `cannot start: ${(err as Error).message}`}\n`);
     return Exit.problems;

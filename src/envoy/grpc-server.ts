@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
-import { check, type Authorizer } from './authorization.js';
+import { check, type Authorizer, type CheckResult } from './authorization.js';
 import type { CheckRequestMessage } from './check-request.js';
 import { envoyServices } from './protos.js';
 
@@ -26,13 +26,17 @@ export async function startGrpcEdge(authorizer: Authorizer, address: { host: str
   server.addService(envoyServices().authorization, {
     Check: (call: grpc.ServerUnaryCall<CheckRequestMessage, object>, callback: grpc.sendUnaryData<object>) => {
       const started = process.hrtime.bigint();
+      const answer = (result: CheckResult): void => {
+        if (result.failure !== undefined) {
+          metrics.error(result.edge, result.failure);
+          log.warn({ decisionId: result.decision.decisionId, reason: result.decision.reason, failure: result.failure }, result.decision.message ?? 'check denied');
+        }
+        metrics.decision(result.edge, result.decision, Number(process.hrtime.bigint() - started) / 1e9);
+        callback(null, result.response);
+      };
       const result = check(authorizer, call.request);
-      if (result.failure !== undefined) {
-        metrics.error(result.edge, result.failure);
-        log.warn({ decisionId: result.decision.decisionId, reason: result.decision.reason, failure: result.failure }, result.decision.message ?? 'check denied');
-      }
-      metrics.decision(result.edge, result.decision, Number(process.hrtime.bigint() - started) / 1e9);
-      callback(null, result.response);
+      if (result instanceof Promise) void result.then(answer);
+      else answer(result);
     },
   });
   const health = new HealthImplementation({ '': 'SERVING', [AUTHORIZATION_SERVICE]: 'SERVING' });
