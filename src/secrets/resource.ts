@@ -138,12 +138,16 @@ function where(at: DocPath): string {
   return at.length > 0 ? `"${String(at[at.length - 1])}"` : 'the document';
 }
 
-/** A secret-shaped string (API key formats, JWTs, bearer tokens, PEM keys) or long high-entropy text. */
+const VAULT_TOKEN = /^(hvs|hvb|hvr|s)\.[A-Za-z0-9_-]{20,}$/;
+const LONG_RUN = /[A-Za-z0-9+=]{32,}/;
+
+/** A secret-shaped string (API key formats, Vault tokens, JWTs, bearer tokens, PEM keys) or long random-looking text. */
 function looksLikeValue(v: string): boolean {
-  if (secretDetector.scan(v).length > 0) return true;
-  if (v.startsWith('arn:') || v.includes('/') || v.includes('.')) return false;
-  // A long run of mixed letters and digits with no separators is how keys and tokens look.
-  return v.length >= 32 && /[a-z]/.test(v) && /[A-Z]/.test(v) && /\d/.test(v) && !/[_-]/.test(v);
+  if (secretDetector.scan(v).length > 0 || VAULT_TOKEN.test(v)) return true;
+  if (v.startsWith('/') || v.startsWith('arn:') || /^https?:/.test(v)) return false;
+  // A long run of mixed-case letters and digits is how keys and tokens look; names do not.
+  const run = LONG_RUN.exec(v)?.[0];
+  return run !== undefined && /[a-z]/.test(run) && /[A-Z]/.test(run) && /\d/.test(run);
 }
 
 /**
