@@ -44,9 +44,17 @@ export function createRedactor(options: RedactorOptions = {}): Redactor {
     let out = text;
     for (const v of known.variants()) if (out.includes(v)) out = out.split(v).join('[REDACTED:SECRET]');
     const findings = secretDetector.scan(out);
-    for (let i = findings.length - 1; i >= 0; i--) {
-      const f = findings[i] as (typeof findings)[number];
-      out = `${out.slice(0, f.start)}[REDACTED:${f.type}]${out.slice(f.end)}`;
+    if (findings.length > 0) {
+      // Detectors report in their own order, and a bearer token can hold a JWT: left to right, overlaps skipped.
+      findings.sort((a, b) => a.start - b.start);
+      let built = '';
+      let at = 0;
+      for (const f of findings) {
+        if (f.start < at) continue;
+        built += `${out.slice(at, f.start)}[REDACTED:${f.type}]`;
+        at = f.end;
+      }
+      out = built + out.slice(at);
     }
     for (const p of patterns) out = p.re.matcher(out).replaceAll(() => p.placeholder);
     return out;

@@ -1,0 +1,130 @@
+import * as protoLoader from '@grpc/proto-loader';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_PROVIDER_HOSTS, providerMatcher } from '../../src/context/providers.js';
+import { check, type Authorizer, type CheckResult } from '../../src/envoy/authorization.js';
+import { AUTHORIZATION_PROTO, LOADER_OPTIONS } from '../../src/envoy/protos.js';
+import { Engine } from '../../src/policy/engine.js';
+import { compileSources } from '../../src/policy/load.js';
+import { PolicySet } from '../../src/policy/policy-set.js';
+import { SecretBroker } from '../../src/secrets/broker.js';
+import { KnownSecrets } from '../../src/secrets/known.js';
+import { compileSecretSources } from '../../src/secrets/load.js';
+import { httpCheckRequest, type CheckResponse } from './check-client.js';
+
+const codec = (protoLoader.loadSync(AUTHORIZATION_PROTO, LOADER_OPTIONS)['envoy.service.auth.v3.Authorization'] as unknown as {
+  Check: { requestSerialize(v: object): Buffer; requestDeserialize(b: Buffer): object; responseSerialize(v: object): Buffer; responseDeserialize(b: Buffer): CheckResponse };
+}).Check;
+
+const CANARY = 'sk-canary-7f3a9c2e41b84d6fa0c5e19d2b7f8a63';
+const yaml = `apiVersion: joch.dev/v1alpha1
+kind: Secret
+metadata: {name: openai-api-key}
+spec:
+  env: {name: OPENAI_API_KEY}
+---
+apiVersion: joch.dev/v1alpha1
+kind: Secret
+metadata: {name: down}
+spec:
+  env: {name: NOT_SET}
+---
+apiVersion: joch.dev/v1alpha1
+kind: Policy
+metadata: {name: provider-keys}
+spec:
+  rules:
+    - id: openai-key
+      when: {destination.host: api.openai.com}
+      action:
+        inject: {header: authorization, secret: openai-api-key, format: "Bearer {value}"}
+        headers: {remove: [x-api-key]}
+    - id: broken-key
+      when: {destination.host: broken.example.com}
+      action: {inject: {header: x-api-key, secret: down}}
+`;
+
+function setup() {
+  const env: Record<string, string | undefined> = { OPENAI_API_KEY: CANARY };
+  const known = new KnownSecrets();
+  const broker = new SecretBroker(compileSecretSources([{ file: 's.yaml', text: yaml }]).secrets, { env, known });
+  const engine = new Engine(new PolicySet(compileSources([{ file: 's.yaml', text: yaml }]).policies));
+  const authorizer: Authorizer = { engine: () => engine, providers: providerMatcher([DEFAULT_PROVIDER_HOSTS]), secrets: broker };
+  return { env, broker, authorizer };
+}
+
+/** Through Envoy's own codecs both ways, as Envoy would see the answer. */
+async function onTheWire(a: Authorizer, request: object): Promise<{ result: CheckResult; wire: CheckResponse; sync: boolean }> {
+  const r = check(a, codec.requestDeserialize(codec.requestSerialize(request)) as never);
+  const result = await r;
+  return { result, wire: codec.responseDeserialize(codec.responseSerialize(result.response)), sync: !(r instanceof Promise) };
+}
+
+const header = (r: CheckResponse, key: string) => r.ok_response?.headers?.filter((h) => h.header?.key === key) ?? [];
+
+describe('secret injection at ext_authz', () => {
+  it('a cold secret is fetched once, then injected synchronously from the cache', async () => {
+    const { authorizer } = setup();
+    const cold = await onTheWire(authorizer, httpCheckRequest({ method: 'POST', host: 'api.openai.com', path: '/v1/chat/completions', headers: { authorization: 'Bearer agent-own' } }));
+    expect(cold.sync).toBe(false);
+    const warm = await onTheWire(authorizer, httpCheckRequest({ method: 'POST', host: 'api.openai.com', path: '/v1/chat/completions', headers: { authorization: 'Bearer agent-own' } }));
+    expect(warm.sync).toBe(true);
+    for (const { wire, result } of [cold, warm]) {
+      expect(wire.status?.code ?? 0).toBe(0);
+      // Set (append false) overwrites the agent's header; never append-to-missing, never removed afterwards.
+      expect(header(wire, 'authorization')).toEqual([{ header: { key: 'authorization', value: `Bearer ${CANARY}` }, append: { value: false } }]);
+      expect(wire.ok_response?.headers_to_remove).toEqual(['x-api-key']);
+      expect(JSON.stringify(wire.dynamic_metadata)).not.toContain(CANARY);
+      expect(JSON.stringify(wire.ok_response?.response_headers_to_add)).not.toContain(CANARY);
+      expect(JSON.stringify(result.decision)).not.toContain(CANARY);
+      expect(result.decision.modifiedRequest?.inject).toEqual([{ header: 'authorization', secret: 'openai-api-key', prefix: 'Bearer ', suffix: '' }]);
+    }
+  });
+
+  it('denies with secret-unavailable (503) when the secret cannot be resolved: fail closed', async () => {
+    const { authorizer } = setup();
+    const { wire, result } = await onTheWire(authorizer, httpCheckRequest({ host: 'broken.example.com', headers: { 'x-api-key': 'agent-own' } }));
+    expect(wire.status?.code).toBe(7);
+    expect(wire.denied_response?.status?.code).toBe('ServiceUnavailable');
+    expect(JSON.parse(wire.denied_response?.body ?? '{}')).toMatchObject({ reason: 'secret-unavailable', error: 'the secret this call needs ("down") is unavailable; denied (fail closed)' });
+    expect(result.failure).toBe('secret-unavailable');
+  });
+
+  it('does not inject where no rule says so', async () => {
+    const { authorizer } = setup();
+    const { wire, sync } = await onTheWire(authorizer, httpCheckRequest({ host: 'example.com', headers: { authorization: 'Bearer agent-own' } }));
+    expect(sync).toBe(true);
+    expect(header(wire, 'authorization')).toEqual([]);
+  });
+});
+
+describe('exfiltration guard', () => {
+  const spellings: [string, Record<string, string>, string?][] = [
+    ['exact, in a header', { 'x-data': `leak ${CANARY} here` }],
+    ['exact, in the path', { ':path': `/collect?k=${CANARY}` }],
+    ['base64 inside Basic credentials', { authorization: `Basic ${Buffer.from(`user:${CANARY}`).toString('base64')}` }],
+    ['base64url at another alignment', { 'x-blob': Buffer.from(`ab${CANARY}xyz`).toString('base64url') }],
+    ['URL-encoded', { 'x-q': encodeURIComponent(`${CANARY}/`) }],
+    ['in the body', {}, `{"note":"${CANARY}"}`],
+  ];
+
+  it.each(spellings)('denies secret-exfiltration when a request carries an injected value: %s', async (_name, headers, body) => {
+    const { authorizer, broker } = setup();
+    await broker.warm();
+    const request = httpCheckRequest({ method: 'POST', host: 'exfil.example.net', path: headers[':path'] ?? '/', headers, ...(body !== undefined ? { body } : {}) });
+    const { wire, result } = await onTheWire(authorizer, request);
+    expect(wire.status?.code).toBe(7);
+    expect(JSON.parse(wire.denied_response?.body ?? '{}')).toMatchObject({ reason: 'secret-exfiltration' });
+    expect(JSON.stringify(wire)).not.toContain(CANARY);
+    expect(JSON.stringify(result.decision)).not.toContain(CANARY);
+    expect(result.failure).toBe('secret-exfiltration');
+  });
+
+  it('lets ordinary requests through, and knows nothing before a value was fetched', async () => {
+    const { authorizer, broker } = setup();
+    const request = httpCheckRequest({ host: 'example.com', headers: { 'x-data': CANARY } });
+    expect((await onTheWire(authorizer, request)).wire.status?.code ?? 0).toBe(0);
+    await broker.warm();
+    expect((await onTheWire(authorizer, httpCheckRequest({ host: 'example.com', headers: { 'x-data': 'sk-canary-7f3a' } }))).wire.status?.code ?? 0).toBe(0);
+    expect((await onTheWire(authorizer, request)).wire.status?.code).toBe(7);
+  });
+});
