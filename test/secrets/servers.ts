@@ -175,6 +175,6 @@ export async function startSecretsManager(opts: { region: string; keys: Record<s
     if (value === undefined) return json(res, 400, { __type: 'ResourceNotFoundException', message: "Secrets Manager can't find the specified secret." }, aws);
     return json(res, 200, { ARN: SecretId, Name: SecretId.split(':secret:')[1], SecretString: value, VersionId: 'v1', VersionStages: ['AWSCURRENT'], CreatedDate: 1.7e9 }, aws);
   })) as AwsServer;
-  const aws_ = Object.assign(a, { secrets, lastRejection: undefined });
+  const aws_: AwsServer = Object.assign(a, { secrets, lastRejection: undefined as string | undefined });
   return aws_;
 }
