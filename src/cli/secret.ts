@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { DEFAULTS, parseHostPort } from '../config.js';
 import { JochError } from '../errors.js';
+import { httpCall, type HttpAnswer } from '../secrets/http.js';
 import { Exit, UsageError, type CliIO } from './io.js';
 
 export const secretHelp = `Usage: joch secret rotate NAME [--admin HOST:PORT] [--operator NAME]
@@ -37,18 +38,24 @@ export async function secret(argv: string[], io: CliIO): Promise<number> {
     throw new UsageError(`joch secret rotate: ${(err as JochError).message}`);
   }
   const host = admin.host.includes(':') ? `[${admin.host}]` : admin.host;
-  let res: Response;
+  let res: HttpAnswer;
   try {
-    res = await fetch(`http://${host}:${admin.port}/secrets/${encodeURIComponent(name)}/rotate`, {
+    res = await httpCall({
       method: 'POST',
+      url: `http://${host}:${admin.port}/secrets/${encodeURIComponent(name)}/rotate`,
       headers: parsed.values.operator ? { 'x-joch-operator': parsed.values.operator } : {},
-      signal: AbortSignal.timeout(30_000),
+      timeoutMs: 30_000,
     });
   } catch (err) {
-    io.err(`joch secret rotate: cannot reach the admin API at ${host}:${admin.port}: ${(err as Error & { cause?: { code?: string } }).cause?.code ?? (err as Error).message}\n`);
+    io.err(`joch secret rotate: cannot reach the admin API at ${(err as Error).message}\n`);
     return Exit.problems;
   }
-  const body = (await res.json().catch(() => ({}))) as { error?: string; refreshed?: boolean };
+  let body: { error?: string } = {};
+  try {
+    body = JSON.parse(res.body) as { error?: string };
+  } catch {
+    // not JSON: the status says enough
+  }
   if (res.status === 200) {
     io.out(`secret "${name}" rotated: cached values dropped on every replica, new value fetched\n`);
     return Exit.ok;

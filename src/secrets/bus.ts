@@ -51,6 +51,7 @@ export class RedisInvalidationBus implements InvalidationBus {
   constructor(
     url: string,
     private readonly channel = 'joch:secrets:invalidate',
+    private readonly subscribeWaitMs = 3000,
   ) {
     this.pub = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2 });
     this.pub.on('error', () => undefined); // reconnects by itself; publish() reports failures
@@ -75,7 +76,11 @@ export class RedisInvalidationBus implements InvalidationBus {
       }
       if (typeof m.secret === 'string' && m.origin !== this.origin) handler(m.secret);
     });
-    await sub.subscribe(this.channel);
+    // Redis down at start-up must not hold the gateway back: ioredis keeps reconnecting and
+    // subscribes again once connected; until then rotations elsewhere reach us only by TTL.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([sub.subscribe(this.channel).catch(() => undefined), new Promise((r) => (timer = setTimeout(r, this.subscribeWaitMs)))]);
+    clearTimeout(timer);
   }
 
   async close(): Promise<void> {

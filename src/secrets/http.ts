@@ -31,6 +31,7 @@ export function httpCall(call: HttpCall): Promise<HttpAnswer> {
       url,
       {
         method: call.method,
+        agent: false, // fetches are rare: a fresh connection each time, nothing pooled to go stale
         headers: { ...call.headers, ...(call.body !== undefined ? { 'content-length': String(Buffer.byteLength(call.body)) } : {}) },
         timeout: call.timeoutMs ?? 5000,
         ...(call.ca !== undefined && url.protocol === 'https:' ? { ca: call.ca } : {}),

@@ -59,4 +59,14 @@ describe('rotation', () => {
     ]);
     await Promise.all([a.close(), b.close()]);
   });
+
+  it('an unreachable Redis neither blocks start-up nor hides that other replicas were not told', async () => {
+    const broker = new SecretBroker([def], { env: { KEY: 'a-value-123456789' }, bus: new RedisInvalidationBus('redis://127.0.0.1:1', 'joch-test:unreachable', 200), known: new KnownSecrets() });
+    await broker.listen();
+    const event = await broker.rotate(def.name);
+    expect(event.refreshed).toBe(true);
+    expect(event.error).toMatch(/^the other replicas could not be told: /);
+    expect(broker.peek(def.name)).toBe('a-value-123456789');
+    await broker.close();
+  });
 });
