@@ -1,5 +1,13 @@
 import * as protoLoader from '@grpc/proto-loader';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
+import { resolveConfig } from '../../src/config.js';
+import { startHttpAuthzEdge } from '../../src/envoy/http-authz.js';
+import { startGateway } from '../../src/main.js';
+import { Metrics } from '../../src/metrics.js';
 import { DEFAULT_PROVIDER_HOSTS, providerMatcher } from '../../src/context/providers.js';
 import { check, type Authorizer, type CheckResult } from '../../src/envoy/authorization.js';
 import { AUTHORIZATION_PROTO, LOADER_OPTIONS } from '../../src/envoy/protos.js';
@@ -9,7 +17,7 @@ import { PolicySet } from '../../src/policy/policy-set.js';
 import { SecretBroker } from '../../src/secrets/broker.js';
 import { KnownSecrets } from '../../src/secrets/known.js';
 import { compileSecretSources } from '../../src/secrets/load.js';
-import { httpCheckRequest, type CheckResponse } from './check-client.js';
+import { checkClient, httpCheckRequest, type CheckResponse } from './check-client.js';
 
 const codec = (protoLoader.loadSync(AUTHORIZATION_PROTO, LOADER_OPTIONS)['envoy.service.auth.v3.Authorization'] as unknown as {
   Check: { requestSerialize(v: object): Buffer; requestDeserialize(b: Buffer): object; responseSerialize(v: object): Buffer; responseDeserialize(b: Buffer): CheckResponse };
@@ -126,5 +134,44 @@ describe('exfiltration guard', () => {
     await broker.warm();
     expect((await onTheWire(authorizer, httpCheckRequest({ host: 'example.com', headers: { 'x-data': 'sk-canary-7f3a' } }))).wire.status?.code ?? 0).toBe(0);
     expect((await onTheWire(authorizer, request)).wire.status?.code).toBe(7);
+  });
+});
+
+describe('secrets in the HTTP authorization service mode', () => {
+  it('answers 200 with the injected header for Envoy to copy upstream, and denies exfiltration', async () => {
+    const { authorizer } = setup();
+    const edge = await startHttpAuthzEdge(authorizer, { host: '127.0.0.1', port: 0 }, '/authz', new Metrics(), pino({ level: 'silent' }));
+    const call = (headers: Record<string, string>) => fetch(`http://127.0.0.1:${edge.port}/authz/v1/models`, { headers: { 'x-forwarded-host': 'api.openai.com', ...headers } });
+    const ok = await call({ authorization: 'Bearer agent-own' });
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('authorization')).toBe(`Bearer ${CANARY}`);
+    const leak = await call({ 'x-k': CANARY });
+    expect(leak.status).toBe(403);
+    const text = await leak.text();
+    expect(JSON.parse(text)).toMatchObject({ reason: 'secret-exfiltration' });
+    expect(text).not.toContain(CANARY);
+    await edge.close();
+  });
+});
+
+describe('secrets and policy reload', () => {
+  it('a changed Secret reference takes effect on reload: the new value is injected', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'joch-reload-'));
+    process.env.JOCH_RELOAD_KEY_A = 'reload-value-A-123456';
+    process.env.JOCH_RELOAD_KEY_B = 'reload-value-B-654321';
+    const file = join(dir, 'keys.yaml');
+    writeFileSync(file, yaml.replace('OPENAI_API_KEY', 'JOCH_RELOAD_KEY_A'));
+    const gw = await startGateway(resolveConfig({ grpc: '127.0.0.1:0', http: '127.0.0.1:0', admin: '127.0.0.1:0', policies: [dir], reload: true }), pino({ level: 'silent' }));
+    const client = checkClient(gw.addresses.grpc);
+    const injected = async () => header(await client.check(httpCheckRequest({ host: 'api.openai.com' })), 'authorization')[0]?.header?.value;
+    try {
+      expect(await injected()).toBe('Bearer reload-value-A-123456');
+      writeFileSync(file, readFileSync(file, 'utf8').replace('JOCH_RELOAD_KEY_A', 'JOCH_RELOAD_KEY_B'));
+      await expect.poll(injected, { timeout: 5000, interval: 100 }).toBe('Bearer reload-value-B-654321');
+    } finally {
+      client.close();
+      await gw.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
