@@ -42,7 +42,7 @@ export function createRedactor(options: RedactorOptions = {}): Redactor {
   });
   return (text) => {
     let out = text;
-    for (const v of known.variants()) if (out.includes(v)) out = out.split(v).join('[REDACTED:SECRET]');
+    if (known.foundIn(out)) for (const v of known.variants()) if (out.includes(v)) out = out.split(v).join('[REDACTED:SECRET]');
     const findings = secretDetector.scan(out);
     if (findings.length > 0) {
       // Detectors report in their own order, and a bearer token can hold a JWT: left to right, overlaps skipped.

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createLogger, createRedactor } from '../../src/log.js';
 import { KnownSecrets, variantsOf } from '../../src/secrets/known.js';
@@ -71,5 +72,25 @@ describe('secret spellings', () => {
       expect(known.foundIn(Buffer.from(`${prefix}${CANARY}?`).toString('base64url')), prefix).toBe(true);
     }
     expect(known.foundIn(Buffer.from('unrelated text of some length').toString('base64'))).toBe(false);
+  });
+
+  it('finds any of many values in any spelling, and nothing that is not there (property)', () => {
+    const known = new KnownSecrets();
+    const values = Array.from({ length: 100 }, (_, i) => `tok_${i}_${(i * 7919).toString(36)}QwErTy${i * 31}`);
+    for (const v of values) known.add(v);
+    const encode = [(v: string) => v, (v: string) => encodeURIComponent(v), (v: string) => Buffer.from(v).toString('base64'), (v: string) => Buffer.from(v).toString('base64url')];
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 99 }), fc.string({ maxLength: 20 }), fc.string({ maxLength: 20 }), fc.integer({ min: 0, max: 3 }), (i, before, after, e) => {
+        const text = (encode[e] as (v: string) => string)(`${before}${values[i] as string}${after}`);
+        expect(known.foundIn(`x ${text} y`)).toBe(true);
+      }),
+      { numRuns: 500 },
+    );
+    fc.assert(
+      fc.property(fc.string({ maxLength: 200 }), (text) => {
+        expect(known.foundIn(text)).toBe(values.some((v) => text.includes(v)));
+      }),
+      { numRuns: 500 },
+    );
   });
 });
