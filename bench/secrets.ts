@@ -15,7 +15,8 @@ import { percentile, sampleNs, table, us } from './stats.js';
  * - no broker: the rule sets a plain header (what a Check cost before secrets);
  * - guard only: a broker holding one value, so the exfiltration guard scans every header,
  *   and the rule still sets a plain header;
- * - inject: the rule injects the cached secret (`Bearer {value}`).
+ * - inject: the rule injects the cached secret (`Bearer {value}`);
+ * - the same with 100 secret values known to the guard.
  * Target: inject adds < 10 µs to a Check.
  */
 
@@ -64,13 +65,14 @@ function request(): object {
   };
 }
 
-async function authorizer(action: string, withBroker: boolean): Promise<Authorizer> {
+async function authorizer(action: string, withBroker: boolean, otherValues = 0): Promise<Authorizer> {
   const text = policy(action);
   const engine = new Engine(new PolicySet(compileSources([{ file: 'bench.yaml', text }]).policies));
   const base = { engine: () => engine, providers: providerMatcher([DEFAULT_PROVIDER_HOSTS]) };
   if (!withBroker) return base;
   const broker = new SecretBroker(compileSecretSources([{ file: 'bench.yaml', text }]).secrets, { env: { BENCH_OPENAI_KEY: SECRET }, known: new KnownSecrets() });
   await broker.warm();
+  for (let i = 0; i < otherValues; i++) broker.known.add(`sk-other-${i}-${SECRET.slice(10)}`);
   return { ...base, secrets: broker };
 }
 
@@ -81,6 +83,7 @@ export async function run(): Promise<void> {
     ['no broker, header set', await authorizer(plain, false)],
     ['guard only, header set', await authorizer(plain, true)],
     ['inject from cache', await authorizer(inject, true)],
+    ['inject, 100 secrets known', await authorizer(inject, true, 99)],
   ];
   const msgs = [request()];
   for (const [, a] of cases) {
