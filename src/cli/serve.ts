@@ -15,8 +15,10 @@ Starts the gateway on its embedded defaults (in-memory state, policies from a fo
   - the HTTP authorization service mode (Envoy http_service, nginx auth_request) on its own
     data-plane port, under a path prefix (default /authz);
   - the admin server: GET /healthz, /readyz (ready once policies are loaded and every
-    server is bound), /metrics (Prometheus).
-Invalid policies stop the start with every problem listed. Policy files are reloaded when
+    server is bound), /metrics (Prometheus), GET /secrets, POST /secrets/NAME/rotate.
+Secret resources in the policy folders are resolved at start (Vault, Kubernetes, AWS,
+files, environment) and injected where policies say; logs redact secret values and
+secret-shaped strings. Invalid policies stop the start with every problem listed. Policy files are reloaded when
 they change; a broken edit keeps the last good set and logs the exact errors. SIGTERM or
 SIGINT stops accepting, finishes in-flight calls and exits 0.
 
