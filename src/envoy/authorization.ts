@@ -6,6 +6,7 @@ import type { ProviderMatcher } from '../context/providers.js';
 import type { DecisionContext } from '../context/types.js';
 import type { Decision } from '../policy/decision.js';
 import type { Engine } from '../policy/engine.js';
+import type { SecretInjection } from '../policy/types.js';
 import { parseCheckRequest, type CheckRequestMessage } from './check-request.js';
 import type { SecretAccess } from '../secrets/broker.js';
 import { carriesSecret, injectCold, injectWarm, type InjectedHeader } from '../secrets/inject.js';
@@ -69,15 +70,20 @@ export function authorizeHttp(
   }
   const injections = d.modifiedRequest?.inject;
   if (injections === undefined) return { response: d, decision: d };
-  const unavailable = (): AuthzResult<Decision> => {
-    const names = injections.map((i) => `"${i.secret}"`).join(', ');
-    const deny = edgeDeny('secret-unavailable', `the secret this call needs (${names}) is unavailable; denied (fail closed)`, engine.policies.version, 503);
-    return { response: deny, decision: deny, failure: 'secret-unavailable' };
-  };
-  if (secrets === undefined) return unavailable();
+  if (secrets === undefined) return secretUnavailable(injections, engine);
   const warm = injectWarm(secrets, injections);
   if (warm !== undefined) return { response: d, decision: d, injected: warm };
-  return injectCold(secrets, injections).then((injected) => ({ response: d, decision: d, injected }), unavailable);
+  return injectCold(secrets, injections).then(
+    (injected) => ({ response: d, decision: d, injected }),
+    () => secretUnavailable(injections, engine),
+  );
+}
+
+/** Fail closed, naming the Secrets (never a value); the provider's error is logged by the broker. */
+function secretUnavailable(injections: readonly SecretInjection[], engine: Engine): AuthzResult<Decision> {
+  const names = injections.map((i) => `"${i.secret}"`).join(', ');
+  const deny = edgeDeny('secret-unavailable', `the secret this call needs (${names}) is unavailable; denied (fail closed)`, engine.policies.version, 503);
+  return { response: deny, decision: deny, failure: 'secret-unavailable' };
 }
 
 export type CheckResult = AuthzResult<object> & { edge: 'authz_http' | 'authz_network' };

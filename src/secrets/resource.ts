@@ -117,19 +117,19 @@ class Reader {
     const v = o[key];
     if (v === undefined) return required ? this.error(at, `${where(at)} is missing required field "${key}"`) : undefined;
     if (typeof v !== 'string') return this.error([...at, key], `"${key}" must be a string`);
-    if (looksLikeValue(v)) return this.error([...at, key], `"${key}" looks like a secret value, not a reference; a Secret holds references only`, `put the value in ${what === 'env' ? 'an environment variable' : 'a secret store'} and name it here`, SecretCodes.inline);
+    if (looksLikeValue(v)) return this.error([...at, key], `"${key}" looks like a secret value, not a reference; a Secret holds references only`, 'keep the value where it lives (environment, file, Vault, Kubernetes, AWS) and name that place here', SecretCodes.inline);
     if (!re.test(v)) return this.error([...at, key], `"${key}" must be ${what}`);
     return v;
   }
 
-  duration(o: Obj, key: string, at: DocPath, fallback: number): number {
+  duration(o: Obj, key: string, at: DocPath, fallback: number, minMs: number): number {
     const v = o[key];
     if (v === undefined) return fallback;
     const m = typeof v === 'string' ? DURATION.exec(v) : null;
     if (!m) return this.error([...at, key], `"${key}" must be a duration such as 30s, 5m or 1h`) ?? fallback;
     const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
     const ms = Number(m[1]) * unit;
-    if (ms < 1000) return this.error([...at, key], `"${key}" must be at least 1s`) ?? fallback;
+    if (ms < minMs) return this.error([...at, key], `"${key}" must be at least ${minMs / 1000}s`) ?? fallback;
     return ms;
   }
 }
@@ -176,8 +176,8 @@ export function compileSecret(value: unknown, origin: { file: string; line: numb
   if (spec.cache !== undefined) {
     const cache = r.map(spec.cache, ['spec', 'cache'], ['ttl', 'maxStale']);
     if (cache) {
-      ttlMs = r.duration(cache, 'ttl', ['spec', 'cache'], DEFAULT_TTL_MS);
-      maxStaleMs = cache.maxStale === '0s' ? 0 : r.duration(cache, 'maxStale', ['spec', 'cache'], DEFAULT_MAX_STALE_MS);
+      ttlMs = r.duration(cache, 'ttl', ['spec', 'cache'], DEFAULT_TTL_MS, 1000);
+      maxStaleMs = r.duration(cache, 'maxStale', ['spec', 'cache'], DEFAULT_MAX_STALE_MS, 0);
     }
   }
   if (!r.ok || !source || name === undefined) return undefined;
