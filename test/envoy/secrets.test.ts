@@ -1,4 +1,5 @@
 import * as protoLoader from '@grpc/proto-loader';
+import fc from 'fast-check';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +16,7 @@ import { Engine } from '../../src/policy/engine.js';
 import { compileSources } from '../../src/policy/load.js';
 import { PolicySet } from '../../src/policy/policy-set.js';
 import { SecretBroker } from '../../src/secrets/broker.js';
-import { KnownSecrets } from '../../src/secrets/known.js';
+import { KnownSecrets, variantsOf } from '../../src/secrets/known.js';
 import { compileSecretSources } from '../../src/secrets/load.js';
 import { checkClient, httpCheckRequest, type CheckResponse } from './check-client.js';
 
@@ -173,5 +174,25 @@ describe('secrets and policy reload', () => {
       await gw.close();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the value never leaks into an answer (fuzz)', () => {
+  it('whatever the agent sends, the value is only ever in the injected header, and carrying it is denied', async () => {
+    const { authorizer, broker } = setup();
+    await broker.warm();
+    const leaks = [CANARY, Buffer.from(`x:${CANARY}`).toString('base64'), encodeURIComponent(`${CANARY}=`), Buffer.from(`ab${CANARY}`).toString('base64url')];
+    const value = fc.oneof(fc.string({ maxLength: 40 }), fc.constantFrom(...leaks), fc.tuple(fc.string({ maxLength: 5 }), fc.constantFrom(...leaks)).map(([a, b]) => a + b));
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom('api.openai.com', 'broken.example.com', 'example.com'), fc.dictionary(fc.constantFrom('authorization', 'x-a', 'cookie', 'x-api-key'), value, { maxKeys: 3 }), fc.option(value, { nil: undefined }), async (host, headers, body) => {
+        const { wire } = await onTheWire(authorizer, httpCheckRequest({ method: 'POST', host, headers, ...(body !== undefined ? { body } : {}) }));
+        const carried = [...Object.values(headers), body ?? ''].some((t) => leaks.some((l) => t.includes(l)));
+        if (carried) expect(JSON.parse(wire.denied_response?.body ?? '{}')).toMatchObject({ reason: 'secret-exfiltration' });
+        const withoutInjected = { ...wire, ok_response: { ...wire.ok_response, headers: wire.ok_response?.headers?.filter((h) => !(h.header?.key === 'authorization' && host === 'api.openai.com')) } };
+        const text = JSON.stringify(withoutInjected);
+        for (const v of variantsOf(CANARY)) expect(text).not.toContain(v);
+      }),
+      { numRuns: 300 },
+    );
   });
 });
