@@ -55,10 +55,14 @@ export async function startGateway(
   const secrets = new SecretBroker(first.secrets, {
     ...(config.secrets.redis !== undefined ? { bus: new RedisInvalidationBus(config.secrets.redis, config.secrets.channel) } : {}),
     onRotate: (event) => {
+      metrics.secretRotations.inc({ origin: event.origin });
       log.info({ secret: event.secret, origin: event.origin, refreshed: event.refreshed }, event.error ?? 'secret rotated');
       hooks.onSecretRotated?.(event);
     },
-    onError: (secret, message) => log.warn({ secret }, message),
+    onError: (secret, message) => {
+      metrics.secretFetchErrors.inc({ secret });
+      log.warn({ secret }, message);
+    },
   });
   await secrets.listen();
   await secrets.warm();

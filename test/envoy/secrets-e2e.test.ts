@@ -163,6 +163,9 @@ describe('canary: a secret value reaches the upstream header and nowhere else', 
     seen.push(...out);
     expect(code).toBe(1);
     expect(out.join('')).toContain('secret "openai-api-key": cached values dropped, but the new value could not be fetched: secret "openai-api-key": Vault answered 503 for secret/providers/openai: store unavailable');
+    const metrics = (await admin('GET', '/metrics')).text;
+    expect(metrics).toContain('joch_secret_fetch_errors_total{secret="openai-api-key"} 1');
+    expect(metrics).toContain('joch_secret_rotations_total{origin="local"} 2');
     const before = upstream.received.length;
     const res = await agent({ path: '/v1/models', authority: 'api.openai.com', method: 'GET' });
     expect(res.status).toBe(503);
