@@ -1,6 +1,7 @@
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import selfsigned from 'selfsigned';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SecretBroker } from '../../src/secrets/broker.js';
 import { KnownSecrets } from '../../src/secrets/known.js';
@@ -94,6 +95,23 @@ describe('Kubernetes Secrets API', () => {
     // The in-cluster default is https; this loopback server speaks http, so the TLS handshake fails, which proves the address was used.
     await expect(provider({ kind: 'kubernetes', namespace: 'agents', name: 'provider-keys', key: 'openai', tokenFile: saToken }, { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: port }).fetch()).rejects.toThrow(`https://127.0.0.1:${port}`);
     await expect(provider({ kind: 'kubernetes', namespace: 'agents', name: 'provider-keys', key: 'openai', tokenFile: saToken }).fetch()).rejects.toThrow('KUBERNETES_SERVICE_HOST is not set');
+  });
+
+  it('speaks https to an API server whose certificate the configured CA signed, and refuses others', async () => {
+    const pems = selfsigned.generate([{ name: 'commonName', value: 'kubernetes' }], { days: 1, keySize: 2048, algorithm: 'sha256', extensions: [{ name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }] }] });
+    const tlsKube = await startKubeApi({ token: 'eyJhbGciOiJSUzI1NiJ9.service-account.jwt', tls: { cert: pems.cert, key: pems.private } });
+    tlsKube.secrets.set('agents/provider-keys', { openai: 'sk-kube-tls-1' });
+    const caFile = join(dir, 'ca.crt');
+    writeFileSync(caFile, pems.cert);
+    try {
+      expect(tlsKube.url).toMatch(/^https:/);
+      expect(await provider({ kind: 'kubernetes', namespace: 'agents', name: 'provider-keys', key: 'openai', apiServer: tlsKube.url, tokenFile: saToken, caFile }).fetch()).toBe('sk-kube-tls-1');
+      const other = join(dir, 'other-ca.crt');
+      writeFileSync(other, selfsigned.generate([{ name: 'commonName', value: 'x' }], { days: 1, keySize: 2048, algorithm: 'sha256' }).cert);
+      await expect(provider({ kind: 'kubernetes', namespace: 'agents', name: 'provider-keys', key: 'openai', apiServer: tlsKube.url, tokenFile: saToken, caFile: other }).fetch()).rejects.toThrow(/SELF_SIGNED|UNABLE_TO_VERIFY|CERT/);
+    } finally {
+      await tlsKube.close();
+    }
   });
 
   it('reports a missing Secret, a missing key and a rejected token', async () => {

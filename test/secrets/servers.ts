@@ -1,5 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 
 /**
  * Loopback servers speaking the wire protocols of the secret stores the broker reads:
@@ -37,16 +38,23 @@ function json(res: ServerResponse, status: number, body: unknown, type = 'applic
   res.end(JSON.stringify(body));
 }
 
-function store(handler: (req: IncomingMessage, body: string, res: ServerResponse, s: StoreServer) => void): Promise<StoreServer> {
+/** A certificate and key for https on 127.0.0.1 (tests pass the certificate as the CA). */
+export interface TlsIdentity {
+  readonly cert: string;
+  readonly key: string;
+}
+
+function store(handler: (req: IncomingMessage, body: string, res: ServerResponse, s: StoreServer) => void, tls?: TlsIdentity): Promise<StoreServer> {
   const s: StoreServer = { url: '', hits: 0, failWith: undefined, delayMs: 0, close: async () => undefined };
-  const server = createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse): void => {
     void readBody(req).then(async (body) => {
       if (s.delayMs > 0) await new Promise((r) => setTimeout(r, s.delayMs));
       if (s.failWith !== undefined) return json(res, s.failWith, { errors: ['store unavailable'] });
       handler(req, body, res, s);
     });
-  });
-  return listen(server).then((url) => Object.assign(s, { url, close: () => new Promise<void>((r) => server.close(() => r())) }));
+  };
+  const server = tls ? createTlsServer({ cert: tls.cert, key: tls.key }, listener) : createServer(listener);
+  return listen(server).then((url) => Object.assign(s, { url: tls ? url.replace('http:', 'https:') : url, close: () => new Promise<void>((r) => server.close(() => r())) }));
 }
 
 /** Vault: KV v2 at mount `secret`, token auth, and Kubernetes auth at `auth/kubernetes`. */
@@ -98,7 +106,7 @@ export interface KubeServer extends StoreServer {
   readonly secrets: Map<string, Record<string, string>>;
 }
 
-export async function startKubeApi(opts: { token: string }): Promise<KubeServer> {
+export async function startKubeApi(opts: { token: string; tls?: TlsIdentity }): Promise<KubeServer> {
   const secrets = new Map<string, Record<string, string>>();
   const k = (await store((req, _body, res, s) => {
     if (req.headers.authorization !== `Bearer ${opts.token}`) return json(res, 401, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 });
@@ -114,7 +122,7 @@ export async function startKubeApi(opts: { token: string }): Promise<KubeServer>
       type: 'Opaque',
       data: Object.fromEntries(Object.entries(data).map(([key, val]) => [key, Buffer.from(val).toString('base64')])),
     });
-  })) as KubeServer;
+  }, opts.tls)) as KubeServer;
   return Object.assign(k, { secrets });
 }
 
