@@ -75,9 +75,16 @@ export async function startGateway(
     metrics: metrics.registry,
     secrets,
   });
-  const grpc = await startGrpcEdge(authorizer, config.grpc, metrics, log);
-  const http = await startHttpAuthzEdge(authorizer, config.http, config.httpPathPrefix, metrics, log);
-  await admin.listen({ host: config.admin.host, port: config.admin.port });
+  let grpc: Awaited<ReturnType<typeof startGrpcEdge>>;
+  let http: Awaited<ReturnType<typeof startHttpAuthzEdge>>;
+  try {
+    grpc = await startGrpcEdge(authorizer, config.grpc, metrics, log);
+    http = await startHttpAuthzEdge(authorizer, config.http, config.httpPathPrefix, metrics, log);
+    await admin.listen({ host: config.admin.host, port: config.admin.port });
+  } catch (err) {
+    await secrets.close(); // its refresh timers and Redis connections would keep a failed start alive
+    throw err;
+  }
   const adminBound = admin.server.address();
   const addresses = { grpc: grpc.port, http: http.port, admin: typeof adminBound === 'object' && adminBound ? adminBound.port : config.admin.port };
 
