@@ -92,13 +92,17 @@ export async function run(): Promise<void> {
     if ((r.response as { status?: { code?: number } }).status?.code !== 0) throw new Error(`bench: expected an allow, got ${r.decision.reason}`);
     for (let i = 0; i < 100_000; i++) check(a, msgs[0] as never); // warm up
   }
-  // Interleave rounds so drift (other processes, GC) hits every case alike.
+  // Interleaved rounds, each starting with a different case, so drift (other processes, GC,
+  // JIT state) hits every case alike.
+  const ROUNDS = 12;
   const samples = cases.map(() => [] as number[]);
-  for (let round = 0; round < 4; round++) {
-    cases.forEach(([, a], i) => {
-      const s = sampleNs(msgs, (m) => check(a, m as never), CALLS / 4);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let k = 0; k < cases.length; k++) {
+      const i = (round + k) % cases.length;
+      const a = (cases[i] as [string, Authorizer])[1];
+      const s = sampleNs(msgs, (m) => check(a, m as never), Math.floor(CALLS / ROUNDS));
       (samples[i] as number[]).push(...s);
-    });
+    }
   }
   const sorted = samples.map((s) => Float64Array.from(s).sort());
   const base = sorted[0] as Float64Array;
