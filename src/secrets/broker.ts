@@ -66,7 +66,7 @@ export class SecretBroker implements SecretAccess {
   ) {
     this.known = options.known ?? knownSecrets;
     const clock = options.clock ?? systemClock;
-    this.penv = { env: options.env ?? process.env, now: () => clock.now() };
+    this.penv = { env: options.env ?? process.env, now: () => clock.now(), remember: (c) => this.known.add(c) };
     this.cache = new SecretCache(
       (name) => this.fetch(name),
       (name) => this.slots.get(name)?.def ?? { ttlMs: 0, maxStaleMs: 0 },

@@ -17,6 +17,11 @@ export interface ProviderEnv {
   /** Environment variables (process.env by default). */
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly now: () => number;
+  /**
+   * Credentials a provider uses (Vault tokens, service-account tokens, AWS keys) are secrets
+   * too: they go to the redactor and the exfiltration guard like the values themselves.
+   */
+  readonly remember: (credential: string) => void;
 }
 
 const unavailable = (name: string, why: string): JochError => new JochError(SecretCodes.unavailable, `secret "${name}": ${why}`);
@@ -117,18 +122,23 @@ function vaultProvider(name: string, s: VaultSource, penv: ProviderEnv): SecretP
       if (auth.env !== undefined) {
         const t = penv.env[auth.env];
         if (!t) throw unavailable(name, `environment variable ${auth.env} (the Vault token) is not set`);
+        penv.remember(t);
         return t;
       }
-      return readRef(name, auth.file as string, 'Vault token file');
+      const t = readRef(name, auth.file as string, 'Vault token file');
+      penv.remember(t);
+      return t;
     }
     if (!fresh && login !== undefined && penv.now() < login.until) return login.token;
     const jwt = readRef(name, auth.jwtFile, 'service-account token');
+    penv.remember(jwt);
     const res = await httpCall({ method: 'POST', url: `${s.address}/v1/auth/${auth.mount}/login`, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ role: auth.role, jwt }), ...(ca ? { ca } : {}) });
     if (res.status !== 200) throw unavailable(name, `Vault Kubernetes login for role ${auth.role} answered ${res.status}${vaultErrors(res.body)}`);
     const parsed = parseJson(name, res.body, 'Vault login') as { auth?: { client_token?: unknown; lease_duration?: unknown } };
     const clientToken = parsed.auth?.client_token;
     if (typeof clientToken !== 'string' || clientToken === '') throw unavailable(name, 'the Vault login answer has no auth.client_token');
     const lease = typeof parsed.auth?.lease_duration === 'number' ? parsed.auth.lease_duration : 0;
+    penv.remember(clientToken);
     login = { token: clientToken, until: penv.now() + (lease > 0 ? lease * 800 : 60_000) };
     return clientToken;
   };
@@ -162,6 +172,7 @@ function kubernetesProvider(name: string, s: KubernetesSource, penv: ProviderEnv
       const api = s.apiServer ?? (host ? `https://${host.includes(':') ? `[${host}]` : host}:${penv.env.KUBERNETES_SERVICE_PORT ?? '443'}` : undefined);
       if (api === undefined) throw unavailable(name, 'no apiServer given and KUBERNETES_SERVICE_HOST is not set');
       const bearer = readRef(name, s.tokenFile, 'service-account token');
+      penv.remember(bearer);
       const res = await httpCall({ method: 'GET', url: `${api}/api/v1/namespaces/${s.namespace}/secrets/${s.name}`, headers: { authorization: `Bearer ${bearer}`, accept: 'application/json' }, ...(ca ? { ca } : {}) });
       if (res.status === 404) throw unavailable(name, `Kubernetes has no Secret ${s.namespace}/${s.name}`);
       if (res.status !== 200) throw unavailable(name, `the Kubernetes API answered ${res.status} for Secret ${s.namespace}/${s.name}`);
@@ -186,6 +197,8 @@ function awsProvider(name: string, s: AwsSource, penv: ProviderEnv): SecretProvi
   return {
     fetch: async () => {
       const credentials = awsCredentials(name, penv.env);
+      penv.remember(credentials.secretAccessKey);
+      if (credentials.sessionToken) penv.remember(credentials.sessionToken);
       const body = JSON.stringify({ SecretId: s.arn, ...(s.versionStage ? { VersionStage: s.versionStage } : {}) });
       const url = new URL(`${endpoint}/`);
       const headers = signRequest({

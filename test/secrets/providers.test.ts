@@ -14,7 +14,7 @@ const dir = mkdtempSync(join(tmpdir(), 'joch-secrets-'));
 const saToken = join(dir, 'sa-token');
 writeFileSync(saToken, 'eyJhbGciOiJSUzI1NiJ9.service-account.jwt\n');
 const def = (source: SecretSource, name = 'k'): SecretDefinition => ({ name, namespace: undefined, source, ttlMs: 60_000, maxStaleMs: 60_000, file: 'x.yaml', line: 1 });
-const provider = (source: SecretSource, env: Record<string, string> = {}) => createProvider(def(source), { env, now: Date.now });
+const provider = (source: SecretSource, env: Record<string, string> = {}) => createProvider(def(source), { env, now: Date.now, remember: () => undefined });
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -64,6 +64,16 @@ describe('Vault KV v2', () => {
     vault.tokens.clear(); // Vault revoked the token
     expect(await p.fetch()).toBe('sk-vault-value-1');
     expect(vault.logins).toBe(logins + 2);
+  });
+
+  it('treats the credentials it uses (service-account token, Vault token) as secrets too', async () => {
+    const known = new KnownSecrets();
+    const broker = new SecretBroker([def(source({ kind: 'kubernetes', role: 'joch', mount: 'kubernetes', jwtFile: saToken }), 'vault-key')], { known });
+    expect(await broker.resolve('vault-key')).toBe('sk-vault-value-1');
+    expect(known.foundIn(`x-vault-token: hvs.login-${vault.logins}`)).toBe(true);
+    expect(known.foundIn('jwt=eyJhbGciOiJSUzI1NiJ9.service-account.jwt')).toBe(true);
+    expect(known.foundIn('sk-vault-value-1')).toBe(true);
+    await broker.close();
   });
 
   it('explains failures without the answer body: bad token, missing path, missing field, wrong role', async () => {
