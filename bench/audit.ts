@@ -8,7 +8,7 @@ import { resolveConfig } from '../src/config.js';
 import { startGateway } from '../src/main.js';
 import { AuditDecisionRecorder } from '../src/audit/recorder.js';
 import { DEFAULT_PROVIDER_HOSTS, providerMatcher } from '../src/context/providers.js';
-import { check, type Authorizer } from '../src/envoy/authorization.js';
+import { check, type Authorizer, type CheckResult } from '../src/envoy/authorization.js';
 import type { CheckRequestMessage } from '../src/envoy/check-request.js';
 import { envoyServices } from '../src/envoy/protos.js';
 import { Engine } from '../src/policy/engine.js';
@@ -39,12 +39,19 @@ const TARGET = 0.9;
 
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** These policies inject no Secrets, so Check answers synchronously. */
+function syncCheck(authorizer: Authorizer, msg: CheckRequestMessage): CheckResult {
+  const r = check(authorizer, msg);
+  if (r instanceof Promise) throw new Error('Check returned a promise: the benchmark policies must not inject Secrets');
+  return r;
+}
+
 async function checksPerSecond(authorizer: Authorizer, msg: CheckRequestMessage, audit: AuditLog | undefined): Promise<number> {
   settle();
   const t0 = performance.now();
   for (let done = 0; done < CHECKS; done += BATCH) {
     for (let i = 0; i < BATCH; i++) {
-      const r = check(authorizer, msg);
+      const r = syncCheck(authorizer, msg);
       authorizer.recorder?.recordDecision(r.decision, r.context, r.edge);
     }
     await yieldToLoop();
@@ -109,7 +116,7 @@ export async function run(): Promise<void> {
 
   // recordDecision alone: what the Check handler's stack pays, timed in batches of BATCH calls
   // between event-loop turns (as a server makes them), the background work left out.
-  const sample = check(off, msg);
+  const sample = syncCheck(off, msg);
   const recorder = new AuditDecisionRecorder(new AuditLog({ store: new MemoryStore(1000), maxBuffered: 1, log: pino({ level: 'silent' }) }));
   settle();
   let callNs = 0;

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { RedactPattern } from './log.js';
 import type { DefaultOutcome } from './policy/engine.js';
 import { JochError, formatProblem } from './errors.js';
 import { schemaCheck } from './policy/schema-check.js';
@@ -25,6 +26,12 @@ export interface GatewayConfig {
   readonly logLevel: string;
   /** Store, audit log, policy source, operator authentication, default tenant. */
   readonly state: StateSettings;
+  /** The environment this gateway serves; selects its redaction patterns. */
+  readonly environment?: string;
+  /** Operator-registered log redaction patterns by environment (`*`: every environment). */
+  readonly redactPatterns: Readonly<Record<string, readonly RedactPattern[]>>;
+  /** Secret rotations reach the other replicas through Redis pub/sub when set. */
+  readonly secrets: { readonly redis?: string; readonly channel?: string };
 }
 
 /** As written in a config file, in JOCH_* variables or in flags: every field optional, addresses as text. */
@@ -39,6 +46,9 @@ export interface ConfigInput extends StateInput {
   providers?: Record<string, string[]>;
   reload?: boolean;
   logLevel?: string;
+  environment?: string;
+  redactPatterns?: Record<string, RedactPattern[]>;
+  secrets?: { redis?: string; channel?: string };
 }
 
 export const DEFAULTS = {
@@ -75,7 +85,7 @@ export function readConfigFile(file: string): ConfigInput {
   return (doc?.value ?? {}) as ConfigInput;
 }
 
-/** JOCH_POLICIES (comma-separated), JOCH_GRPC, JOCH_HTTP, JOCH_ADMIN, JOCH_DEFAULT_DECISION, JOCH_LOG_LEVEL, JOCH_STORE_URL, JOCH_ADMIN_TOKEN, JOCH_TENANT. */
+/** JOCH_POLICIES (comma-separated), JOCH_GRPC, JOCH_HTTP, JOCH_ADMIN, JOCH_DEFAULT_DECISION, JOCH_LOG_LEVEL, JOCH_ENVIRONMENT, JOCH_STORE_URL, JOCH_ADMIN_TOKEN, JOCH_TENANT. */
 export function configFromEnv(env: NodeJS.ProcessEnv): ConfigInput {
   const out: ConfigInput = {};
   if (env.JOCH_POLICIES) out.policies = env.JOCH_POLICIES.split(',').filter(Boolean);
@@ -87,6 +97,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ConfigInput {
   if (env.JOCH_STORE_URL) out.storeUrl = env.JOCH_STORE_URL;
   if (env.JOCH_ADMIN_TOKEN) out.adminToken = env.JOCH_ADMIN_TOKEN;
   if (env.JOCH_TENANT) out.tenant = env.JOCH_TENANT;
+  if (env.JOCH_ENVIRONMENT) out.environment = env.JOCH_ENVIRONMENT;
   return out;
 }
 
@@ -110,6 +121,9 @@ export function resolveConfig(...layers: ConfigInput[]): GatewayConfig {
     reload: merged.reload ?? true,
     logLevel: level,
     state: resolveStateSettings(merged),
+    ...(merged.environment !== undefined ? { environment: merged.environment } : {}),
+    redactPatterns: merged.redactPatterns ?? {},
+    secrets: merged.secrets ?? {},
   };
 }
 

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { buildAdminServer } from './admin/server.js';
 import type { GatewayConfig } from './config.js';
 import { DEFAULT_PROVIDER_HOSTS, providerMatcher } from './context/providers.js';
@@ -7,11 +7,16 @@ import type { Authorizer } from './envoy/authorization.js';
 import { startGrpcEdge } from './envoy/grpc-server.js';
 import { startHttpAuthzEdge } from './envoy/http-authz.js';
 import { formatProblem, JochError } from './errors.js';
+import { createLogger } from './log.js';
 import { Metrics } from './metrics.js';
 import { Engine } from './policy/engine.js';
-import { loadPolicies } from './policy/load.js';
 import { PolicySet } from './policy/policy-set.js';
 import { watchPaths } from './policy-watch.js';
+import { SYSTEM_ACTOR } from './audit/record.js';
+import { SecretBroker, type RotationEvent } from './secrets/broker.js';
+import { RedisInvalidationBus } from './secrets/bus.js';
+import { loadPolicyFolders } from './secrets/load.js';
+import type { SecretDefinition } from './secrets/resource.js';
 import { openState, type GatewayState } from './state/open.js';
 
 export interface Gateway {
@@ -21,16 +26,23 @@ export interface Gateway {
   readonly metrics: Metrics;
   /** Store, audit log and versioned policies. */
   readonly state: GatewayState;
+  readonly secrets: SecretBroker;
   /** Graceful: stop accepting, finish in-flight calls, close. */
   close(): Promise<void>;
 }
 
-/** Loads and compiles the policies; undefined (with every problem logged) when any is invalid. */
-function buildEngine(config: GatewayConfig, log: Logger): Engine | undefined {
-  const loaded = loadPolicies(config.policies);
+/** Where the gateway reports what its audit log records. */
+export interface GatewayHooks {
+  /** A Secret was rotated (here or, through the bus, on another replica). */
+  readonly onSecretRotated?: (event: RotationEvent) => void;
+}
+
+/** Loads and compiles the policies and Secrets; undefined (with every problem logged) when any is invalid. */
+function buildEngine(config: GatewayConfig, log: Logger): { engine: Engine; secrets: SecretDefinition[] } | undefined {
+  const loaded = loadPolicyFolders(config.policies);
   for (const p of loaded.problems) (p.severity === 'warning' ? log.warn.bind(log) : log.error.bind(log))({ code: p.code }, formatProblem(p));
   if (!loaded.ok) return undefined;
-  return new Engine(new PolicySet(loaded.policies), { defaultDecision: config.defaultDecision, environmentDefaults: config.environmentDefaults });
+  return { engine: new Engine(new PolicySet(loaded.policies), { defaultDecision: config.defaultDecision, environmentDefaults: config.environmentDefaults }), secrets: loaded.secrets };
 }
 
 /** Compiles the environment's current stored policies; undefined (logged) when they cannot be read or compiled. */
@@ -47,18 +59,50 @@ async function storeEngine(config: GatewayConfig, state: GatewayState, source: {
 }
 
 /** Wiring only: config → policies → engine → servers (gRPC ext_authz, HTTP authz, admin). */
-export async function startGateway(config: GatewayConfig, log: Logger = pino({ name: 'joch', level: config.logLevel })): Promise<Gateway> {
+export async function startGateway(
+  config: GatewayConfig,
+  log: Logger = createLogger({ level: config.logLevel, patterns: config.redactPatterns, ...(config.environment !== undefined ? { environment: config.environment } : {}) }),
+  hooks: GatewayHooks = {},
+): Promise<Gateway> {
   const metrics = new Metrics();
   const state = await openState(config.state, log, metrics.registry);
   const source = config.state.policySource;
-  const first = source.kind === 'store' ? await storeEngine(config, state, source, log) : buildEngine(config, log);
+  // Secrets come from the policy folders; stored policy sets carry none yet.
+  const first = source.kind === 'store' ? await storeEngine(config, state, source, log).then((engine) => engine && { engine, secrets: [] }) : buildEngine(config, log);
   if (!first) {
     await state.close();
     throw new JochError('JOCH_POLICIES_INVALID', source.kind === 'store' ? `the stored policies of ${source.tenant}/${source.environment} are invalid (every problem is logged above)` : `the policies under ${config.policies.join(', ')} are invalid (every problem is logged above)`);
   }
-  let engine = first;
+  let engine = first.engine;
   metrics.policiesLoaded.set(engine.policies.policies.length);
-  const authorizer: Authorizer = { engine: () => engine, providers: providerMatcher([DEFAULT_PROVIDER_HOSTS, config.providers]), recorder: state.recorder };
+  const secrets = new SecretBroker(first.secrets, {
+    ...(config.secrets.redis !== undefined ? { bus: new RedisInvalidationBus(config.secrets.redis, config.secrets.channel) } : {}),
+    onRotate: (event) => {
+      metrics.secretRotations.inc({ origin: event.origin });
+      log.info({ secret: event.secret, origin: event.origin, refreshed: event.refreshed }, event.error ?? 'secret rotated');
+      // Recorded where it was asked for; other replicas only follow it.
+      if (event.origin === 'local') {
+        state.audit.record({
+          tenant: config.state.tenant,
+          type: 'secret.rotated',
+          actor: event.actor !== undefined ? { type: 'operator', id: event.actor } : SYSTEM_ACTOR,
+          data: { secret: event.secret, refreshed: event.refreshed, ...(event.error !== undefined ? { error: event.error } : {}) },
+        });
+      }
+      hooks.onSecretRotated?.(event);
+    },
+    onError: (secret, message) => {
+      metrics.secretFetchErrors.inc({ secret });
+      log.warn({ secret }, message);
+    },
+  });
+  const closeAll = async () => {
+    await secrets.close(); // its refresh timers and Redis connections would keep a failed start alive
+    await state.close();
+  };
+  await secrets.listen();
+  await secrets.warm();
+  const authorizer: Authorizer = { engine: () => engine, providers: providerMatcher([DEFAULT_PROVIDER_HOSTS, config.providers]), recorder: state.recorder, secrets };
 
   let ready = false;
   const admin: FastifyInstance = buildAdminServer({
@@ -66,16 +110,18 @@ export async function startGateway(config: GatewayConfig, log: Logger = pino({ n
     policies: () => ({ count: engine.policies.policies.length, version: engine.policies.version }),
     metrics: metrics.registry,
     store: () => ({ kind: state.store.kind, available: state.store.available() }),
+    secrets,
   }, state.admin);
-  const { grpc, http } = await (async () => {
-    const grpc = await startGrpcEdge(authorizer, config.grpc, metrics, log);
-    const http = await startHttpAuthzEdge(authorizer, config.http, config.httpPathPrefix, metrics, log);
+  let grpc: Awaited<ReturnType<typeof startGrpcEdge>>;
+  let http: Awaited<ReturnType<typeof startHttpAuthzEdge>>;
+  try {
+    grpc = await startGrpcEdge(authorizer, config.grpc, metrics, log);
+    http = await startHttpAuthzEdge(authorizer, config.http, config.httpPathPrefix, metrics, log);
     await admin.listen({ host: config.admin.host, port: config.admin.port });
-    return { grpc, http };
-  })().catch(async (err: unknown) => {
-    await state.close(); // a Redis connection would otherwise keep the failed process alive
+  } catch (err) {
+    await closeAll();
     throw err;
-  });
+  }
   const adminBound = admin.server.address();
   const addresses = { grpc: grpc.port, http: http.port, admin: typeof adminBound === 'object' && adminBound ? adminBound.port : config.admin.port };
 
@@ -100,7 +146,9 @@ export async function startGateway(config: GatewayConfig, log: Logger = pino({ n
           log.error({ policySetVersion: engine.policies.version }, 'policy reload failed; keeping the last good policies');
           return;
         }
-        engine = next;
+        engine = next.engine;
+        secrets.update(next.secrets);
+        void secrets.warm();
         metrics.reloads.inc({ result: 'ok' });
         metrics.policiesLoaded.set(engine.policies.policies.length);
         log.info({ policies: engine.policies.policies.length, policySetVersion: engine.policies.version }, 'policies reloaded');
@@ -114,12 +162,14 @@ export async function startGateway(config: GatewayConfig, log: Logger = pino({ n
     addresses,
     metrics,
     state,
+    secrets,
     close: async () => {
       ready = false;
       watcher?.close();
       await unwatch?.();
       await Promise.all([grpc.close(), http.close()]);
       await admin.close();
+      await secrets.close();
       await state.close();
     },
   };

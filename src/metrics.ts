@@ -32,6 +32,20 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Failed fetches from a secret provider (the cache keeps serving within maxStale). */
+  readonly secretFetchErrors = new Counter({
+    name: 'joch_secret_fetch_errors_total',
+    help: 'Failed fetches of a Secret from its provider',
+    labelNames: ['secret'] as const,
+    registers: [this.registry],
+  });
+  readonly secretRotations = new Counter({
+    name: 'joch_secret_rotations_total',
+    help: 'Secret rotations, from this replica (local) or another (remote)',
+    labelNames: ['origin'] as const,
+    registers: [this.registry],
+  });
+
   decision(edge: EdgeKind, d: Decision, seconds: number): void {
     const outcome = d.pending ? 'pending' : d.decision;
     const policy = d.policyId ?? '';

@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import { registerAdminApi, type AdminApiDeps } from './api.js';
+import { secretsRoutes, type SecretAdmin } from './secrets-routes.js';
 
 export interface AdminStatus {
   /** True once policies are loaded and every server is bound. */
@@ -10,6 +11,7 @@ export interface AdminStatus {
   readonly metrics: Registry;
   /** What /readyz reports about the state store (absent: not reported). */
   store?(): { kind: string; available: boolean };
+  readonly secrets?: SecretAdmin;
 }
 
 /**
@@ -25,5 +27,6 @@ export function buildAdminServer(status: AdminStatus, api?: AdminApiDeps): Fasti
   });
   app.get('/metrics', async (_req, reply) => reply.type(status.metrics.contentType).send(await status.metrics.metrics()));
   if (api) registerAdminApi(app, api);
+  if (status.secrets) void app.register(secretsRoutes, { secrets: status.secrets });
   return app;
 }

@@ -11,7 +11,8 @@ export type AuditType =
   | 'policy.rollback'
   | 'approval'
   | 'override'
-  | 'audit.gap';
+  | 'audit.gap'
+  | 'secret.rotated';
 
 /** Who acted: an operator (OIDC subject or the static admin), an agent, or the gateway itself. */
 export interface Actor {

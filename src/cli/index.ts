@@ -5,6 +5,7 @@ import { evalHelp, evaluate } from './eval.js';
 import { Exit, UsageError, processIO, type CliIO } from './io.js';
 import { promote, promoteHelp } from './promote.js';
 import { rollback, rollbackHelp } from './rollback.js';
+import { secret, secretHelp } from './secret.js';
 import { serve, serveHelp } from './serve.js';
 import { validate, validateHelp } from './validate.js';
 
@@ -18,6 +19,7 @@ const VERBS: Record<string, Verb> = {
   promote: { run: promote, help: promoteHelp, summary: 'copy a policy version from one environment to another' },
   rollback: { run: rollback, help: rollbackHelp, summary: 'make an earlier policy version current again' },
   audit: { run: audit, help: auditHelp, summary: 'verify or export the hash-chained audit log' },
+  secret: { run: secret, help: secretHelp, summary: 'rotate a Secret on every gateway replica (joch secret rotate NAME)' },
 };
 
 export const mainHelp = `Usage: joch <command> [options]

@@ -1,6 +1,6 @@
-import { pino } from 'pino';
 import { configFromEnv, readConfigFile, resolveConfig, type ConfigInput } from '../config.js';
 import { JochError } from '../errors.js';
+import { createLogger } from '../log.js';
 import { startGateway } from '../main.js';
 import { parseVerbArgs } from './args.js';
 import { Exit, type CliIO } from './io.js';
@@ -18,7 +18,10 @@ Starts the gateway on its embedded defaults (in-memory state, policies from a fo
     server is bound), /metrics (Prometheus), and the operators' API under /v1 (policies:
     validate, apply, list, get, history, diff, rollback, promote; audit: query, export,
     verify, checkpoints), authenticated by OIDC or the static admin token (adminAuth in
-    the config file, or JOCH_ADMIN_TOKEN).
+    the config file, or JOCH_ADMIN_TOKEN); GET /secrets and POST /secrets/NAME/rotate.
+Secret resources in the policy folders are resolved at start (Vault, Kubernetes, AWS,
+files, environment) and injected where policies say; logs redact secret values and
+secret-shaped strings.
 Every decision and every admin call is a hash-chained audit record. State is in memory by
 default; store.url in the config file (or JOCH_STORE_URL=redis://host:port) shares it
 through Redis, and policySource: {kind: store} makes replicas follow stored policy versions.
@@ -66,7 +69,7 @@ export async function serve(argv: string[], io: CliIO): Promise<number> {
     };
     const file = values.config === undefined ? {} : readConfigFile(values.config);
     const config = resolveConfig(file, configFromEnv(process.env), flags);
-    gateway = await startGateway(config, pino({ name: 'joch', level: config.logLevel }));
+    gateway = await startGateway(config, createLogger({ level: config.logLevel, patterns: config.redactPatterns, ...(config.environment !== undefined ? { environment: config.environment } : {}) }));
   } catch (err) {
     io.err(`joch serve: ${err instanceof JochError ? err.format() : `cannot start: ${(err as Error).message}`}\n`);
     return Exit.problems;

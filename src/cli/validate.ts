@@ -1,5 +1,5 @@
 import { formatProblem } from '../errors.js';
-import { loadPolicies } from '../policy/load.js';
+import { loadPolicyFolders } from '../secrets/load.js';
 import { parseVerbArgs } from './args.js';
 import { Exit, UsageError, type CliIO } from './io.js';
 
@@ -7,7 +7,9 @@ export const validateHelp = `Usage: joch validate -f PATH [-f PATH ...] [--forma
 
 Checks Policy resources: YAML syntax, the schema (unknown or misspelt fields, wrong
 types), condition paths, matchers and operators, regular expressions (RE2 syntax only,
-so none can backtrack catastrophically), label selectors and duplicate names.
+so none can backtrack catastrophically), label selectors and duplicate names. Checks the
+Secret resources beside them (references only: an inline value is an error) and that
+every inject names a Secret in scope.
 
   -f, --file PATH   a YAML file (several documents allowed) or a folder, searched
                     recursively for *.yaml and *.yml; repeatable
@@ -26,14 +28,15 @@ export async function validate(argv: string[], io: CliIO): Promise<number> {
   });
   if (values.format !== 'text' && values.format !== 'json') throw new UsageError(`joch validate: --format must be text or json, not "${values.format}"`);
 
-  const result = loadPolicies(paths);
+  const result = loadPolicyFolders(paths);
   const errors = result.problems.filter((p) => p.severity !== 'warning').length;
   const warnings = result.problems.length - errors;
   if (values.format === 'json') {
-    io.out(`${JSON.stringify({ ok: result.ok, files: result.files.length, policies: result.policies.length, problems: result.problems }, null, 2)}\n`);
+    io.out(`${JSON.stringify({ ok: result.ok, files: result.files.length, policies: result.policies.length, secrets: result.secrets.length, problems: result.problems }, null, 2)}\n`);
   } else {
     for (const p of result.problems) io.out(`${formatProblem(p)}\n`);
-    const summary = `${result.policies.length} ${result.policies.length === 1 ? 'policy' : 'policies'} in ${result.files.length} ${result.files.length === 1 ? 'file' : 'files'}`;
+    const secrets = result.secrets.length > 0 ? ` and ${result.secrets.length} ${result.secrets.length === 1 ? 'secret' : 'secrets'}` : '';
+    const summary = `${result.policies.length} ${result.policies.length === 1 ? 'policy' : 'policies'}${secrets} in ${result.files.length} ${result.files.length === 1 ? 'file' : 'files'}`;
     io.out(errors === 0 ? `${summary}: valid${warnings ? ` (${warnings} warning${warnings === 1 ? '' : 's'})` : ''}\n` : `${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}\n`);
   }
   return result.ok ? Exit.ok : Exit.problems;

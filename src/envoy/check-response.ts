@@ -1,4 +1,5 @@
 import type { Decision } from '../policy/decision.js';
+import type { InjectedHeader } from '../secrets/inject.js';
 
 /**
  * Shapes a decision as `envoy.service.auth.v3.CheckResponse` (plain objects in proto field
@@ -67,8 +68,13 @@ export function denialBody(d: Decision): string {
   });
 }
 
-/** Allow (with the decision's header changes) or deny, for the ext_authz HTTP filter. */
-export function httpCheckResponse(d: Decision): CheckResponseMessage {
+/**
+ * Allow (with the decision's header changes) or deny, for the ext_authz HTTP filter. Injected
+ * Secrets are set with append=false, which overwrites whatever the agent sent in that header
+ * (append=true would be dropped when the agent sent none: ENVOY.md); they are never listed in
+ * headers_to_remove, which Envoy applies after the sets.
+ */
+export function httpCheckResponse(d: Decision, injected?: readonly InjectedHeader[]): CheckResponseMessage {
   if (d.decision === 'deny') {
     return {
       status: { code: PERMISSION_DENIED, message: d.reason },
@@ -84,7 +90,7 @@ export function httpCheckResponse(d: Decision): CheckResponseMessage {
   return {
     status: { code: OK },
     ok_response: {
-      headers: [...Object.entries(mutation?.set ?? {}).map(([k, v]) => set(k, v)), set(DECISION_HEADER, d.decisionId)],
+      headers: [...Object.entries(mutation?.set ?? {}).map(([k, v]) => set(k, v)), ...(injected ?? []).map((h) => set(h.header, h.value)), set(DECISION_HEADER, d.decisionId)],
       headers_to_remove: mutation?.remove ?? [],
       response_headers_to_add: [set(DECISION_HEADER, d.decisionId)],
     },

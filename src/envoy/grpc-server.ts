@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import { GrpcServer } from '../grpc/server.js';
 import { Writer } from '../grpc/wire.js';
-import { check, checkUndecodable, type Authorizer } from './authorization.js';
+import { check, checkUndecodable, type Authorizer, type CheckResult } from './authorization.js';
 import { decodeCheckRequest } from './codec/check-request.js';
 import { encodeCheckResponse } from './codec/check-response.js';
 import { HealthService } from './health.js';
@@ -28,16 +28,9 @@ export async function startGrpcEdge(authorizer: Authorizer, address: { host: str
   const server = new GrpcServer({
     onHandlerError: (err, path) => log.error({ err, path }, 'gRPC handler failed'),
   });
-  // One writer reused by every Check: answers are encoded synchronously, one at a time.
+  // One writer reused by every Check: each answer is encoded and copied out synchronously.
   const writer = new Writer();
-  server.unary(CHECK_PATH, (bytes) => {
-    const started = process.hrtime.bigint();
-    let result: ReturnType<typeof check>;
-    try {
-      result = check(authorizer, decodeCheckRequest(bytes));
-    } catch (err) {
-      result = checkUndecodable(authorizer, err);
-    }
+  const answer = (result: CheckResult, started: bigint): Buffer => {
     authorizer.recorder?.recordDecision(result.decision, result.context, result.edge);
     if (result.failure !== undefined) {
       metrics.error(result.edge, result.failure);
@@ -46,6 +39,17 @@ export async function startGrpcEdge(authorizer: Authorizer, address: { host: str
     metrics.decision(result.edge, result.decision, Number(process.hrtime.bigint() - started) / 1e9);
     encodeCheckResponse(writer.reset(), result.response);
     return writer.finish();
+  };
+  server.unary(CHECK_PATH, (bytes) => {
+    const started = process.hrtime.bigint();
+    let result: CheckResult | Promise<CheckResult>;
+    try {
+      result = check(authorizer, decodeCheckRequest(bytes));
+    } catch (err) {
+      result = checkUndecodable(authorizer, err);
+    }
+    // A promise only when a Secret to inject is not cached yet; it never rejects.
+    return result instanceof Promise ? result.then((r) => answer(r, started)) : answer(result, started);
   });
   const health = new HealthService({ '': 'SERVING', [AUTHORIZATION_SERVICE]: 'SERVING' });
   health.register(server);

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Logger } from 'pino';
 import type { HttpRequestInfo } from '../context/http-request.js';
 import type { Metrics } from '../metrics.js';
+import type { InjectedHeader } from '../secrets/inject.js';
 import { authorizeHttp, edgeDeny, type Authorizer } from './authorization.js';
 import { DECISION_HEADER, denialBody } from './check-response.js';
 
@@ -32,13 +33,13 @@ export async function startHttpAuthzEdge(
   const server = createServer((req, res) => {
     const started = process.hrtime.bigint();
     readBody(req)
-      .then((body) => {
+      .then(async (body) => {
         const info = requestInfo(req, pathPrefix, body);
-        const result = info === undefined ? undefined : authorizeHttp(authorizer, info, identityHeaders(info.headers), undefined);
+        const result = info === undefined ? undefined : await authorizeHttp(authorizer, info, identityHeaders(info.headers), undefined);
         const d = result?.decision ?? edgeDeny('malformed-request', `the path must start with ${pathPrefix} and a Host header is required`, authorizer.engine().policies.version);
         if (result?.failure !== undefined || result === undefined) metrics.error('http_service', result?.failure ?? 'malformed');
         authorizer.recorder?.recordDecision(d, result?.context, 'http_service');
-        respond(res, d);
+        respond(res, d, result?.injected);
         metrics.decision('http_service', d, Number(process.hrtime.bigint() - started) / 1e9);
       })
       .catch((err: Error & { status?: number }) => {
@@ -99,7 +100,7 @@ function requestInfo(req: IncomingMessage, prefix: string, body: string): HttpRe
   };
 }
 
-function respond(res: ServerResponse, d: ReturnType<typeof edgeDeny>): void {
+function respond(res: ServerResponse, d: ReturnType<typeof edgeDeny>, injected?: readonly InjectedHeader[]): void {
   if (d.decision === 'deny') {
     res.writeHead(d.status ?? 403, { 'content-type': 'application/json', [DECISION_HEADER]: d.decisionId });
     res.end(denialBody(d));
@@ -108,6 +109,7 @@ function respond(res: ServerResponse, d: ReturnType<typeof edgeDeny>): void {
   const headers: Record<string, string> = { [DECISION_HEADER]: d.decisionId };
   for (const [k, v] of Object.entries(d.modifiedRequest?.headers?.set ?? {})) headers[k] = v;
   for (const k of d.modifiedRequest?.headers?.remove ?? []) headers[k] ??= '';
+  for (const h of injected ?? []) headers[h.header] = h.value;
   res.writeHead(200, headers);
   res.end();
 }

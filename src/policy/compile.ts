@@ -4,7 +4,7 @@ import { contentVersion } from './canonical.js';
 import { compileWhen } from './conditions.js';
 import { compileEgress } from './egress.js';
 import { compileGlob, isGlob } from './glob.js';
-import { compileHeaderMutation } from './header-mutation.js';
+import { compileHeaderMutation, compileInjections } from './header-mutation.js';
 import { globStyle, normalise } from './matchers.js';
 import { resolvePath } from './paths.js';
 import policySchema from './policy.schema.json' with { type: 'json' };
@@ -68,7 +68,7 @@ function compileRule(spec: RuleSpec, index: number, source: PolicySource, sink: 
       Codes.rule,
       spec.action === undefined ? `rule has neither "action" nor "require"` : `rule has both "action" and "require"; give it one outcome`,
       at,
-      `write "action: allow", "action: deny", "action: {redact: true}", "action: {headers: {...}}" or "require: {approval: human}"`,
+      `write "action: allow", "action: deny", "action: {redact: true}", "action: {headers: {...}}", "action: {inject: {header, secret}}" or "require: {approval: human}"`,
     );
     return undefined;
   }
@@ -101,8 +101,18 @@ function effectOf(spec: RuleSpec, at: DocPath, sink: ProblemSink): Effect | unde
   if (action === 'allow') return { kind: 'allow' };
   if (action === 'deny') return { kind: 'deny', status: denyStatus(spec) };
   if (action === undefined) return undefined;
-  const headers = action.headers === undefined ? undefined : compileHeaderMutation(action.headers, [...at, 'headers'], sink);
+  let headers = action.headers === undefined ? undefined : compileHeaderMutation(action.headers, [...at, 'headers'], sink);
   if (action.headers !== undefined && headers === undefined) return undefined;
+  if (action.inject !== undefined) {
+    const inject = compileInjections(action.inject, [...at, 'inject'], sink);
+    if (inject === undefined) return undefined;
+    const clash = inject.find((i) => Object.hasOwn(headers?.set ?? {}, i.header) || (headers?.remove ?? []).includes(i.header));
+    if (clash) {
+      sink.error(Codes.headers, `"${clash.header}" is both injected and changed under "headers" in this rule; injection already replaces the agent's value`, [...at, 'inject']);
+      return undefined;
+    }
+    headers = { set: headers?.set ?? {}, remove: headers?.remove ?? [], inject };
+  }
   const redact = action.redact === undefined ? undefined : action.redact === true ? classesNamedBy(spec.when) : new Set(action.redact);
   return { kind: 'modify', ...(redact ? { redact } : {}), ...(headers ? { headers } : {}) };
 }

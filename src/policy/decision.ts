@@ -1,3 +1,5 @@
+import type { SecretInjection } from './types.js';
+
 /** The engine's answer: the seed's decision shape plus what audit needs. */
 export type Outcome = 'allow' | 'deny' | 'modify';
 
@@ -34,6 +36,8 @@ export interface Decision {
 export interface ModifiedRequest {
   payload?: unknown;
   headers?: { set: Record<string, string>; remove: string[] };
+  /** Headers the edge sets from Secrets: references only, the values never enter a decision. */
+  inject?: SecretInjection[];
 }
 
 /** Reasons used when a rule gives none. */

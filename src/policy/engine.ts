@@ -263,7 +263,11 @@ function applyModifications(ctx: DecisionContext, modifications: readonly [Compi
     const redacted = redactPayload(ctx.payload, classes);
     if (redacted.redactions > 0) out.payload = redacted.value;
   }
-  if (headerChanges.length > 0) out.headers = mergeHeaderMutations(headerChanges);
+  if (headerChanges.length > 0) {
+    const { set, remove, inject } = mergeHeaderMutations(headerChanges);
+    out.headers = { set, remove };
+    if (inject.length > 0) out.inject = inject;
+  }
   return out.payload !== undefined || out.headers !== undefined ? out : undefined;
 }
 

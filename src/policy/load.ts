@@ -69,6 +69,7 @@ export function compileSources(sources: readonly { file: string; text: string }[
     const parsed = parseYaml(file, text);
     problems.push(...parsed.problems);
     for (const doc of parsed.documents) {
+      if ((doc.value as { kind?: unknown } | null)?.kind === 'Secret') continue; // Secrets live beside policies: src/secrets/load.ts
       const found: PathProblem[] = [];
       const policy = compilePolicy(
         doc.value,

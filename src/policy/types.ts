@@ -34,7 +34,7 @@ export interface RuleSpec {
   name?: string;
   description?: string;
   when?: Record<string, unknown>;
-  action?: 'allow' | 'deny' | { redact?: true | DataClass[]; headers?: HeaderMutationSpec };
+  action?: 'allow' | 'deny' | { redact?: true | DataClass[]; headers?: HeaderMutationSpec; inject?: InjectSpec | InjectSpec[] };
   require?: { approval: 'human' };
   reason?: string;
   status?: number;
@@ -43,6 +43,13 @@ export interface RuleSpec {
 export interface HeaderMutationSpec {
   set?: Record<string, string>;
   remove?: string[];
+}
+
+/** Sets an outbound header from a Secret resolved at the gateway: `format` around `{value}`. */
+export interface InjectSpec {
+  header: string;
+  secret: string;
+  format?: string;
 }
 
 export interface EgressEntrySpec {
@@ -55,6 +62,16 @@ export interface EgressEntrySpec {
 export interface HeaderMutation {
   readonly set: Readonly<Record<string, string>>;
   readonly remove: readonly string[];
+  /** Headers set from Secrets at the edge; only the reference is in the policy and the decision. */
+  readonly inject?: readonly SecretInjection[];
+}
+
+/** A compiled `inject`: the header, the Secret's name, and the text around the value. */
+export interface SecretInjection {
+  readonly header: string;
+  readonly secret: string;
+  readonly prefix: string;
+  readonly suffix: string;
 }
 
 /** What a rule does when its `when` holds. */

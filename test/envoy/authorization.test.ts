@@ -2,7 +2,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_PROVIDER_HOSTS, providerMatcher } from '../../src/context/providers.js';
-import { check, type Authorizer } from '../../src/envoy/authorization.js';
+import { check, type Authorizer, type CheckResult } from '../../src/envoy/authorization.js';
 import { AUTHORIZATION_PROTO, LOADER_OPTIONS } from '../../src/envoy/protos.js';
 import { Engine } from '../../src/policy/engine.js';
 import { loadPolicies } from '../../src/policy/load.js';
@@ -22,7 +22,7 @@ const engine = new Engine(new PolicySet(loadPolicies(['policies']).policies));
 const authorizer: Authorizer = { engine: () => engine, providers: providerMatcher([DEFAULT_PROVIDER_HOSTS]) };
 
 /** What Envoy would receive: our response object through Envoy's own CheckResponse codec. */
-const onTheWire = (request: object) => codec.responseDeserialize(codec.responseSerialize(check(authorizer, codec.requestDeserialize(codec.requestSerialize(request)) as never).response));
+const onTheWire = (request: object) => codec.responseDeserialize(codec.responseSerialize((check(authorizer, codec.requestDeserialize(codec.requestSerialize(request)) as never) as CheckResult).response));
 
 describe('Check through the real codecs', () => {
   it('encodes allow and deny answers as valid CheckResponses', () => {

@@ -42,7 +42,7 @@ spec: {rules: [{action: deny}]}
       'p.yaml:10:16: JOCH_POLICY_SCHEMA: unknown field "redakt" in "action"\n  hint: did you mean "redact"?',
     );
     expect(problemsOf(ruleYaml('tool.name: x', 'action: 7'))[0]).toBe(
-      'p.yaml:10:15: JOCH_POLICY_SCHEMA: "action" has the wrong shape: expected one of "allow", "deny", or a map of "redact", "headers"',
+      'p.yaml:10:15: JOCH_POLICY_SCHEMA: "action" has the wrong shape: expected one of "allow", "deny", or a map of "redact", "headers", "inject"',
     );
   });
   it('an invalid name says what a name may contain', () => {
