@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import { check, type Authorizer } from './authorization.js';
 import type { CheckRequestMessage } from './check-request.js';
+import { extProcHandler, gatewayStreams, type ExtProcOptions } from './ext-proc/index.js';
 import { envoyServices } from './protos.js';
 
 export interface GrpcEdge {
@@ -21,7 +22,7 @@ const AUTHORIZATION_SERVICE = 'envoy.service.auth.v3.Authorization';
  * protos. Every call gets an answer; a decision that could not be made on its merits is a
  * deny (fail closed) and is logged with its decision id.
  */
-export async function startGrpcEdge(authorizer: Authorizer, address: { host: string; port: number }, metrics: Metrics, log: Logger): Promise<GrpcEdge> {
+export async function startGrpcEdge(authorizer: Authorizer, address: { host: string; port: number }, metrics: Metrics, log: Logger, extProc: ExtProcOptions = {}): Promise<GrpcEdge> {
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 8 * 1024 * 1024 });
   server.addService(envoyServices().authorization, {
     Check: (call: grpc.ServerUnaryCall<CheckRequestMessage, object>, callback: grpc.sendUnaryData<object>) => {
@@ -35,6 +36,11 @@ export async function startGrpcEdge(authorizer: Authorizer, address: { host: str
       callback(null, result.response);
     },
   });
+  // ext_proc on the same port: one ProcessStream per call (src/envoy/ext-proc).
+  const onDecision: ExtProcOptions['onDecision'] = (d, ctx) => {
+    if (d.decision === 'deny') log.info({ decisionId: d.decisionId, reason: d.reason, hook: ctx.hook, policyId: d.policyId }, 'ext_proc denied');
+  };
+  server.addService(envoyServices().externalProcessor, { Process: extProcHandler(gatewayStreams(authorizer, { onDecision, ...extProc })) });
   const health = new HealthImplementation({ '': 'SERVING', [AUTHORIZATION_SERVICE]: 'SERVING' });
   health.addToServer(server);
   const host = address.host.includes(':') ? `[${address.host}]` : address.host;
