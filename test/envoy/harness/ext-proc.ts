@@ -389,6 +389,7 @@ export class ExtProcFilter {
       const key = String(h['key'] ?? '').toLowerCase();
       // Only raw_value is read: a mutation that sets only `value` does nothing.
       const value = bytes(h['raw_value']).toString('latin1');
+      if (value === '' && typeof h['value'] === 'string' && h['value'] !== '') continue;
       const append = isObj(o) && isObj(o['append']) && o['append']['value'] === true;
       const ok = check(append ? 'APPEND' : 'SET', key, value);
       if (ok === 'fail') return local(500, '', 'ext_proc_header_mutation_rejected');
