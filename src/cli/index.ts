@@ -1,6 +1,7 @@
 import { wantsHelp } from './args.js';
 import { evalHelp, evaluate } from './eval.js';
 import { Exit, UsageError, processIO, type CliIO } from './io.js';
+import { mcpPins, mcpPinsHelp } from './mcp-pins.js';
 import { serve, serveHelp } from './serve.js';
 import { validate, validateHelp } from './validate.js';
 
@@ -10,6 +11,7 @@ const VERBS: Record<string, Verb> = {
   serve: { run: serve, help: serveHelp, summary: 'start the gateway on the policies under a folder' },
   validate: { run: validate, help: validateHelp, summary: 'check Policy resources; every problem as file:line:col' },
   eval: { run: evaluate, help: evalHelp, summary: 'decide a DecisionContext against policies and print the decision' },
+  'mcp-pins': { run: mcpPins, help: mcpPinsHelp, summary: 'review and accept changed MCP server tool lists' },
 };
 
 export const mainHelp = `Usage: joch <command> [options]

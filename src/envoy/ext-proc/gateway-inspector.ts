@@ -10,7 +10,7 @@ import type { Decision } from '../../policy/decision.js';
 import type { Authorizer } from '../authorization.js';
 import { DECISION_HEADER, denialBody } from '../check-response.js';
 import type { HeaderChanges } from './headers.js';
-import type { McpPins } from './mcp-pins.js';
+import type { McpPins } from '../../context/mcp-pins.js';
 import type { BodyInspector, BodyVerdict, Direction, EventVerdict, Exchange, LocalReply } from './process-stream.js';
 
 /**

@@ -5,14 +5,14 @@ import type { Decision } from '../../policy/decision.js';
 import type { Authorizer } from '../authorization.js';
 import { GatewayInspector } from './gateway-inspector.js';
 import type { StreamFactory } from './grpc.js';
-import type { McpPins } from './mcp-pins.js';
+import { McpPinRegistry, MemoryPinStore, type McpPins } from '../../context/mcp-pins.js';
 import type { ProcessingMode } from './messages.js';
 import { ProcessStream } from './process-stream.js';
 
 export { extProcHandler, type StreamFactory } from './grpc.js';
 export { ProcessStream, type BodyInspector, type ProcessResult, type ProcessStreamOptions } from './process-stream.js';
 export { GatewayInspector } from './gateway-inspector.js';
-export { McpPinRegistry, MemoryPinStore, acceptPending, reviewPending, type McpPins, type PinStore, type PinnedList } from './mcp-pins.js';
+export { McpPinRegistry, MemoryPinStore, acceptPending, reviewPending, type McpPins, type PinStore, type PinnedList } from '../../context/mcp-pins.js';
 export { SHIPPED_MODE, ENVOY_DEFAULT_MODE, type ProcessingMode, type ProcessingRequestMessage, type ProcessingResponseMessage } from './messages.js';
 
 export interface ExtProcOptions {
@@ -22,6 +22,7 @@ export interface ExtProcOptions {
   readonly allowModeOverride?: boolean;
   readonly maxBodyBytes?: number;
   readonly sideEffects?: SideEffectLookup;
+  /** MCP tools/list pinning; default: pins held in memory for the life of the process. */
   readonly pins?: McpPins;
   readonly onDecision?: (d: Decision, ctx: DecisionContext) => void;
 }
@@ -42,7 +43,8 @@ export function identityFromMetadata(md: Readonly<Record<string, string>>): Agen
 
 /** The gateway's streams: a ProcessStream per call, deciding bodies with the policy engine. */
 export function gatewayStreams(authorizer: Authorizer, o: ExtProcOptions = {}): StreamFactory {
-  const deps = { authorizer, ...(o.sideEffects ? { sideEffects: o.sideEffects } : {}), ...(o.pins ? { pins: o.pins } : {}), ...(o.onDecision ? { onDecision: o.onDecision } : {}) };
+  const pins = o.pins ?? new McpPinRegistry(new MemoryPinStore());
+  const deps = { authorizer, pins, ...(o.sideEffects ? { sideEffects: o.sideEffects } : {}), ...(o.onDecision ? { onDecision: o.onDecision } : {}) };
   return (md) =>
     new ProcessStream({
       inspector: new GatewayInspector(deps, identityFromMetadata(md)),

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { canonicalJson } from '../../policy/canonical.js';
-import { sideEffectFromAnnotations, type ListedTool } from '../../context/mcp.js';
+import { canonicalJson } from '../policy/canonical.js';
+import { sideEffectFromAnnotations, type ListedTool } from './mcp.js';
 
 /**
  * MCP server pinning ("rug pull" defence): the first `tools/list` seen from a server is
@@ -102,6 +102,8 @@ const key = (scope: string, server: string): string => `${scope}\u0000${server}`
 export class McpPinRegistry implements McpPins {
   private readonly pinned = new Map<string, PinnedList>();
   private readonly pending = new Map<string, PinnedList>();
+  /** Writes go to the store one after another, in the order they were decided. */
+  private writes: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly store: PinStore,
@@ -126,17 +128,17 @@ export class McpPinRegistry implements McpPins {
       const clash = worstDrift(collisions(scope, server, next, [...this.pinned.values()]));
       if (clash !== undefined) {
         this.pending.set(key(scope, server), list);
-        this.write(this.store.setPending(list));
+        this.write(() => this.store.setPending(list));
         return clash;
       }
       this.pinned.set(key(scope, server), list);
-      this.write(this.store.pin(list));
+      this.write(() => this.store.pin(list));
       return undefined;
     }
     const drift = worstDrift(diffPins(prev, next, [...this.pinned.values()]));
     if (drift !== undefined) {
       this.pending.set(key(scope, server), list);
-      this.write(this.store.setPending(list));
+      this.write(() => this.store.setPending(list));
     }
     return drift;
   }
@@ -146,8 +148,13 @@ export class McpPinRegistry implements McpPins {
     return undefined;
   }
 
-  private write(p: Promise<void>): void {
-    p.catch(this.onError);
+  /** Resolves when every write so far has reached the store (or failed and been reported). */
+  flush(): Promise<void> {
+    return this.writes;
+  }
+
+  private write(op: () => Promise<void>): void {
+    this.writes = this.writes.then(op).catch(this.onError);
   }
 }
 
