@@ -5,3 +5,4 @@ import { run as policyEval } from './policy-eval.js';
 console.log(`joch benchmarks — node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}`);
 policyEval();
 await (await import('./check-grpc.js')).run();
+await (await import('./ext-proc.js')).run();
