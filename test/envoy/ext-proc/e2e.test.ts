@@ -94,6 +94,11 @@ describe('ext_proc end to end through the Envoy harness (envoy/sidecar.yaml)', (
     expect(harness.lastExchange().extProc?.outcome).toBe('immediate');
   });
 
+  it('the agent identity reaches ext_proc through the initial metadata envoy/sidecar.yaml sets', async () => {
+    const res = await mcp({ jsonrpc: '2.0', id: 'r1', method: 'tools/call', params: { name: 'issue_refund', arguments: { amount: 100 } } });
+    expect(JSON.parse(res.text)).toMatchObject({ id: 'r1', error: { data: { reason: 'refunds-need-a-human', policyId: 'prod-support' } } });
+  });
+
   it('a tool result with PII comes back redacted, valid JSON, with a matching content-length', async () => {
     const res = await mcp({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'lookup', arguments: {} } });
     expect(res.status).toBe(200);
