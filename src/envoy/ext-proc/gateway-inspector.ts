@@ -57,6 +57,7 @@ export class GatewayInspector implements BodyInspector {
     if (dir === 'response' && isEventStream(contentType)) return this.wholeEventStream(ex, text);
     const parsed = complete ? parseJson(text) : undefined;
     if (dir === 'request') this.classify(base, ex, parsed);
+    else this.kind ??= this.kindFromHeaders(base, ex);
     const kind = this.kind ?? 'plain';
     if (dir === 'response' && kind === 'plain') return { kind: 'continue' };
     if (parsed === undefined) return this.plainBody(base, text, complete);
@@ -71,6 +72,7 @@ export class GatewayInspector implements BodyInspector {
 
   event(dir: Direction, ex: Exchange, text: string): EventVerdict {
     const base = this.baseContext(ex);
+    if (dir === 'response') this.kind ??= this.kindFromHeaders(base, ex);
     if (dir === 'request' || this.kind === undefined || this.kind === 'plain') return { kind: 'keep' };
     const ev = parseSseEvent(text);
     if (ev === undefined || ev.data === '' || ev.data === '[DONE]') return { kind: 'keep' };
@@ -127,6 +129,17 @@ export class GatewayInspector implements BodyInspector {
         this.modelName = requestModel(api, path, parsed?.value) ?? base.model?.name;
       } else this.kind = 'plain';
     }
+  }
+
+  /** For answers to requests without a body (an MCP GET stream, a model GET): what the headers said. */
+  private kindFromHeaders(base: DecisionContext, ex: Exchange): Kind {
+    if (base.hook === 'mcpOutbound') return 'mcp';
+    const path = ex.request[':path'] ?? '/';
+    const api = base.hook === 'message' ? modelApi(base.model?.provider, path) : undefined;
+    if (api === undefined) return 'plain';
+    this.api = api;
+    this.modelName = requestModel(api, path, undefined) ?? base.model?.name;
+    return 'model';
   }
 
   private server(base: DecisionContext): string {

@@ -190,3 +190,14 @@ describe('A2A', () => {
     expect(kindOf(send(t, reqBody(rpc('m1', 'message/send', { message: { role: 'user', parts: [{ kind: 'text', text: 'hello' }], messageId: 'x' } })))[0]!)).toBe('request_body');
   });
 });
+
+describe('answers to requests without a body', () => {
+  it('an MCP GET event stream (server-initiated messages) is still decided as MCP', () => {
+    const s = setup()();
+    send(s, wireRequest({ request_headers: { headers: headerMap({ ':method': 'GET', ':path': '/mcp', ':authority': 'tools.example.com', ':scheme': 'https', 'mcp-session-id': 's-9', accept: 'text/event-stream' }), end_of_stream: true } }));
+    send(s, respHeaders({ 'content-type': 'text/event-stream' }));
+    const ev = `data: ${JSON.stringify({ jsonrpc: '2.0', id: 'srv-1', method: 'sampling/createMessage', params: { messages: [{ role: 'user', content: { type: 'text', text: 'mail dan@example.com' } }] } })}\n\n`;
+    const [r] = send(s, respBody(ev, true));
+    expect(bodyText(r!.response_body.response.body_mutation.body)).toContain('[REDACTED:EMAIL]');
+  });
+});

@@ -344,6 +344,13 @@ export class EnvoyExtAuthzHarness {
       h.server.once('error', reject);
       h.server.listen(0, '127.0.0.1', () => resolve());
     });
+    // Envoy holds a warm HTTP/2 connection to the (health-checked) gateway cluster; without
+    // one, the first call's deadline would also have to cover connecting. Best effort: a
+    // gateway that is down stays down, as tests of that case expect.
+    const deadline = Date.now() + 1000;
+    await Promise.all(
+      [h.client, h.extProcClient].map((c) => (c === undefined ? undefined : new Promise<void>((resolve) => c.waitForReady(deadline, () => resolve())))),
+    );
     return h;
   }
 
