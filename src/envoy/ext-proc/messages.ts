@@ -47,7 +47,9 @@ export interface ProcessingRequestMessage {
 
 /** `envoy.extensions.filters.http.ext_proc.v3.ProcessingMode`, enum values by name. */
 export type HeaderSendMode = 'DEFAULT' | 'SEND' | 'SKIP';
-export type BodySendMode = 'NONE' | 'STREAMED' | 'BUFFERED' | 'BUFFERED_PARTIAL' | 'FULL_DUPLEX_STREAMED';
+// FULL_DUPLEX_STREAMED (Envoy ≥ 1.32) is absent: the protos in @grpc/grpc-js-xds 1.14.1 have
+// neither the enum value nor `streamed_response`, so no such message can be sent or read.
+export type BodySendMode = 'NONE' | 'STREAMED' | 'BUFFERED' | 'BUFFERED_PARTIAL';
 
 export interface ProcessingMode {
   readonly request_header_mode: HeaderSendMode;

@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { resolveConfig } from '../../../src/config.js';
+import { envoyServices } from '../../../src/envoy/protos.js';
 import { startGateway, type Gateway } from '../../../src/main.js';
 import { EnvoyExtAuthzHarness, sendRequest } from '../harness/index.js';
 
@@ -126,5 +128,38 @@ describe('ext_proc end to end through the Envoy harness (envoy/sidecar.yaml)', (
     const ok = await chat('gpt-4o');
     expect(ok.status).toBe(200);
     expect(JSON.parse(ok.text).choices[0].message.content).toBe('write to [REDACTED:EMAIL]');
+  });
+});
+
+describe('the Process service on the gateway survives bad streams', () => {
+  it('a message of no kind gets a 500 immediate response; a cancelled stream leaves the server serving', async () => {
+    const gateway = await startGateway(resolveConfig({ grpc: '127.0.0.1:0', http: '127.0.0.1:0', admin: '127.0.0.1:0', policies: ['test/fixtures/ext-proc-policies'], reload: false }), pino({ level: 'silent' }));
+    const method = envoyServices().externalProcessor['Process']!;
+    const client = new grpc.Client(`127.0.0.1:${gateway.addresses.grpc}`, grpc.credentials.createInsecure());
+    const open = (): grpc.ClientDuplexStream<Record<string, unknown>, Record<string, any>> =>
+      client.makeBidiStreamRequest(method.path, (a: Record<string, unknown>) => method.requestSerialize(a), (b: Buffer) => method.responseDeserialize(b) as Record<string, any>, new grpc.Metadata());
+    const first = (call: ReturnType<typeof open>): Promise<Record<string, any>> => new Promise((resolve, reject) => {
+      call.once('data', resolve);
+      call.once('error', reject);
+    });
+    try {
+      const bad = open();
+      const answer = first(bad);
+      bad.write({});
+      expect((await answer).immediate_response.status.code).toBe('InternalServerError');
+      bad.cancel();
+      const cancelled = open();
+      cancelled.on('error', () => undefined);
+      cancelled.write({ request_headers: { headers: { headers: [{ key: ':path', raw_value: Buffer.from('/mcp') }] } } });
+      cancelled.cancel();
+      const good = open();
+      const next = first(good);
+      good.write({ request_headers: { headers: { headers: [{ key: ':method', raw_value: Buffer.from('GET') }, { key: ':path', raw_value: Buffer.from('/') }, { key: ':authority', raw_value: Buffer.from('x.test') }] }, end_of_stream: true } });
+      expect((await next).response).toBe('request_headers');
+      good.end();
+    } finally {
+      client.close();
+      await gateway.close();
+    }
   });
 });
