@@ -37,10 +37,12 @@ export async function startGrpcEdge(authorizer: Authorizer, address: { host: str
     },
   });
   // ext_proc on the same port: one ProcessStream per call (src/envoy/ext-proc).
-  const onDecision: ExtProcOptions['onDecision'] = (d, ctx) => {
+  const onDecision: ExtProcOptions['onDecision'] = (d, ctx, seconds) => {
+    metrics.decision('ext_proc', d, seconds);
     if (d.decision === 'deny') log.info({ decisionId: d.decisionId, reason: d.reason, hook: ctx.hook, policyId: d.policyId }, 'ext_proc denied');
   };
-  server.addService(envoyServices().externalProcessor, { Process: extProcHandler(gatewayStreams(authorizer, { onDecision, ...extProc })) });
+  const onFailure: ExtProcOptions['onFailure'] = (details) => metrics.error('ext_proc', details);
+  server.addService(envoyServices().externalProcessor, { Process: extProcHandler(gatewayStreams(authorizer, { onDecision, onFailure, ...extProc })) });
   const health = new HealthImplementation({ '': 'SERVING', [AUTHORIZATION_SERVICE]: 'SERVING' });
   health.addToServer(server);
   const host = address.host.includes(':') ? `[${address.host}]` : address.host;

@@ -27,8 +27,8 @@ export interface InspectorDeps {
   readonly sideEffects?: SideEffectLookup;
   /** MCP tools/list pinning; without it, tool lists are not compared. */
   readonly pins?: McpPins;
-  /** Called with every decision made (for metrics and logs). */
-  readonly onDecision?: (d: Decision, ctx: DecisionContext) => void;
+  /** Called with every decision made and the seconds it took (for metrics and logs). */
+  readonly onDecision?: (d: Decision, ctx: DecisionContext, seconds: number) => void;
 }
 
 type Kind = 'mcp' | 'a2a' | 'model' | 'plain';
@@ -268,8 +268,9 @@ export class GatewayInspector implements BodyInspector {
     let headers: { set: Record<string, string>; remove: string[] } | undefined;
     for (const ctx of contexts) {
       const c = changed ? { ...ctx, payload } : ctx;
+      const t0 = process.hrtime.bigint();
       const d = engine.evaluate(c);
-      this.deps.onDecision?.(d, c);
+      this.deps.onDecision?.(d, c, Number(process.hrtime.bigint() - t0) / 1e9);
       if (d.decision === 'deny') return { kind: 'deny', decision: d };
       if (d.decision === 'modify') {
         if (d.modifiedRequest?.payload !== undefined) {

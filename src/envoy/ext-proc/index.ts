@@ -24,7 +24,9 @@ export interface ExtProcOptions {
   readonly sideEffects?: SideEffectLookup;
   /** MCP tools/list pinning; default: pins held in memory for the life of the process. */
   readonly pins?: McpPins;
-  readonly onDecision?: (d: Decision, ctx: DecisionContext) => void;
+  readonly onDecision?: (d: Decision, ctx: DecisionContext, seconds: number) => void;
+  /** Called when a stream is refused for a protocol or internal failure (the ImmediateResponse's details). */
+  readonly onFailure?: (details: string) => void;
 }
 
 /**
@@ -49,6 +51,7 @@ export function gatewayStreams(authorizer: Authorizer, o: ExtProcOptions = {}): 
     new ProcessStream({
       inspector: new GatewayInspector(deps, identityFromMetadata(md)),
       allowModeOverride: o.allowModeOverride ?? true,
+      ...(o.onFailure !== undefined ? { onFailure: o.onFailure } : {}),
       ...(o.mode !== undefined ? { mode: o.mode } : {}),
       ...(o.maxBodyBytes !== undefined ? { maxBodyBytes: o.maxBodyBytes } : {}),
     });

@@ -68,6 +68,8 @@ export interface ProcessStreamOptions {
   readonly maxBodyBytes?: number;
   /** Most bytes of one server-sent event (default 1 MiB). */
   readonly maxEventBytes?: number;
+  /** Told when the stream is refused for a protocol or internal failure (the reply's details). */
+  readonly onFailure?: (details: string) => void;
 }
 
 export interface ProcessResult {
@@ -295,11 +297,13 @@ export class ProcessStream {
   }
 
   private tooLarge(dir: Direction): ProcessResult {
+    this.opts.onFailure?.('joch_ext_proc_body_too_large');
     const body = JSON.stringify({ error: `the ${dir} body is larger than the gateway inspects (${this.maxBody} bytes)`, reason: 'body-too-large' });
     return this.immediate({ status: 413, headers: { 'content-type': 'application/json' }, body: Buffer.from(body), details: 'joch_ext_proc_body_too_large' });
   }
 
   private fail(details: string, message: string): ProcessResult {
+    this.opts.onFailure?.(details);
     const body = JSON.stringify({ error: message, reason: 'ext-proc-protocol-error' });
     return this.immediate({ status: 500, headers: { 'content-type': 'application/json' }, body: Buffer.from(body), details });
   }

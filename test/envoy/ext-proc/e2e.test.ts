@@ -94,6 +94,8 @@ describe('ext_proc end to end through the Envoy harness (envoy/sidecar.yaml)', (
     expect(res.headers['x-joch-decision-id']).toBeDefined();
     expect(seen.length).toBe(before);
     expect(harness.lastExchange().extProc?.outcome).toBe('immediate');
+    const decisions = await gateway.metrics.registry.getSingleMetric('joch_decisions_total')?.get();
+    expect(decisions?.values.find((v) => v.labels.edge === 'ext_proc' && v.labels.outcome === 'deny')?.value).toBeGreaterThanOrEqual(1);
   });
 
   it('the agent identity reaches ext_proc through the initial metadata envoy/sidecar.yaml sets', async () => {
@@ -157,6 +159,8 @@ describe('the Process service on the gateway survives bad streams', () => {
       good.write({ request_headers: { headers: { headers: [{ key: ':method', raw_value: Buffer.from('GET') }, { key: ':path', raw_value: Buffer.from('/') }, { key: ':authority', raw_value: Buffer.from('x.test') }] }, end_of_stream: true } });
       expect((await next).response).toBe('request_headers');
       good.end();
+      const errors = await gateway.metrics.registry.getSingleMetric('joch_check_errors_total')?.get();
+      expect(errors?.values.find((v) => v.labels.edge === 'ext_proc')).toMatchObject({ labels: { reason: 'joch_ext_proc_malformed' }, value: 1 });
     } finally {
       client.close();
       await gateway.close();
