@@ -140,6 +140,7 @@ describe('harness ext_proc: settings from the bootstrap', () => {
     expect(s.extProc?.mode).toEqual({ request_header_mode: 'SEND', response_header_mode: 'SEND', request_body_mode: 'STREAMED', response_body_mode: 'NONE', request_trailer_mode: 'SKIP', response_trailer_mode: 'SKIP' });
     expect(harnessSettingsFromBootstrap(sidecarBootstrap({ extProc: {} })).extProc?.messageTimeoutMs).toBe(200);
     expect(s.notEmulated).toEqual([]);
+    expect(harnessSettingsFromBootstrap(sidecarBootstrap({ extProc: { observability_mode: true, request_attributes: ['request.path'] } })).notEmulated).toEqual(['ext_proc.request_attributes', 'ext_proc.observability_mode']);
   });
 });
 

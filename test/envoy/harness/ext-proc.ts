@@ -48,8 +48,12 @@ export interface ExtProcSettings {
   readonly mutationRules: JsonObject;
   /** The listener's per_connection_buffer_limit_bytes: the most a BUFFERED body may hold. */
   readonly bufferLimit: number;
+  /** Fields present in the config that the harness does not play. */
+  readonly notEmulated: readonly string[];
   readonly raw: JsonObject;
 }
+
+const NOT_EMULATED = ['request_attributes', 'response_attributes', 'observability_mode', 'disable_immediate_response', 'metadata_options', 'forward_rules', 'filter_metadata', 'max_message_timeout', 'deferred_close_timeout', 'disable_clear_route_cache', 'route_cache_action'];
 
 function obj(v: Json | undefined): JsonObject | undefined {
   return typeof v === 'object' && v !== null && !Array.isArray(v) ? v : undefined;
@@ -83,6 +87,7 @@ export function extProcSettings(filter: JsonObject, bufferLimit: number | undefi
     allowModeOverride: cfg['allow_mode_override'] === true,
     mutationRules: obj(cfg['mutation_rules']) ?? {},
     bufferLimit: bufferLimit ?? DEFAULT_BUFFER_LIMIT,
+    notEmulated: NOT_EMULATED.filter((k) => cfg[k] !== undefined).map((k) => `ext_proc.${k}`),
     raw: cfg,
   };
 }

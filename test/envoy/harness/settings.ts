@@ -251,6 +251,7 @@ export function harnessSettingsFromBootstrap(bootstrap: unknown, opts: LoadOptio
   const epFilter = arr(hcm['http_filters']).map(obj).find((f) => obj(f?.['typed_config'])?.['@type'] === EXT_PROC_TYPE);
   const bufferLimit = typeof listener['per_connection_buffer_limit_bytes'] === 'number' ? listener['per_connection_buffer_limit_bytes'] : undefined;
   const extProc = epFilter === undefined ? undefined : extProcSettings(epFilter, bufferLimit);
+  notEmulated.push(...(extProc?.notEmulated ?? []));
   const epName = extProc?.filterName ?? 'envoy.filters.http.ext_proc';
   const epPer = (tpfc: Json | undefined): ExtProcPerRoute[] => {
     const v = extProcPerRoute(obj(obj(tpfc)?.[epName]));
