@@ -60,14 +60,30 @@ export class GatewayInspector implements BodyInspector {
     else this.kind ??= this.kindFromHeaders(base, ex);
     const kind = this.kind ?? 'plain';
     if (dir === 'response' && kind === 'plain') return { kind: 'continue' };
-    if (parsed === undefined) return this.plainBody(base, text, complete);
+    if (parsed === undefined) return dir === 'request' ? this.plainBody(base, text, complete) : this.otherAnswer(base, text);
     if (kind === 'mcp' || kind === 'a2a') {
       const rpc = parseJsonRpcBody(parsed.value);
       if (rpc !== undefined) return this.rpcBody(dir, base, rpc);
     }
     if (kind === 'model') return this.modelBody(dir, base, parsed.value);
-    if (dir === 'response') return { kind: 'continue' };
+    if (dir === 'response') return this.otherAnswer(base, parsed.value);
     return this.plainBody(base, parsed.value, complete);
+  }
+
+  /** An answer that is not the protocol's own shape (an HTML error page, plain text): still inbound data. */
+  private otherAnswer(base: DecisionContext, payload: unknown): BodyVerdict {
+    const server = this.server(base);
+    const ctx: DecisionContext =
+      this.kind === 'mcp'
+        ? { ...base, hook: 'mcpInbound', mcp: { server, direction: 'inbound' }, payload }
+        : this.kind === 'a2a'
+          ? { ...base, hook: 'a2a', a2a: { peer: server, direction: 'inbound' }, payload }
+          : { ...base, hook: 'message', payload };
+    const out = this.decideChain([ctx]);
+    if (out.kind === 'deny') return deny(out.decision.status ?? 403, denialBody(out.decision), out.decision);
+    if (!out.changed) return { kind: 'continue' };
+    const body = typeof out.payload === 'string' ? out.payload : JSON.stringify(out.payload);
+    return { kind: 'replace', body: Buffer.from(body, 'utf8'), ...(out.decision !== undefined ? { headers: { set: { [DECISION_HEADER]: out.decision.decisionId } } } : {}) };
   }
 
   event(dir: Direction, ex: Exchange, text: string): EventVerdict {

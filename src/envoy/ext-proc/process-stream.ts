@@ -86,6 +86,8 @@ class DirectionState {
   /** end_of_stream seen (on headers or body): no more body may come. */
   ended = false;
   trailersSeen = false;
+  /** A body message was answered (BUFFERED modes allow exactly one). */
+  bodySeen = false;
   headers: Record<string, string> = {};
   held: Buffer[] = [];
   heldBytes = 0;
@@ -195,7 +197,10 @@ export class ProcessStream {
     const mode = this.bodyMode(dir);
     if (st.events) return this.onEventChunk(dir, st, chunk, end);
     if (mode === 'BUFFERED' || mode === 'BUFFERED_PARTIAL') {
-      // One message holds the whole body (BUFFERED) or the part up to the buffer limit.
+      // One message holds the whole body (BUFFERED) or the part up to the buffer limit; a
+      // second one means Envoy streams while we think it buffers: fail closed, never decide on pieces.
+      if (st.bodySeen) return this.fail('joch_ext_proc_mode_mismatch', `a second ${dir} body message arrived in ${mode} mode; the gateway's processing mode must match Envoy's`);
+      st.bodySeen = true;
       const whole = st.held.length === 0 ? chunk : Buffer.concat([...st.held, chunk]);
       st.release();
       if (whole.length > this.maxBody) return this.tooLarge(dir);

@@ -201,3 +201,16 @@ describe('answers to requests without a body', () => {
     expect(bodyText(r!.response_body.response.body_mutation.body)).toContain('[REDACTED:EMAIL]');
   });
 });
+
+describe('answers that are not JSON-RPC', () => {
+  it('a plain-text MCP error page is still inbound data: its PII is redacted', () => {
+    const s = setup()();
+    send(s, reqHeaders('tools.example.com', '/mcp', mcpHeaders));
+    send(s, reqBody(rpc(1, 'tools/list', {})));
+    send(s, respHeaders({ 'content-type': 'text/plain', 'content-length': '27' }));
+    const [r] = send(s, respBody('contact admin@example.com!!'));
+    const common = r!.response_body.response;
+    expect(bodyText(common.body_mutation.body)).toBe('contact [REDACTED:EMAIL]!!');
+    expect(setHeaders(common.header_mutation)['content-length']).toBe(String(Buffer.byteLength('contact [REDACTED:EMAIL]!!')));
+  });
+});

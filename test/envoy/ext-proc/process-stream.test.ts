@@ -64,6 +64,13 @@ describe('ProcessStream: one response of the matching kind per message', () => {
     expect(send(s, respHeaders({}))).toEqual([]);
   });
 
+  it('a second body message in BUFFERED mode (Envoy configured otherwise) fails closed', () => {
+    const s = new ProcessStream({ inspector: inspector() });
+    send(s, reqHeaders({}));
+    send(s, reqBody('{"a":', false));
+    expect(send(s, reqBody('1}', true))[0]!.immediate_response.details).toBe('joch_ext_proc_mode_mismatch');
+  });
+
   it('BUFFERED_PARTIAL hands over a prefix as incomplete', () => {
     const seen: string[] = [];
     const s = new ProcessStream({ inspector: inspector(seen), mode: { ...SHIPPED_MODE, request_body_mode: 'BUFFERED_PARTIAL' } });
