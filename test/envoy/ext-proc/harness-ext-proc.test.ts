@@ -1,6 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { SHIPPED_MODE } from '../../../src/envoy/ext-proc/messages.js';
 import { envoyServices } from '../../../src/envoy/protos.js';
 import { EnvoyExtAuthzHarness, harnessSettingsFromBootstrap, sendRequest, sidecarBootstrap } from '../harness/index.js';
 import type { ClientRequest, SidecarBootstrapOptions } from '../harness/index.js';
@@ -134,6 +137,14 @@ async function run(o: SidecarBootstrapOptions, r: ClientRequest): Promise<{ res:
 }
 
 describe('harness ext_proc: settings from the bootstrap', () => {
+  it('the gateway assumes the processing mode and override flag the shipped configs set', () => {
+    for (const file of ['envoy/sidecar.yaml', 'envoy/egress-gateway.yaml']) {
+      const s = harnessSettingsFromBootstrap(parseYaml(readFileSync(file, 'utf8')) as unknown);
+      expect(s.extProc?.mode).toEqual(SHIPPED_MODE);
+      expect(s.extProc?.allowModeOverride).toBe(true);
+    }
+  });
+
   it('reads the processing mode, timeouts and override flag, with Envoy defaults', () => {
     const s = harnessSettingsFromBootstrap(sidecarBootstrap({ extProc: { processing_mode: { request_body_mode: 'STREAMED' }, message_timeout: '0.5s', allow_mode_override: true } }));
     expect(s.extProc).toMatchObject({ messageTimeoutMs: 500, allowModeOverride: true, failureModeAllow: false });
