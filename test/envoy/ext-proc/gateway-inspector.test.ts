@@ -214,3 +214,16 @@ describe('answers that are not JSON-RPC', () => {
     expect(setHeaders(common.header_mutation)['content-length']).toBe(String(Buffer.byteLength('contact [REDACTED:EMAIL]!!')));
   });
 });
+
+describe('A2A streams', () => {
+  it('message/stream answers are decided per event as inbound A2A', () => {
+    const s = setup()();
+    send(s, reqHeaders('agent.partner.example', '/a2a', { accept: 'text/event-stream' }));
+    send(s, reqBody(rpc('s1', 'message/stream', { message: { role: 'user', parts: [{ kind: 'text', text: 'status?' }], messageId: 'm1' } })));
+    send(s, respHeaders({ 'content-type': 'text/event-stream' }));
+    const ev = `data: ${JSON.stringify({ jsonrpc: '2.0', id: 's1', result: { kind: 'status-update', taskId: 't1', contextId: 'c1', status: { state: 'working', message: { parts: [{ kind: 'text', text: 'reach me at zoe@example.com' }] } } } })}\n\n`;
+    const [r] = send(s, respBody(ev, true));
+    const out = bodyText(r!.response_body.response.body_mutation.body);
+    expect(JSON.parse(out.slice('data: '.length)).result.status.message.parts[0].text).toBe('reach me at [REDACTED:EMAIL]');
+  });
+});
