@@ -7,3 +7,4 @@ policyEval();
 await (await import('./secrets.js')).run();
 await (await import('./check-grpc.js')).run();
 await (await import('./audit.js')).run();
+await (await import('./ext-proc.js')).run();

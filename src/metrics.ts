@@ -1,8 +1,8 @@
 import { Counter, Gauge, Registry, type MetricValue } from 'prom-client';
 import type { Decision } from './policy/decision.js';
 
-/** Which edge answered: ext_authz HTTP filter, ext_authz network filter, or the HTTP authz mode. */
-export type EdgeKind = 'authz_http' | 'authz_network' | 'http_service';
+/** Which edge answered: ext_authz HTTP filter, ext_authz network filter, the HTTP authz mode, or ext_proc (one per body decision). */
+export type EdgeKind = 'authz_http' | 'authz_network' | 'http_service' | 'ext_proc';
 
 /**
  * The gateway's Prometheus metrics, served by the admin server at /metrics. Label values are

@@ -6,6 +6,7 @@ import { Exit, UsageError, processIO, type CliIO } from './io.js';
 import { promote, promoteHelp } from './promote.js';
 import { rollback, rollbackHelp } from './rollback.js';
 import { secret, secretHelp } from './secret.js';
+import { mcpPins, mcpPinsHelp } from './mcp-pins.js';
 import { serve, serveHelp } from './serve.js';
 import { validate, validateHelp } from './validate.js';
 
@@ -20,6 +21,7 @@ const VERBS: Record<string, Verb> = {
   rollback: { run: rollback, help: rollbackHelp, summary: 'make an earlier policy version current again' },
   audit: { run: audit, help: auditHelp, summary: 'verify or export the hash-chained audit log' },
   secret: { run: secret, help: secretHelp, summary: 'rotate a Secret on every gateway replica (joch secret rotate NAME)' },
+  'mcp-pins': { run: mcpPins, help: mcpPinsHelp, summary: 'review and accept changed MCP server tool lists' },
 };
 
 export const mainHelp = `Usage: joch <command> [options]

@@ -40,8 +40,22 @@ export interface DecisionContext {
   destination?: { host?: string; port?: number; scheme?: string; sni?: string; address?: string };
   request?: { method?: string; path?: string; headers?: Record<string, string> };
   tool?: { name?: string; server?: string; sideEffect?: string; arguments?: unknown };
-  model?: { provider?: string; name?: string };
-  mcp?: { server?: string; method?: string; direction?: 'outbound' | 'inbound' };
+  model?: {
+    provider?: string;
+    name?: string;
+    /** Token usage a response reports. */
+    usage?: { inputTokens?: number; outputTokens?: number; totalTokens?: number };
+    /** Tool calls the model asks the agent to make. */
+    toolCalls?: { name: string; arguments?: unknown }[];
+  };
+  mcp?: {
+    server?: string;
+    method?: string;
+    direction?: 'outbound' | 'inbound';
+    /** Set on a `tools/list` answer that differs from the pinned list: the worst change found. */
+    toolDrift?: 'changed' | 'new' | 'collision';
+  };
+  a2a?: { peer?: string; method?: string; direction?: 'outbound' | 'inbound'; taskId?: string; contextId?: string };
   payload?: unknown;
   cost?: { runUsd?: number; dayUsd?: number };
 }

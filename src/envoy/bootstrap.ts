@@ -175,9 +175,12 @@ function httpExtAuthz(o: Resolved<CommonOptions>): JsonObject {
 }
 
 // No grpc_service timeout here: it would bound the whole stream (the whole request), not a message.
-function httpExtProc(o: Resolved<CommonOptions>): JsonObject {
+// ext_proc has no context_extensions: a sidecar names its agent in the stream's initial
+// metadata, `x-joch-identity-<key>` (read by src/envoy/ext-proc/index.ts identityFromMetadata).
+function httpExtProc(o: Resolved<CommonOptions>, identity?: AgentIdentity): JsonObject {
+  const metadata = identity === undefined ? [] : Object.entries(identityEntries(identity)).map(([k, v]) => ({ key: `x-joch-identity-${k}`, value: v }));
   return extension(FILTER.extProc, TYPE.extProc, {
-    grpc_service: gatewayGrpc(),
+    grpc_service: { ...gatewayGrpc(), ...(metadata.length > 0 ? { initial_metadata: metadata } : {}) },
     failure_mode_allow: false,
     processing_mode: {
       request_header_mode: 'SEND',
@@ -362,7 +365,7 @@ export function renderSidecar(opts: SidecarOptions): JsonObject {
   const identity = identityEntries(o.identity);
   const http = hcm(o, {
     statPrefix: 'outbound_http',
-    httpFilters: [httpExtAuthz(o), httpExtProc(o), extension(FILTER.router, TYPE.router)],
+    httpFilters: [httpExtAuthz(o), httpExtProc(o, o.identity), extension(FILTER.router, TYPE.router)],
     virtualHosts: [
       {
         name: 'outbound',

@@ -5,6 +5,7 @@ import { Writer } from '../grpc/wire.js';
 import { check, checkUndecodable, type Authorizer, type CheckResult } from './authorization.js';
 import { decodeCheckRequest } from './codec/check-request.js';
 import { encodeCheckResponse } from './codec/check-response.js';
+import { gatewayStreams, registerExtProc, type ExtProcOptions } from './ext-proc/index.js';
 import { HealthService } from './health.js';
 
 export interface GrpcEdge {
@@ -17,14 +18,16 @@ export interface GrpcEdge {
 
 export const AUTHORIZATION_SERVICE = 'envoy.service.auth.v3.Authorization';
 export const CHECK_PATH = `/${AUTHORIZATION_SERVICE}/Check`;
+const EXT_PROC_SERVICE = 'envoy.service.ext_proc.v3.ExternalProcessor';
 
 /**
- * The Envoy-facing gRPC server: `envoy.service.auth.v3.Authorization/Check` on our own
+ * The Envoy-facing gRPC server: `envoy.service.auth.v3.Authorization/Check` and
+ * `envoy.service.ext_proc.v3.ExternalProcessor/Process` on our own
  * gRPC layer over node:http2 (src/grpc), with codecs generated from Envoy's protos
  * (src/envoy/codec). Every call gets an answer; a request that cannot be decided on its
  * merits (undecodable bytes included) is a deny (fail closed), logged with its decision id.
  */
-export async function startGrpcEdge(authorizer: Authorizer, address: { host: string; port: number }, metrics: Metrics, log: Logger): Promise<GrpcEdge> {
+export async function startGrpcEdge(authorizer: Authorizer, address: { host: string; port: number }, metrics: Metrics, log: Logger, extProc: ExtProcOptions = {}): Promise<GrpcEdge> {
   const server = new GrpcServer({
     onHandlerError: (err, path) => log.error({ err, path }, 'gRPC handler failed'),
   });
@@ -51,7 +54,15 @@ export async function startGrpcEdge(authorizer: Authorizer, address: { host: str
     // A promise only when a Secret to inject is not cached yet; it never rejects.
     return result instanceof Promise ? result.then((r) => answer(r, started)) : answer(result, started);
   });
-  const health = new HealthService({ '': 'SERVING', [AUTHORIZATION_SERVICE]: 'SERVING' });
+  // ext_proc on the same port: one ProcessStream per call (src/envoy/ext-proc).
+  const onDecision: ExtProcOptions['onDecision'] = (d, ctx, seconds) => {
+    authorizer.recorder?.recordDecision(d, ctx, 'ext_proc');
+    metrics.decision('ext_proc', d, seconds);
+    if (d.decision === 'deny') log.info({ decisionId: d.decisionId, reason: d.reason, hook: ctx.hook, policyId: d.policyId }, 'ext_proc denied');
+  };
+  const onFailure: ExtProcOptions['onFailure'] = (details) => metrics.error('ext_proc', details);
+  registerExtProc(server, gatewayStreams(authorizer, { onDecision, onFailure, ...extProc }));
+  const health = new HealthService({ '': 'SERVING', [AUTHORIZATION_SERVICE]: 'SERVING', [EXT_PROC_SERVICE]: 'SERVING' });
   health.register(server);
   const port = await server.listen(address.host, address.port);
   return {

@@ -303,6 +303,9 @@ function skipRest(trace: PolicyTrace[], current: PolicyTrace | undefined, p: Com
   }
 }
 
+/** Classes of payload objects already scanned; payloads are never changed in place (redaction copies). */
+const classified = new WeakMap<object, ReadonlySet<DataClass>>();
+
 /** Per-decision state: the applicable policies and the lazily computed payload classes. */
 class DecisionState implements EvalState {
   private classes: ReadonlySet<DataClass> | undefined;
@@ -315,7 +318,17 @@ class DecisionState implements EvalState {
   dataClasses(): ReadonlySet<DataClass> {
     let classes = this.classes;
     if (classes === undefined) {
-      classes = this.ctx.payload === undefined ? new Set<DataClass>() : classifyPayload(this.ctx.payload);
+      const payload = this.ctx.payload;
+      if (payload === undefined) classes = new Set<DataClass>();
+      else if (typeof payload === 'object' && payload !== null) {
+        // One body is often decided under several hooks (an MCP tool result is both
+        // toolCallResult and mcpInbound): scan each payload object once.
+        classes = classified.get(payload);
+        if (classes === undefined) {
+          classes = classifyPayload(payload);
+          classified.set(payload, classes);
+        }
+      } else classes = classifyPayload(payload);
       this.classes = classes;
     }
     return classes;

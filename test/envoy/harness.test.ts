@@ -60,6 +60,17 @@ class ScriptedCheckServer {
         });
       },
     });
+    // envoy/sidecar.yaml also runs ext_proc on this cluster: answer every message with CONTINUE.
+    this.server.addService(envoyServices().externalProcessor, {
+      Process: (call: grpc.ServerDuplexStream<Obj, Obj>) => {
+        call.on('data', (m: Obj) => {
+          const kind = String(m['request']);
+          call.write({ [kind]: kind.endsWith('_trailers') ? {} : { response: {} } });
+        });
+        call.on('end', () => call.end());
+        call.on('error', () => undefined);
+      },
+    });
     this.port = await new Promise<number>((resolve, reject) =>
       this.server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
     );

@@ -13,6 +13,12 @@ export interface SidecarBootstrapOptions {
   readonly router?: Record<string, unknown>;
   /** Fields merged into the HttpConnectionManager typed_config. */
   readonly hcm?: Record<string, unknown>;
+  /** When set, an ext_proc filter (these ExternalProcessor fields over a gRPC service) after ext_authz. */
+  readonly extProc?: Record<string, unknown>;
+  /** ExtProcPerRoute fields on the catch-all route. */
+  readonly extProcPerRoute?: Record<string, unknown>;
+  /** The listener's per_connection_buffer_limit_bytes. */
+  readonly bufferLimit?: number;
 }
 
 const perRoute = (fields: Record<string, unknown> | undefined): Record<string, unknown> | undefined =>
@@ -27,6 +33,13 @@ export function sidecarBootstrap(o: SidecarBootstrapOptions = {}): Record<string
   const route: Record<string, unknown> = { name: 'catch_all', match: { prefix: '/' }, route: { cluster: 'original_dst' } };
   const rp = perRoute(o.routePerRoute);
   if (rp !== undefined) route['typed_per_filter_config'] = rp;
+  if (o.extProcPerRoute !== undefined) {
+    route['typed_per_filter_config'] = { ...rp, 'envoy.filters.http.ext_proc': { '@type': 'type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute', ...o.extProcPerRoute } };
+  }
+  const extProc =
+    o.extProc === undefined
+      ? []
+      : [{ name: 'envoy.filters.http.ext_proc', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor', grpc_service: { envoy_grpc: { cluster_name: 'joch_gateway' } }, ...o.extProc } }];
   const vhost: Record<string, unknown> = { name: 'egress', domains: ['*'], routes: [...(o.extraRoutes ?? []), route] };
   const vp = perRoute(o.vhostPerRoute);
   if (vp !== undefined) vhost['typed_per_filter_config'] = vp;
@@ -37,6 +50,7 @@ export function sidecarBootstrap(o: SidecarBootstrapOptions = {}): Record<string
         {
           name: 'outbound',
           address: { socket_address: { address: '0.0.0.0', port_value: 15001 } },
+          ...(o.bufferLimit !== undefined ? { per_connection_buffer_limit_bytes: o.bufferLimit } : {}),
           listener_filters: [{ name: 'envoy.filters.listener.original_dst', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst' } }],
           filter_chains: [
             {
@@ -57,6 +71,7 @@ export function sidecarBootstrap(o: SidecarBootstrapOptions = {}): Record<string
                           ...o.extAuthz,
                         },
                       },
+                      ...extProc,
                       { name: 'envoy.filters.http.router', typed_config: { '@type': ROUTER_TYPE, ...o.router } },
                     ],
                     ...o.hcm,

@@ -8,6 +8,8 @@ import { buildCheckRequest, headerMatchers, sanitizeUtf8 } from './check-request
 import type { HeaderMatchers, SocketAddress } from './check-request.js';
 import { EnvoyHeaderMap, headerNameIsValid, headerValueIsValid, isRemovableHeader, MutationRulesChecker } from './header-map.js';
 import type { CheckOperation, CheckResult } from './header-map.js';
+import { ExtProcFilter } from './ext-proc.js';
+import type { ExtProcRecord } from './ext-proc.js';
 import { enumNumber, structToJson } from './proto-json.js';
 import type { JsonObject } from './proto-json.js';
 import { harnessSettingsFromBootstrap, parseBufferSettings } from './settings.js';
@@ -40,6 +42,8 @@ export interface HarnessOptions {
    * address up here (exact authority, then host without port, then "host:80").
    */
   readonly upstreams?: Readonly<Record<string, UpstreamAddress>>;
+  /** gRPC target of the ext_proc server, when it is not `gateway` (both share one cluster in our configs). */
+  readonly extProcGateway?: string;
 }
 
 export type CheckStatus = 'OK' | 'Denied' | 'Error';
@@ -88,6 +92,8 @@ export interface ExtAuthzExchange {
   dynamicMetadata?: JsonObject;
   upstreamReached: boolean;
   upstream?: UpstreamRequestRecord;
+  /** The ext_proc stream of this request, when the filter ran. */
+  extProc?: ExtProcRecord;
   response?: ExchangeResponse;
   /** Set when the harness itself failed (a bug in the harness or the test). */
   harnessError?: string;
@@ -312,6 +318,7 @@ export class EnvoyExtAuthzHarness {
 
   private readonly server: http.Server;
   private readonly client: grpc.Client;
+  private readonly extProcClient: grpc.Client | undefined;
   private readonly agent = new http.Agent({ keepAlive: true });
   private readonly matchers: HeaderMatchers;
   private readonly checker: MutationRulesChecker | undefined;
@@ -325,6 +332,7 @@ export class EnvoyExtAuthzHarness {
     const rules = this.settings.extAuthz.decoderHeaderMutationRules;
     this.checker = rules === undefined ? undefined : new MutationRulesChecker(rules);
     this.client = new grpc.Client(opts.gateway, grpc.credentials.createInsecure());
+    this.extProcClient = this.settings.extProc === undefined ? undefined : new grpc.Client(opts.extProcGateway ?? opts.gateway, grpc.credentials.createInsecure());
     this.server = http.createServer((req, res) => this.onRequest(req, res));
     // node:http would otherwise add "Keep-Alive: timeout=5", which Envoy does not send.
     this.server.keepAliveTimeout = 0;
@@ -336,6 +344,13 @@ export class EnvoyExtAuthzHarness {
       h.server.once('error', reject);
       h.server.listen(0, '127.0.0.1', () => resolve());
     });
+    // Envoy holds a warm HTTP/2 connection to the (health-checked) gateway cluster; without
+    // one, the first call's deadline would also have to cover connecting. Best effort: a
+    // gateway that is down stays down, as tests of that case expect.
+    const deadline = Date.now() + 1000;
+    await Promise.all(
+      [h.client, h.extProcClient].map((c) => (c === undefined ? undefined : new Promise<void>((resolve) => c.waitForReady(deadline, () => resolve())))),
+    );
     return h;
   }
 
@@ -355,6 +370,7 @@ export class EnvoyExtAuthzHarness {
 
   async close(): Promise<void> {
     this.client.close();
+    this.extProcClient?.close();
     this.agent.destroy();
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
@@ -719,6 +735,14 @@ export class EnvoyExtAuthzHarness {
     chunks: readonly Buffer[],
     authz: AuthzResponse | undefined,
   ): Promise<void> {
+    const ep = this.settings.extProc;
+    const perRoute = route.extProcPerRoute[route.extProcPerRoute.length - 1];
+    if (ep !== undefined && this.extProcClient !== undefined && perRoute?.disabled !== true) {
+      // The most specific ExtProcPerRoute with a processing mode overrides the filter's.
+      const routeMode = [...route.extProcPerRoute].reverse().find((p) => p.mode !== undefined)?.mode;
+      await this.proxyWithExtProc(ex, req, res, headers, upstream, route, chunks, authz, new ExtProcFilter(ep, this.extProcClient, routeMode));
+      return;
+    }
     if (upstream === undefined) {
       req.resume();
       this.localReply(ex, req, res, 503, 'no healthy upstream', [], 'no_healthy_upstream');
@@ -788,6 +812,100 @@ export class EnvoyExtAuthzHarness {
       else req.pipe(up);
     });
   }
+
+  /**
+   * The router behind the ext_proc filter: the request phase runs before anything goes
+   * upstream, the response phase before anything goes back to the client (see ext-proc.ts).
+   */
+  private async proxyWithExtProc(
+    ex: ExtAuthzExchange,
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    headers: EnvoyHeaderMap,
+    upstream: UpstreamAddress | undefined,
+    route: RouteSettings,
+    held: readonly Buffer[],
+    authz: AuthzResponse | undefined,
+    filter: ExtProcFilter,
+  ): Promise<void> {
+    ex.extProc = filter.record;
+    try {
+      const reqChunks = [...held, ...(await readRest(req))];
+      const hasBody = reqChunks.some((c) => c.length > 0) || req.headers['transfer-encoding'] !== undefined;
+      const r1 = await filter.request(headers, reqChunks, !hasBody);
+      if (r1.kind === 'local') {
+        this.localReply(ex, req, res, r1.reply.status, r1.reply.body.toString('utf8'), r1.reply.headers, r1.reply.details);
+        return;
+      }
+      if (upstream === undefined) {
+        this.localReply(ex, req, res, 503, 'no healthy upstream', [], 'no_healthy_upstream');
+        return;
+      }
+      if (!this.settings.suppressEnvoyHeaders && route.timeoutMs > 0) headers.set('x-envoy-expected-rq-timeout-ms', String(route.timeoutMs));
+      const out: [string, string][] = [];
+      for (const [k, v] of headers.list()) {
+        if (k === ':authority') out.unshift(['host', v]);
+        else if (!k.startsWith(':')) out.push([k, v]);
+      }
+      const method = headers.first(':method') ?? 'GET';
+      const path = headers.first(':path') ?? '/';
+      ex.upstream = { address: upstream.host, port: upstream.port, method, path, headers: out };
+      const t0 = performance.now();
+      const up = await new Promise<{ status: number; raw: [string, string][]; chunks: Buffer[] } | { error: NodeJS.ErrnoException }>((resolve) => {
+        const u = http.request({ host: upstream.host, port: upstream.port, method, path, headers: out.flatMap(([k, v]) => [k, v]), setHost: false, agent: this.agent });
+        u.once('response', (ures) => {
+          const chunks: Buffer[] = [];
+          ures.on('data', (c: Buffer) => chunks.push(c));
+          ures.once('end', () => resolve({ status: ures.statusCode ?? 502, raw: pairs(ures.rawHeaders), chunks }));
+          ures.once('error', (error: NodeJS.ErrnoException) => resolve({ error }));
+        });
+        u.once('error', (error: NodeJS.ErrnoException) => resolve({ error }));
+        u.end(r1.body);
+      });
+      if ('error' in up) {
+        const reason = up.error.code === 'ECONNREFUSED' ? 'connection_failure' : 'remote_reset';
+        this.localReply(ex, req, res, 503, `upstream connect error or disconnect/reset before headers. reset reason: ${reason.replace('_', ' ')}`, [], `upstream_reset_before_response_started{${reason}}`);
+        return;
+      }
+      ex.upstreamReached = true;
+      const h = new EnvoyHeaderMap();
+      h.add(':status', String(up.status));
+      for (const [k, v] of up.raw) h.add(k, v);
+      for (const k of ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']) h.remove(k);
+      if (!this.settings.suppressEnvoyHeaders) h.set('x-envoy-upstream-service-time', String(Math.floor(performance.now() - t0)));
+      this.serverHeader(h);
+      if (authz !== undefined) {
+        for (const { key, value } of authz.responseHeadersToAdd) h.add(key, toByteString(value));
+        for (const { key, value } of authz.responseHeadersToSet) h.set(key, toByteString(value));
+        for (const { key, value } of authz.responseHeadersToAddIfAbsent) if (!h.has(key)) h.add(key, toByteString(value));
+        for (const { key, value } of authz.responseHeadersToOverwriteIfExists) if (h.has(key)) h.set(key, toByteString(value));
+      }
+      const r2 = await filter.response(h, up.chunks, up.chunks.every((c) => c.length === 0));
+      if (r2.kind === 'local') {
+        this.localReply(ex, req, res, r2.reply.status, r2.reply.body.toString('utf8'), r2.reply.headers, r2.reply.details);
+        return;
+      }
+      const status = Number(h.first(':status') ?? up.status);
+      h.remove(':status');
+      const list = h.list();
+      ex.response = { status, headers: list, local: false, details: 'via_upstream' };
+      res.writeHead(status, list.flatMap(([k, v]) => [k, v]));
+      res.end(r2.body);
+    } finally {
+      filter.close();
+    }
+  }
+}
+
+function readRest(req: http.IncomingMessage): Promise<Buffer[]> {
+  if (req.readableEnded) return Promise.resolve([]);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.once('end', () => resolve(chunks));
+    req.once('error', reject);
+    req.resume();
+  });
 }
 
 /** Convenience: the CheckRequest headers map of an exchange (throws if there is none). */

@@ -15,3 +15,5 @@ export { sendRequest } from './client.js';
 export type { ClientRequest, ClientResponse } from './client.js';
 export { sidecarBootstrap } from './fixtures.js';
 export type { SidecarBootstrapOptions } from './fixtures.js';
+export { ExtProcFilter, extProcSettings, modeFrom, DEFAULT_MESSAGE_TIMEOUT_MS, EXT_PROC_TYPE, EXT_PROC_PER_ROUTE_TYPE } from './ext-proc.js';
+export type { ExtProcRecord, ExtProcSettings, LocalReplySpec, Mode } from './ext-proc.js';

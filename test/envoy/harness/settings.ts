@@ -1,3 +1,5 @@
+import { EXT_PROC_TYPE, extProcPerRoute, extProcSettings } from './ext-proc.js';
+import type { ExtProcPerRoute, ExtProcSettings } from './ext-proc.js';
 import { durationMs, enumNumber, HarnessConfigError, normaliseMessage } from './proto-json.js';
 import type { Json, JsonObject } from './proto-json.js';
 
@@ -65,6 +67,8 @@ export interface RouteSettings {
   readonly timeoutMs: number;
   /** Per-filter configs from least to most specific: route configuration, virtual host, route. */
   readonly perFilter: readonly PerRouteConfig[];
+  /** ExtProcPerRoute configs, least to most specific. */
+  readonly extProcPerRoute: readonly ExtProcPerRoute[];
 }
 
 export interface VirtualHostSettings {
@@ -76,6 +80,8 @@ export interface VirtualHostSettings {
 export interface HarnessSettings {
   readonly listenerName: string | undefined;
   readonly extAuthz: ExtAuthzSettings;
+  /** The ext_proc filter after ext_authz, when the chain has one. */
+  readonly extProc: ExtProcSettings | undefined;
   readonly virtualHosts: readonly VirtualHostSettings[];
   /** http_filters names, in order. */
   readonly httpFilters: readonly string[];
@@ -237,11 +243,20 @@ export function harnessSettingsFromBootstrap(bootstrap: unknown, opts: LoadOptio
   for (const f of arr(hcm['http_filters'])) {
     const tc = obj(obj(f)?.['typed_config']);
     if (tc?.['@type'] === ROUTER_TYPE) suppressEnvoyHeaders = bool(tc['suppress_envoy_headers']);
-    else if (tc?.['@type'] !== EXT_AUTHZ_TYPE) notEmulated.push(`http_filters.${str(obj(f)?.['name']) ?? '?'}`);
+    else if (tc?.['@type'] !== EXT_AUTHZ_TYPE && tc?.['@type'] !== EXT_PROC_TYPE) notEmulated.push(`http_filters.${str(obj(f)?.['name']) ?? '?'}`);
   }
   if (bool(hcm['use_remote_address'])) notEmulated.push('http_connection_manager.use_remote_address');
   if (hcm['rds'] !== undefined) throw new HarnessConfigError('rds is not emulated; use an inline route_config', pointer.replace(/\/http_filters\/\d+$/, '/rds'));
 
+  const epFilter = arr(hcm['http_filters']).map(obj).find((f) => obj(f?.['typed_config'])?.['@type'] === EXT_PROC_TYPE);
+  const bufferLimit = typeof listener['per_connection_buffer_limit_bytes'] === 'number' ? listener['per_connection_buffer_limit_bytes'] : undefined;
+  const extProc = epFilter === undefined ? undefined : extProcSettings(epFilter, bufferLimit);
+  notEmulated.push(...(extProc?.notEmulated ?? []));
+  const epName = extProc?.filterName ?? 'envoy.filters.http.ext_proc';
+  const epPer = (tpfc: Json | undefined): ExtProcPerRoute[] => {
+    const v = extProcPerRoute(obj(obj(tpfc)?.[epName]));
+    return v === undefined ? [] : [v];
+  };
   const rc = obj(hcm['route_config']) ?? {};
   const rcPointer = pointer.replace(/\/http_filters\/\d+$/, '/route_config');
   const rcPer = perFilterConfig(obj(rc['typed_per_filter_config']), filterName, `${rcPointer}/typed_per_filter_config`);
@@ -262,6 +277,7 @@ export function harnessSettingsFromBootstrap(bootstrap: unknown, opts: LoadOptio
         match,
         timeoutMs: t === undefined ? DEFAULT_ROUTE_TIMEOUT_MS : durationMs(t),
         perFilter: [...rcPer, ...vhPer, ...perFilterConfig(obj(r['typed_per_filter_config']), filterName, `${rcPointer}/virtual_hosts/${vi}/routes/${ri}/typed_per_filter_config`)],
+        extProcPerRoute: [...epPer(rc['typed_per_filter_config']), ...epPer(vh['typed_per_filter_config']), ...epPer(r['typed_per_filter_config'])],
       };
     });
     return { name: str(vh['name']) ?? '', domains: arr(vh['domains']).map((d) => String(d)), routes };
@@ -271,6 +287,7 @@ export function harnessSettingsFromBootstrap(bootstrap: unknown, opts: LoadOptio
   return {
     listenerName: str(listener['name']),
     extAuthz,
+    extProc,
     virtualHosts,
     httpFilters,
     serverName: str(hcm['server_name']) ?? 'envoy',

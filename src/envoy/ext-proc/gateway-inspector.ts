@@ -1,0 +1,343 @@
+import { a2aContext, isA2aMethod } from '../../context/a2a.js';
+import { contextFromHttpRequest, type HttpRequestInfo } from '../../context/http-request.js';
+import type { AgentIdentity } from '../../context/identity.js';
+import { jsonRpcError, parseJsonRpcBody, type JsonRpcBody, type JsonRpcId, type JsonRpcMessage } from '../../context/jsonrpc.js';
+import { isMcpMethod, listedTools, mcpCallRecord, mcpRequestContexts, mcpResponseContexts, type McpCallRecord, type SideEffectLookup } from '../../context/mcp.js';
+import { modelApi, providerError, providerErrorEvent, readModelOutput, requestModel, type ModelApi } from '../../context/model-apis.js';
+import { formatSseEvent, isEventStream, parseSseEvent, splitSseEvents, type SseEvent } from '../../context/sse.js';
+import type { DecisionContext } from '../../context/types.js';
+import type { Decision } from '../../policy/decision.js';
+import type { Authorizer } from '../authorization.js';
+import { DECISION_HEADER, denialBody } from '../check-response.js';
+import type { HeaderChanges } from './headers.js';
+import type { McpPins } from '../../context/mcp-pins.js';
+import type { BodyInspector, BodyVerdict, Direction, EventVerdict, Exchange, LocalReply } from './process-stream.js';
+
+/**
+ * The gateway's side of an ext_proc stream: turns bodies into decision contexts (MCP, model
+ * APIs, A2A, plain HTTP), asks the policy engine, and shapes each outcome the way the caller
+ * understands it: a JSON-RPC error with the same id for MCP and A2A, the provider's own error
+ * shape for model APIs, a redacted body that is still valid JSON (or SSE) for a modify.
+ * One instance per stream: it remembers what the request asked to read the answer.
+ */
+
+export interface InspectorDeps {
+  readonly authorizer: Authorizer;
+  /** Declared tool side effects (a registry); MCP annotations are used where it says nothing. */
+  readonly sideEffects?: SideEffectLookup;
+  /** MCP tools/list pinning; without it, tool lists are not compared. */
+  readonly pins?: McpPins;
+  /** Called with every decision made and the seconds it took (for metrics and logs). */
+  readonly onDecision?: (d: Decision, ctx: DecisionContext, seconds: number) => void;
+}
+
+type Kind = 'mcp' | 'a2a' | 'model' | 'plain';
+
+/** The outcome of a chain of contexts over one payload. */
+type Outcome = { kind: 'deny'; decision: Decision } | { kind: 'pass'; decision: Decision | undefined; payload: unknown; changed: boolean; headers?: HeaderChanges };
+
+const JSON_HEADERS = { 'content-type': 'application/json' };
+
+export class GatewayInspector implements BodyInspector {
+  private base: DecisionContext | undefined;
+  private kind: Kind | undefined;
+  private api: ModelApi | undefined;
+  private modelName: string | undefined;
+  private readonly calls = new Map<JsonRpcId, McpCallRecord>();
+
+  constructor(
+    private readonly deps: InspectorDeps,
+    private readonly identity: AgentIdentity,
+  ) {}
+
+  body(dir: Direction, ex: Exchange, body: Buffer, complete: boolean): BodyVerdict {
+    const base = this.baseContext(ex);
+    const contentType = dir === 'request' ? ex.request['content-type'] : ex.response?.['content-type'];
+    const text = body.toString('utf8');
+    if (dir === 'response' && isEventStream(contentType)) return this.wholeEventStream(ex, text);
+    const parsed = complete ? parseJson(text) : undefined;
+    if (dir === 'request') this.classify(base, ex, parsed);
+    else this.kind ??= this.kindFromHeaders(base, ex);
+    const kind = this.kind ?? 'plain';
+    if (dir === 'response' && kind === 'plain') return { kind: 'continue' };
+    if (parsed === undefined) return dir === 'request' ? this.plainBody(base, text, complete) : this.otherAnswer(base, text);
+    if (kind === 'mcp' || kind === 'a2a') {
+      const rpc = parseJsonRpcBody(parsed.value);
+      if (rpc !== undefined) return this.rpcBody(dir, base, rpc);
+    }
+    if (kind === 'model') return this.modelBody(dir, base, parsed.value);
+    if (dir === 'response') return this.otherAnswer(base, parsed.value);
+    return this.plainBody(base, parsed.value, complete);
+  }
+
+  /** An answer that is not the protocol's own shape (an HTML error page, plain text): still inbound data. */
+  private otherAnswer(base: DecisionContext, payload: unknown): BodyVerdict {
+    const server = this.server(base);
+    const ctx: DecisionContext =
+      this.kind === 'mcp'
+        ? { ...base, hook: 'mcpInbound', mcp: { server, direction: 'inbound' }, payload }
+        : this.kind === 'a2a'
+          ? { ...base, hook: 'a2a', a2a: { peer: server, direction: 'inbound' }, payload }
+          : { ...base, hook: 'message', payload };
+    const out = this.decideChain([ctx]);
+    if (out.kind === 'deny') return deny(out.decision.status ?? 403, denialBody(out.decision), out.decision);
+    if (!out.changed) return { kind: 'continue' };
+    const body = typeof out.payload === 'string' ? out.payload : JSON.stringify(out.payload);
+    return { kind: 'replace', body: Buffer.from(body, 'utf8'), ...(out.decision !== undefined ? { headers: { set: { [DECISION_HEADER]: out.decision.decisionId } } } : {}) };
+  }
+
+  event(dir: Direction, ex: Exchange, text: string): EventVerdict {
+    const base = this.baseContext(ex);
+    if (dir === 'response') this.kind ??= this.kindFromHeaders(base, ex);
+    if (dir === 'request' || this.kind === undefined || this.kind === 'plain') return { kind: 'keep' };
+    const ev = parseSseEvent(text);
+    if (ev === undefined || ev.data === '' || ev.data === '[DONE]') return { kind: 'keep' };
+    const parsed = parseJson(ev.data);
+    if (parsed === undefined) return { kind: 'keep' };
+    if (this.kind === 'model') {
+      const out = this.modelOutcome('response', base, parsed.value);
+      if (out.kind === 'deny') return { kind: 'stop', text: providerErrorEvent(this.api, out.decision.message ?? 'denied by policy', out.decision.reason) };
+      return out.changed ? { kind: 'replace', text: formatSseEvent(withData(ev, out.payload)) } : { kind: 'keep' };
+    }
+    const rpc = parseJsonRpcBody(parsed.value);
+    if (rpc === undefined) return { kind: 'keep' };
+    const results = rpc.messages.map((m) => this.rpcOutcome('response', base, m));
+    const denied = results.find((r) => r.kind === 'deny');
+    if (denied !== undefined && denied.kind === 'deny') {
+      const errors = rpc.messages.map((m) => rpcDenial(m, denied.decision));
+      return { kind: 'stop', text: formatSseEvent(withData(ev, rpc.batch ? errors : errors[0])) };
+    }
+    if (!results.some((r) => r.kind === 'pass' && r.changed)) return { kind: 'keep' };
+    const payloads = results.map((r) => (r.kind === 'pass' ? r.payload : undefined));
+    return { kind: 'replace', text: formatSseEvent(withData(ev, rpc.batch ? payloads : payloads[0])) };
+  }
+
+  /** The request's context without a payload, built once from the request headers. */
+  private baseContext(ex: Exchange): DecisionContext {
+    if (this.base !== undefined) return this.base;
+    const h = ex.request;
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(h)) if (!k.startsWith(':')) headers[k] = v;
+    const info: HttpRequestInfo = {
+      method: h[':method'] ?? 'GET',
+      path: h[':path'] ?? '/',
+      authority: h[':authority'] ?? h['host'] ?? '',
+      ...(h[':scheme'] !== undefined ? { scheme: h[':scheme'] } : {}),
+      headers,
+    };
+    const ctx = contextFromHttpRequest(info, this.identity, this.deps.authorizer.providers);
+    const session = headers['mcp-session-id'];
+    this.base = session !== undefined ? { ...ctx, session: { id: session } } : ctx;
+    return this.base;
+  }
+
+  private classify(base: DecisionContext, ex: Exchange, parsed: { value: unknown } | undefined): void {
+    const rpc = parsed === undefined ? undefined : parseJsonRpcBody(parsed.value);
+    const methods = rpc?.messages.map((m) => m.method) ?? [];
+    if (rpc !== undefined && (base.hook === 'mcpOutbound' || methods.some(isMcpMethod))) this.kind = 'mcp';
+    else if (rpc !== undefined && methods.some(isA2aMethod)) this.kind = 'a2a';
+    else {
+      const path = ex.request[':path'] ?? '/';
+      const api = modelApi(base.model?.provider, path);
+      if (api !== undefined && (base.hook === 'message' || hasModelShape(parsed?.value))) {
+        this.kind = 'model';
+        this.api = api;
+        this.modelName = requestModel(api, path, parsed?.value) ?? base.model?.name;
+      } else this.kind = 'plain';
+    }
+  }
+
+  /** For answers to requests without a body (an MCP GET stream, a model GET): what the headers said. */
+  private kindFromHeaders(base: DecisionContext, ex: Exchange): Kind {
+    if (base.hook === 'mcpOutbound') return 'mcp';
+    const path = ex.request[':path'] ?? '/';
+    const api = base.hook === 'message' ? modelApi(base.model?.provider, path) : undefined;
+    if (api === undefined) return 'plain';
+    this.api = api;
+    this.modelName = requestModel(api, path, undefined) ?? base.model?.name;
+    return 'model';
+  }
+
+  private server(base: DecisionContext): string {
+    return base.mcp?.server ?? base.destination?.host ?? '';
+  }
+
+  private sideEffect(): SideEffectLookup {
+    return (server, tool) => this.deps.sideEffects?.(server, tool) ?? this.deps.pins?.sideEffect(server, tool);
+  }
+
+  // --- JSON-RPC (MCP, A2A) ---
+
+  private rpcBody(dir: Direction, base: DecisionContext, rpc: JsonRpcBody): BodyVerdict {
+    const results = rpc.messages.map((m) => this.rpcOutcome(dir, base, m));
+    const denied = results.find((r) => r.kind === 'deny');
+    if (denied !== undefined && denied.kind === 'deny') {
+      // The whole body is refused; every request in it gets an error with its own id.
+      const errors = rpc.messages.filter((m) => m.id !== undefined || !rpc.batch).map((m) => rpcDenial(m, denied.decision));
+      const body = rpc.batch ? errors : errors[0];
+      const onlyNotifications = rpc.messages.every((m) => m.id === undefined && m.method !== undefined);
+      return deny(onlyNotifications ? (denied.decision.status ?? 403) : 200, JSON.stringify(body), denied.decision);
+    }
+    const changed = results.some((r) => r.kind === 'pass' && r.changed);
+    const headers = mergeHeaders(results);
+    const decision = results.find((r) => r.kind === 'pass' && r.changed)?.decision;
+    const respHeaders = dir === 'response' && decision !== undefined ? { set: { [DECISION_HEADER]: decision.decisionId } } : undefined;
+    if (!changed) return headers !== undefined && dir === 'request' ? { kind: 'continue', headers } : { kind: 'continue' };
+    const payloads = results.map((r) => (r.kind === 'pass' ? r.payload : undefined));
+    const out = Buffer.from(JSON.stringify(rpc.batch ? payloads : payloads[0]), 'utf8');
+    return { kind: 'replace', body: out, ...(dir === 'request' ? (headers !== undefined ? { headers } : {}) : respHeaders !== undefined ? { headers: respHeaders } : {}) };
+  }
+
+  private rpcOutcome(dir: Direction, base: DecisionContext, msg: JsonRpcMessage): Outcome {
+    const server = this.server(base);
+    if (this.kind === 'a2a') {
+      const method = msg.method ?? (msg.id !== undefined ? this.calls.get(msg.id)?.method : undefined);
+      if (dir === 'request' && msg.method !== undefined && msg.id !== undefined) this.calls.set(msg.id, { method: msg.method });
+      return this.decideChain([a2aContext(base, server, msg, dir === 'request' ? 'outbound' : 'inbound', method)]);
+    }
+    if (dir === 'request') {
+      const rec = mcpCallRecord(msg);
+      if (rec !== undefined && msg.id !== undefined) this.calls.set(msg.id, rec);
+      return this.decideChain(mcpRequestContexts(base, server, msg, this.sideEffect()));
+    }
+    const contexts = mcpResponseContexts(base, server, msg, this.calls, this.sideEffect());
+    const call = msg.id !== undefined && msg.method === undefined ? this.calls.get(msg.id) : undefined;
+    if (call?.method === 'tools/list' && msg.result !== undefined && this.deps.pins !== undefined) {
+      const drift = this.deps.pins.observe(server, listedTools(msg.result), this.pinScope(base));
+      if (drift !== undefined) for (const c of contexts) c.mcp = { ...c.mcp, toolDrift: drift };
+    }
+    return this.decideChain(contexts);
+  }
+
+  private pinScope(base: DecisionContext): string {
+    return base.tenant ?? '';
+  }
+
+  // --- model APIs ---
+
+  private modelBody(dir: Direction, base: DecisionContext, value: unknown): BodyVerdict {
+    const out = this.modelOutcome(dir, base, value);
+    if (out.kind === 'deny') {
+      const d = out.decision;
+      const status = d.status ?? 403;
+      return deny(status, JSON.stringify(providerError(this.api, status, d.message ?? 'denied by policy', d.reason)), d);
+    }
+    if (!out.changed) return dir === 'request' && out.headers !== undefined ? { kind: 'continue', headers: out.headers } : { kind: 'continue' };
+    const headers = dir === 'request' ? out.headers : out.decision !== undefined ? { set: { [DECISION_HEADER]: out.decision.decisionId } } : undefined;
+    return { kind: 'replace', body: Buffer.from(JSON.stringify(out.payload), 'utf8'), ...(headers !== undefined ? { headers } : {}) };
+  }
+
+  private modelOutcome(dir: Direction, base: DecisionContext, value: unknown): Outcome {
+    const provider = base.model?.provider ?? base.destination?.host;
+    const model: NonNullable<DecisionContext['model']> = { ...(provider !== undefined ? { provider } : {}), ...(this.modelName !== undefined ? { name: this.modelName } : {}) };
+    if (dir === 'request' || this.api === undefined) return this.decideChain([{ ...base, hook: 'message', model, payload: value }]);
+    const read = readModelOutput(this.api, value);
+    if (read.usage !== undefined) model.usage = read.usage;
+    if (read.toolCalls.length > 0) model.toolCalls = read.toolCalls;
+    const contexts: DecisionContext[] = [{ ...base, hook: 'message', model, payload: value }];
+    // A tool call the model asks for is decided like the call itself, before the agent makes it.
+    for (const call of read.toolCalls) contexts.push({ ...base, hook: 'toolCallRequest', model, tool: { name: call.name, ...(call.arguments !== undefined ? { arguments: call.arguments } : {}) }, payload: value });
+    return this.decideChain(contexts);
+  }
+
+  // --- plain HTTP ---
+
+  private plainBody(base: DecisionContext, payload: unknown, complete: boolean): BodyVerdict {
+    const out = this.decideChain([{ ...base, payload }]);
+    if (out.kind === 'deny') return deny(out.decision.status ?? 403, denialBody(out.decision), out.decision);
+    if (!out.changed) return out.headers !== undefined ? { kind: 'continue', headers: out.headers } : { kind: 'continue' };
+    if (!complete) {
+      // The rest of a BUFFERED_PARTIAL body passes unseen: a redaction cannot be applied to it.
+      const d = out.decision;
+      return deny(403, JSON.stringify({ error: 'a policy redacts this body, but only its first part could be inspected', reason: 'partial-body-modification', decisionId: d?.decisionId }), d);
+    }
+    const body = typeof out.payload === 'string' ? out.payload : JSON.stringify(out.payload);
+    return { kind: 'replace', body: Buffer.from(body, 'utf8'), ...(out.headers !== undefined ? { headers: out.headers } : {}) };
+  }
+
+  // --- event streams answered as a whole (BUFFERED without a mode override) ---
+
+  private wholeEventStream(ex: Exchange, text: string): BodyVerdict {
+    let out = '';
+    let changed = false;
+    for (const ev of splitSseEvents(text)) {
+      const v = this.event('response', ex, ev);
+      if (v.kind === 'keep') out += ev;
+      else {
+        changed = true;
+        out += v.text;
+        if (v.kind === 'stop') break;
+      }
+    }
+    return changed ? { kind: 'replace', body: Buffer.from(out, 'utf8') } : { kind: 'continue' };
+  }
+
+  /**
+   * Decides the contexts of one payload in order, each seeing the payload as the previous one
+   * left it: the first deny wins, redactions accumulate.
+   */
+  private decideChain(contexts: readonly DecisionContext[]): Outcome {
+    const engine = this.deps.authorizer.engine();
+    let payload: unknown = contexts[0]?.payload;
+    let changed = false;
+    let first: Decision | undefined;
+    let headers: { set: Record<string, string>; remove: string[] } | undefined;
+    for (const ctx of contexts) {
+      const c = changed ? { ...ctx, payload } : ctx;
+      const t0 = process.hrtime.bigint();
+      const d = engine.evaluate(c);
+      this.deps.onDecision?.(d, c, Number(process.hrtime.bigint() - t0) / 1e9);
+      if (d.decision === 'deny') return { kind: 'deny', decision: d };
+      if (d.decision === 'modify') {
+        if (d.modifiedRequest?.payload !== undefined) {
+          payload = d.modifiedRequest.payload;
+          changed = true;
+        }
+        const h = d.modifiedRequest?.headers;
+        if (h !== undefined) headers = { set: { ...headers?.set, ...h.set }, remove: [...(headers?.remove ?? []), ...h.remove] };
+        first ??= d;
+      }
+      first ??= d;
+    }
+    return { kind: 'pass', decision: first, payload, changed, ...(headers !== undefined ? { headers } : {}) };
+  }
+}
+
+function parseJson(text: string): { value: unknown } | undefined {
+  const t = text.trimStart();
+  if (t[0] !== '{' && t[0] !== '[' && t[0] !== '"') return undefined;
+  try {
+    return { value: JSON.parse(text) as unknown };
+  } catch {
+    return undefined;
+  }
+}
+
+function hasModelShape(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && ('model' in v || 'contents' in v || 'messages' in v || 'input' in v);
+}
+
+function withData(ev: SseEvent, value: unknown): SseEvent {
+  return { ...ev, data: JSON.stringify(value) };
+}
+
+function rpcDenial(msg: JsonRpcMessage, d: Decision): Record<string, unknown> {
+  return jsonRpcError(msg.id, d.message ?? `denied by policy: ${d.reason}`, { reason: d.reason, policyId: d.policyId, ruleId: d.ruleId, decisionId: d.decisionId, ...(d.pending ? { pending: d.pending } : {}) });
+}
+
+function deny(status: number, body: string, d: Decision | undefined): BodyVerdict {
+  const headers: Record<string, string> = { ...JSON_HEADERS, ...(d !== undefined ? { [DECISION_HEADER]: d.decisionId } : {}) };
+  const reply: LocalReply = { status, headers, body: Buffer.from(body, 'utf8'), details: 'joch_ext_proc_denied' };
+  return { kind: 'deny', reply };
+}
+
+function mergeHeaders(results: readonly Outcome[]): HeaderChanges | undefined {
+  let set: Record<string, string> | undefined;
+  let remove: string[] | undefined;
+  for (const r of results) {
+    if (r.kind !== 'pass' || r.headers === undefined) continue;
+    set = { ...set, ...r.headers.set };
+    remove = [...(remove ?? []), ...(r.headers.remove ?? [])];
+  }
+  return set === undefined && remove === undefined ? undefined : { ...(set !== undefined ? { set } : {}), ...(remove !== undefined ? { remove } : {}) };
+}

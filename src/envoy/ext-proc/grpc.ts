@@ -1,0 +1,54 @@
+import type { IncomingHttpHeaders } from 'node:http2';
+import type { GrpcServer } from '../../grpc/server.js';
+import { envoyServices } from '../protos.js';
+import type { ProcessingRequestMessage, ProcessingResponseMessage } from './messages.js';
+import type { ProcessStream } from './process-stream.js';
+
+/** Makes the state machine of one stream from the call's initial metadata (lower-case keys, strings only). */
+export type StreamFactory = (metadata: Readonly<Record<string, string>>) => ProcessStream;
+
+export const PROCESS_PATH = '/envoy.service.ext_proc.v3.ExternalProcessor/Process';
+
+/**
+ * `envoy.service.ext_proc.v3.ExternalProcessor/Process` on the gateway's gRPC layer: a thin
+ * adapter that decodes each message with the codec generated from Envoy's protos, feeds it to
+ * a ProcessStream and writes its answers in order. Bytes that do not decode reach the stream
+ * as a malformed message (it fails closed with an ImmediateResponse). Envoy half-closes when
+ * the request is done (we end the call with OK) and may cancel at any time (we drop the
+ * stream's state); neither can leave anything behind.
+ */
+export function registerExtProc(server: GrpcServer, factory: StreamFactory): void {
+  const method = envoyServices().externalProcessor.Process;
+  if (method === undefined) throw new Error('Envoy protos define no ExternalProcessor/Process');
+  const decode = (bytes: Buffer): ProcessingRequestMessage | undefined => {
+    try {
+      return method.requestDeserialize(bytes) as ProcessingRequestMessage;
+    } catch {
+      return undefined;
+    }
+  };
+  server.stream(PROCESS_PATH, (call) => {
+    const stream = factory(metadataOf(call.metadata));
+    return {
+      message: (bytes) => {
+        for (const r of stream.onMessage(decode(bytes)).responses) call.send(method.responseSerialize(r satisfies ProcessingResponseMessage));
+      },
+      halfClose: () => {
+        stream.close();
+        call.end();
+      },
+      cancel: () => stream.close(),
+    };
+  });
+}
+
+/** gRPC custom metadata: the request headers without pseudo-headers and gRPC's own. */
+function metadataOf(headers: IncomingHttpHeaders): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) {
+    if (k.startsWith(':') || k.startsWith('grpc-') || k === 'content-type' || k === 'te' || k.endsWith('-bin')) continue;
+    if (typeof v === 'string') out[k] = v;
+    else if (Array.isArray(v)) out[k] = v.join(',');
+  }
+  return out;
+}
