@@ -1,0 +1,85 @@
+import { MAX_PHRASE, PHRASE_RULES } from './phrase-rules.js';
+import type { PhraseRule, PhraseType } from './phrase-rules.js';
+
+/** What a phrase that is quoted, cited or negated scores: below DEFAULT_MIN_SCORE, still visible to annotate. */
+export const MENTION_SCORE = 0.35;
+
+export interface PhraseMatch {
+  readonly type: PhraseType;
+  readonly rule: string;
+  readonly start: number;
+  readonly end: number;
+  readonly score: number;
+}
+
+const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+
+const BY_ANCHOR = new Map<string, PhraseRule[]>();
+for (const r of PHRASE_RULES) {
+  for (const a of r.anchors) {
+    const list = BY_ANCHOR.get(a) ?? [];
+    list.push(r);
+    BY_ANCHOR.set(a, list);
+  }
+}
+// One pass over the text finds every anchor (longest first, so '<function_calls' beats '<').
+const ANCHORS = new RegExp(
+  [...BY_ANCHOR.keys()].sort((a, b) => b.length - a.length).map(escape).join('|'),
+  'g',
+);
+
+// The text a rule looks at around an anchor: the longest match, plus a little context on
+// each side for look-behinds and look-aheads. Matches must contain the anchor.
+const CONTEXT = 24;
+
+/**
+ * Every phrase rule's matches in `lower` (lower-cased text), each reported once. The cost is
+ * one regex pass for the anchors plus, per anchor occurrence, its rules over a window of at
+ * most 2 × MAX_PHRASE characters: linear in the text length.
+ */
+export function scanPhrases(lower: string, out: PhraseMatch[]): void {
+  // Per rule, where its last reported match ended: later anchors inside it are done.
+  const doneUpTo = new Map<PhraseRule, number>();
+  ANCHORS.lastIndex = 0;
+  for (let m = ANCHORS.exec(lower); m !== null; m = ANCHORS.exec(lower)) {
+    const p = m.index;
+    for (const rule of BY_ANCHOR.get(m[0]) ?? []) {
+      if (p < (doneUpTo.get(rule) ?? 0)) continue;
+      const found = matchAround(rule, lower, p);
+      if (found === undefined) continue;
+      doneUpTo.set(rule, found.end);
+      out.push({ ...found, score: rule.contextual && isMention(lower, found.start, found.end) ? MENTION_SCORE : rule.score });
+    }
+  }
+}
+
+function matchAround(rule: PhraseRule, lower: string, p: number): { type: PhraseType; rule: string; start: number; end: number } | undefined {
+  const from = Math.max(0, p - MAX_PHRASE - CONTEXT);
+  const window = lower.slice(from, Math.min(lower.length, p + MAX_PHRASE + CONTEXT));
+  const re = rule.re;
+  re.lastIndex = Math.max(0, p - MAX_PHRASE - from);
+  for (let m = re.exec(window); m !== null; m = re.exec(window)) {
+    const start = from + m.index;
+    const end = start + m[0].length;
+    if (start > p) return undefined;
+    if (end > p) return { type: rule.type, rule: rule.rule, start, end };
+    if (m[0].length === 0) re.lastIndex++;
+  }
+  return undefined;
+}
+
+const MENTION_BEFORE =
+  /(?:such as|like|e\.g\.|eg|for example|for instance|phrases?|strings?|called|known as|payloads?|says?|said|saying|reads?|wrote|writes?|typed?|contains?|containing|includes?|including|(?:the|a|an) (?:model|llm|ai|agent|assistant|chatbot|bot) (?:to|into)|attempts? to|tries to|trying to|tricks? \S{1,20} into)\s{0,3}[:,]?\s{0,3}["'“‘«`]?\s{0,2}$/;
+const NEGATION_BEFORE = /(?:never|not|n't|n’t|no)\s{1,3}(?:[a-z]{1,12}\s{1,3})?$/;
+const QUOTES = '"\'“”‘’«»`';
+
+/** Cited ("phrases such as …"), quoted ("“ignore previous instructions”") or negated ("never send …"). */
+function isMention(lower: string, start: number, end: number): boolean {
+  const before = lower.slice(Math.max(0, start - 48), start);
+  if (MENTION_BEFORE.test(before) || NEGATION_BEFORE.test(before)) return true;
+  let b = start - 1;
+  while (b >= 0 && lower.charCodeAt(b) === 0x20) b--;
+  if (b < 0 || !QUOTES.includes(lower.charAt(b))) return false;
+  for (let a = end; a < Math.min(lower.length, end + 4); a++) if (QUOTES.includes(lower.charAt(a))) return true;
+  return false;
+}
