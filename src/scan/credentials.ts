@@ -52,7 +52,7 @@ export function isCredentialKey(key: string): boolean {
   const lower = key.toLowerCase();
   CREDENTIAL_KEY.lastIndex = 0;
   const m = CREDENTIAL_KEY.exec(`${lower}=`);
-  return m !== null && m.index + m[0].length === lower.length + 1 && (m.index === 0 || !/[a-z0-9]/.test(lower.charAt(m.index - 1)) || /[_-]$/.test(lower.slice(0, m.index)));
+  return m !== null && m.index + m[0].length === lower.length + 1 && !/[a-z0-9]/.test(lower.charAt(m.index - 1));
 }
 
 /** Values already reported by a format rule (same start) are left to that rule. */

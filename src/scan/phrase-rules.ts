@@ -1,9 +1,10 @@
 // Prompt-injection and tool-poisoning phrasing, as rules over lower-cased text.
 //
 // Linear time: every quantifier in these patterns is bounded, so one match is at most
-// MAX_PHRASE characters long, and a pattern only ever runs on a window of bounded size
-// around an anchor (see phrases.ts). Each rule lists anchors: lower-case literals, one of
-// which every match of the pattern contains. Patterns are written in lower case and
+// MAX_PHRASE characters long, and a pattern only ever runs as one sticky attempt at an
+// anchor or on a window of bounded size around one (see phrases.ts). Each rule lists
+// anchors: lower-case literals, one of which every match of the pattern starts with (or,
+// for `inner` rules, contains). Patterns are written in lower case and
 // compiled without the `i` flag.
 
 export type PhraseType = 'INSTRUCTION_OVERRIDE' | 'ROLE_SPOOFING' | 'TOOL_HIJACK' | 'TOOL_POISONING' | 'EXFILTRATION';
@@ -13,7 +14,10 @@ export interface PhraseRule {
   readonly type: PhraseType;
   readonly score: number;
   readonly anchors: readonly string[];
+  /** Sticky ('y') when `anchored`, else global ('g'). */
   readonly re: RegExp;
+  /** Every match starts at an anchor, so one sticky attempt there decides; else a window around it is searched. */
+  readonly anchored: boolean;
   /** Quoted, cited ("such as …") or negated ("never …") matches score MENTION_SCORE. */
   readonly contextual: boolean;
 }
@@ -32,6 +36,8 @@ interface Spec {
   anchors: string[];
   re: string;
   contextual?: boolean;
+  /** The anchors sit inside matches rather than at their start. */
+  inner?: boolean;
 }
 
 const words = (list: string): string => `(?:${list.trim().split(/\s+/).join('|')})`;
@@ -80,6 +86,7 @@ const SPECS: Spec[] = [
   },
   {
     rule: 'injection.mode-enable',
+    inner: true,
     type: 'INSTRUCTION_OVERRIDE',
     score: 0.85,
     anchors: [' mode'],
@@ -88,6 +95,7 @@ const SPECS: Spec[] = [
   },
   {
     rule: 'injection.no-restrictions',
+    inner: true,
     type: 'INSTRUCTION_OVERRIDE',
     score: 0.85,
     anchors: ['pretend', 'act as if', 'imagine', 'bound by'],
@@ -96,6 +104,7 @@ const SPECS: Spec[] = [
   },
   {
     rule: 'injection.new-instructions',
+    inner: true,
     type: 'INSTRUCTION_OVERRIDE',
     score: 0.7,
     anchors: ['instruction'],
@@ -103,6 +112,7 @@ const SPECS: Spec[] = [
   },
   {
     rule: 'injection.prompt-leak',
+    inner: true,
     type: 'INSTRUCTION_OVERRIDE',
     score: 0.85,
     anchors: ['prompt', 'instructions you', 'system message'],
@@ -174,6 +184,7 @@ const SPECS: Spec[] = [
   },
   {
     rule: 'injection.role.line',
+    inner: true,
     type: 'ROLE_SPOOFING',
     score: 0.75,
     anchors: ['system', 'assistant', 'developer'],
@@ -197,6 +208,7 @@ const SPECS: Spec[] = [
   },
   {
     rule: 'injection.tool.call-to-act',
+    inner: true,
     type: 'TOOL_HIJACK',
     score: 0.8,
     anchors: ['tool to ', 'function to '],
@@ -205,6 +217,7 @@ const SPECS: Spec[] = [
   },
   {
     rule: 'injection.tool.sequencing',
+    inner: true,
     type: 'TOOL_HIJACK',
     score: 0.8,
     anchors: ['answering', 'responding', 'replying', 'proceeding', 'anything else', 'other tool', 'another tool', 'this tool'],
@@ -214,6 +227,7 @@ const SPECS: Spec[] = [
   // Tool poisoning: concealment from the user, sensitive files, the <IMPORTANT> wrapper.
   {
     rule: 'injection.poison.conceal',
+    inner: true,
     type: 'TOOL_POISONING',
     score: 0.8,
     anchors: ['tell', 'inform', 'mention', 'reveal', 'disclos', 'notify', 'alert'],
@@ -228,6 +242,7 @@ const SPECS: Spec[] = [
   },
   {
     rule: 'injection.poison.sensitive-file',
+    inner: true,
     type: 'TOOL_POISONING',
     score: 0.8,
     anchors: ['~/.ssh', '.ssh/', 'id_rsa', 'id_ed25519', '.aws/credentials', '/etc/passwd', '/etc/shadow', '.netrc', '.npmrc', '.kube/config', '.env', 'mcp.json'],
@@ -249,6 +264,7 @@ export const PHRASE_RULES: readonly PhraseRule[] = SPECS.map((s) => ({
   type: s.type,
   score: s.score,
   anchors: s.anchors,
-  re: new RegExp(s.re, 'gu'),
+  re: new RegExp(s.re, s.inner ? 'gu' : 'yu'),
+  anchored: !s.inner,
   contextual: s.contextual ?? false,
 }));

@@ -14,15 +14,17 @@ export interface PhraseMatch {
 
 const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
+const RULES_OF = new Map<string, PhraseRule[]>();
+for (const r of PHRASE_RULES) for (const a of r.anchors) RULES_OF.set(a, [...(RULES_OF.get(a) ?? []), r]);
+// The regex below reports the longest anchor at a position, so each anchor also carries the
+// rules of the anchors it starts with ('ignorez' those of 'ignore'); and the scan resumes one
+// character after each hit, so anchors starting inside another are found too.
 const BY_ANCHOR = new Map<string, PhraseRule[]>();
-for (const r of PHRASE_RULES) {
-  for (const a of r.anchors) {
-    const list = BY_ANCHOR.get(a) ?? [];
-    list.push(r);
-    BY_ANCHOR.set(a, list);
-  }
+for (const a of RULES_OF.keys()) {
+  const rules = new Set<PhraseRule>();
+  for (const [b, rs] of RULES_OF) if (a.startsWith(b)) for (const r of rs) rules.add(r);
+  BY_ANCHOR.set(a, [...rules]);
 }
-// One pass over the text finds every anchor (longest first, so '<function_calls' beats '<').
 const ANCHORS = new RegExp(
   [...BY_ANCHOR.keys()].sort((a, b) => b.length - a.length).map(escape).join('|'),
   'g',
@@ -34,8 +36,9 @@ const CONTEXT = 24;
 
 /**
  * Every phrase rule's matches in `lower` (lower-cased text), each reported once. The cost is
- * one regex pass for the anchors plus, per anchor occurrence, its rules over a window of at
- * most 2 × MAX_PHRASE characters: linear in the text length.
+ * one regex pass for the anchors plus, per anchor occurrence, one sticky attempt of each of
+ * its rules (or, for inner-anchored rules, a search of a window of 2 × MAX_PHRASE characters):
+ * a bounded amount of work per anchor, so linear in the text length.
  */
 export function scanPhrases(lower: string, out: PhraseMatch[]): void {
   // Per rule, where its last reported match ended: later anchors inside it are done.
@@ -43,14 +46,21 @@ export function scanPhrases(lower: string, out: PhraseMatch[]): void {
   ANCHORS.lastIndex = 0;
   for (let m = ANCHORS.exec(lower); m !== null; m = ANCHORS.exec(lower)) {
     const p = m.index;
+    ANCHORS.lastIndex = p + 1;
     for (const rule of BY_ANCHOR.get(m[0]) ?? []) {
       if (p < (doneUpTo.get(rule) ?? 0)) continue;
-      const found = matchAround(rule, lower, p);
+      const found = rule.anchored ? matchAt(rule, lower, p) : matchAround(rule, lower, p);
       if (found === undefined) continue;
       doneUpTo.set(rule, found.end);
       out.push({ ...found, score: rule.contextual && isMention(lower, found.start, found.end) ? MENTION_SCORE : rule.score });
     }
   }
+}
+
+function matchAt(rule: PhraseRule, lower: string, p: number): { type: PhraseType; rule: string; start: number; end: number } | undefined {
+  rule.re.lastIndex = p;
+  const m = rule.re.exec(lower);
+  return m === null ? undefined : { type: rule.type, rule: rule.rule, start: p, end: p + m[0].length };
 }
 
 function matchAround(rule: PhraseRule, lower: string, p: number): { type: PhraseType; rule: string; start: number; end: number } | undefined {
