@@ -4,4 +4,5 @@ import { run as policyEval } from './policy-eval.js';
 
 console.log(`joch benchmarks — node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}`);
 policyEval();
+(await import('./scan.js')).run();
 await (await import('./check-grpc.js')).run();

@@ -5,8 +5,12 @@ import type { Finding } from './types.js';
 // named key or variable (when it looks random enough), passwords in URLs, Azure storage keys
 // and SAS signatures, Slack webhook URLs.
 
-const CREDENTIAL_KEY =
-  /(?:api[_-]?key|apikey|secret[_-]?key|client[_-]?secret|secret|access[_-]?token|auth[_-]?token|refresh[_-]?token|session[_-]?token|token|passw(?:or)?d|pwd|passphrase|private[_-]?key|access[_-]?key|credentials?|aws_secret_access_key)["']?\s{0,3}(?::=|=>|:|=)\s{0,3}["'`]?/g;
+// The last word of a credential name, then an assignment: found in one pass over the
+// lower-cased text; the whole name is then read backwards and judged by CREDENTIAL_NAME.
+const ASSIGNMENT = /(?:key|secret|token|passw(?:or)?d|pwd|passphrase|credentials?)["']?\s{0,3}(?::=|=>|:|=)\s{0,3}["'`]?/g;
+const CREDENTIAL_NAME =
+  /(?:^|[^a-z0-9])(?:api[_-]?key|apikey|secret[_-]?key|client[_-]?secret|secret|access[_-]?token|auth[_-]?token|refresh[_-]?token|session[_-]?token|token|passw(?:or)?d|pwd|passphrase|private[_-]?key|access[_-]?key|credentials?|aws_secret_access_key)$/;
+const MAX_NAME = 64;
 const PASSWORD_KEY = /passw|pwd|passphrase/;
 const AWS_SECRET_KEY = /aws_?secret|secret_?access_?key/;
 const MAX_VALUE = 256;
@@ -49,25 +53,31 @@ export function credentialValue(key: string, value: string, start: number): Find
 
 /** The object keys whose string values are judged by credentialValue. */
 export function isCredentialKey(key: string): boolean {
-  const lower = key.toLowerCase();
-  CREDENTIAL_KEY.lastIndex = 0;
-  const m = CREDENTIAL_KEY.exec(`${lower}=`);
-  return m !== null && m.index + m[0].length === lower.length + 1 && !/[a-z0-9]/.test(lower.charAt(m.index - 1));
+  return key.length <= MAX_NAME && CREDENTIAL_NAME.test(key.toLowerCase());
+}
+
+function isNameChar(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7a) || c === 0x5f || c === 0x2d || c === 0x2e;
 }
 
 /** Values already reported by a format rule (same start) are left to that rule. */
 export function scanCredentialAssignments(text: string, out: Finding[]): void {
   const lower = lowerForScan(text);
   const known = new Set(out.map((f) => f.start));
-  CREDENTIAL_KEY.lastIndex = 0;
-  for (let m = CREDENTIAL_KEY.exec(lower); m !== null; m = CREDENTIAL_KEY.exec(lower)) {
-    const start = CREDENTIAL_KEY.lastIndex;
+  ASSIGNMENT.lastIndex = 0;
+  for (let m = ASSIGNMENT.exec(lower); m !== null; m = ASSIGNMENT.exec(lower)) {
+    const wordEnd = m.index + m[0].search(/["'\s:=]/);
+    let nameStart = m.index;
+    while (nameStart > 0 && m.index - nameStart < MAX_NAME && isNameChar(lower.charCodeAt(nameStart - 1))) nameStart--;
+    const name = lower.slice(nameStart, wordEnd);
+    if (!CREDENTIAL_NAME.test(name)) continue;
+    const start = ASSIGNMENT.lastIndex;
     let end = start;
     while (end - start < MAX_VALUE + 1 && isValueChar(text.charCodeAt(end))) end++;
-    const f = known.has(start) ? undefined : credentialValue(m[0], text.slice(start, end), start);
+    const f = known.has(start) ? undefined : credentialValue(name, text.slice(start, end), start);
     if (f !== undefined) {
       out.push(f);
-      CREDENTIAL_KEY.lastIndex = end;
+      ASSIGNMENT.lastIndex = end;
     }
   }
 }

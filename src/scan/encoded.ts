@@ -1,5 +1,6 @@
 import { Buffer } from 'node:buffer';
 import { hasInstructions } from './hidden.js';
+import { literalsSource } from './literals.js';
 import type { Finding } from './types.js';
 
 // Instructions smuggled as base64 or hex. Rather than decode every blob (slow, and most
@@ -7,7 +8,8 @@ import type { Finding } from './types.js';
 // injection uses: base64 at each of the three byte alignments, hex as is. A hit is widened
 // to its whole blob, which is decoded and scanned for injection phrasing.
 
-const WORDS = ['ignore', 'disregard', 'instruction', 'previous', 'system prompt', 'you are now', 'forget', 'assistant'];
+// Few words, so that the anchor pass stays cheap: every injection we know of uses one of them.
+const WORDS = ['ignore', 'disregard', 'instruction', 'you are now'];
 const variants = (w: string): string[] => [w, w[0]!.toUpperCase() + w.slice(1), w.toUpperCase()];
 const MAX_BLOB = 1 << 16;
 
@@ -22,13 +24,10 @@ function stableBase64(word: string, k: number): string {
   return out;
 }
 
-const escape = (s: string): string => s.replace(/[+/]/g, '\\$&');
-const B64_WORDS = [...new Set(WORDS.flatMap(variants).flatMap((w) => [0, 1, 2].map((k) => stableBase64(w, k))))];
-const B64_ANCHOR = new RegExp(B64_WORDS.map(escape).join('|'), 'g');
-const HEX_ANCHOR = new RegExp(
-  [...new Set(WORDS.flatMap(variants).map((w) => Buffer.from(w, 'utf8').toString('hex')))].join('|'),
-  'g',
-);
+// Base64 anchors run lower-cased on the lower-cased text (one case-insensitive-free pass);
+// a hit is confirmed by decoding the original characters.
+const B64_ANCHOR = new RegExp(literalsSource(WORDS.flatMap(variants).flatMap((w) => [0, 1, 2].map((k) => stableBase64(w, k).toLowerCase()))), 'g');
+const HEX_ANCHOR = new RegExp(literalsSource(WORDS.flatMap(variants).map((w) => Buffer.from(w, 'utf8').toString('hex'))), 'g');
 
 function isBase64Char(c: number): boolean {
   return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2f || c === 0x2d || c === 0x5f;
@@ -49,7 +48,7 @@ function widen(text: string, at: number, test: (c: number) => boolean): [number,
 export function scanEncoded(text: string, lower: string, out: Finding[]): void {
   let coveredTo = 0;
   B64_ANCHOR.lastIndex = 0;
-  for (let m = B64_ANCHOR.exec(text); m !== null; m = B64_ANCHOR.exec(text)) {
+  for (let m = B64_ANCHOR.exec(lower); m !== null; m = B64_ANCHOR.exec(lower)) {
     if (m.index < coveredTo) continue;
     const [s, e0] = widen(text, m.index, isBase64Char);
     let e = e0;

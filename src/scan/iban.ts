@@ -12,7 +12,7 @@ const IBAN_LENGTH: Readonly<Record<string, number>> = {
 
 // Country code, check digits, then groups of up to four; the compact form or groups of four
 // separated by single spaces. Bounded: at most 34 characters of IBAN plus 8 spaces.
-const CANDIDATE = /(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{1,4}){3,8}(?![A-Za-z0-9])/g;
+const CANDIDATE = /[A-Z]{2}\d{2}(?: ?[A-Z0-9]{1,4}){3,8}/g; // boundaries checked after: look-arounds slow V8 down
 
 /** ISO 7064 mod 97-10 over the rearranged IBAN, computed digit by digit. */
 export function ibanValid(compact: string): boolean {
@@ -27,9 +27,18 @@ export function ibanValid(compact: string): boolean {
   return rem === 1;
 }
 
+function isAlnum(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
+}
+
 export function scanIbans(text: string, out: Finding[]): void {
   CANDIDATE.lastIndex = 0;
   for (let m = CANDIDATE.exec(text); m !== null; m = CANDIDATE.exec(text)) {
+    if (isAlnum(text.charCodeAt(m.index - 1))) {
+      CANDIDATE.lastIndex = m.index + 1;
+      continue;
+    }
+    if (isAlnum(text.charCodeAt(m.index + m[0].length))) continue;
     const spaced = m[0].includes(' ');
     // Spaced IBANs come in groups of exactly four (the last may be shorter).
     if (spaced && !/^[A-Z]{2}\d{2}(?: [A-Z0-9]{4})*(?: [A-Z0-9]{1,4})$/.test(m[0])) continue;

@@ -4,7 +4,8 @@ import type { Finding } from './types.js';
 // link-local, shared, multicast and reserved ranges identify infrastructure, not people,
 // and fill configuration files and READMEs.
 
-const IPV4 = /(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)/g;
+// Digit-led with no look-arounds, so V8 only tries digits; the boundaries are checked after.
+const IPV4 = /\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}/g;
 const VERSION_BEFORE = /(?:version|ver\.?|release|build|v)\s{0,2}[:=]?\s{0,2}$/i;
 
 function publicV4(octets: number[]): boolean {
@@ -20,6 +21,13 @@ function publicV4(octets: number[]): boolean {
 export function scanIps(text: string, out: Finding[]): void {
   IPV4.lastIndex = 0;
   for (let m = IPV4.exec(text); m !== null; m = IPV4.exec(text)) {
+    const before = text.charCodeAt(m.index - 1);
+    const end = m.index + m[0].length;
+    if (isWordish(before)) {
+      IPV4.lastIndex = m.index + 1; // inside a longer word or dotted run: try the next digit
+      continue;
+    }
+    if (isWordish(text.charCodeAt(end)) && !(text.charCodeAt(end) === 0x2e && !isDigitAt(text, end + 1))) continue;
     const parts = m[0].split('.');
     if (parts.some((p) => p.length > 1 && p.startsWith('0'))) continue;
     const octets = parts.map(Number);
@@ -38,6 +46,12 @@ function isV6Char(c: number): boolean {
   return (c >= 0x30 && c <= 0x3a) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
 }
 
+function isDigitAt(text: string, i: number): boolean {
+  const c = text.charCodeAt(i);
+  return c >= 0x30 && c <= 0x39;
+}
+
+/** [A-Za-z0-9_.]: what may not touch an address. */
 function isWordish(c: number): boolean {
   return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f || c === 0x2e;
 }

@@ -23,7 +23,8 @@ type Match = readonly [type: string, rule: string, score: number, end: number];
 
 // Every number found here has a '+', '(' or digit not glued to a word, then 7+ more
 // characters of digits and separators: one native regex pass yields just those places.
-const CANDIDATE = /(?<![A-Za-z0-9_])[+(]?\d[\d \-.()]{6}/g;
+// Digit-led with no look-behind, so V8 only tries digits; a '+' or '(' before it is looked at after.
+const CANDIDATE = /\d[\d \-.()]{6}/g;
 
 /**
  * Phone numbers, US SSNs and payment cards in one left-to-right pass. Candidates start at a
@@ -33,18 +34,21 @@ const CANDIDATE = /(?<![A-Za-z0-9_])[+(]?\d[\d \-.()]{6}/g;
 export function scanNumbers(text: string, out: Finding[]): void {
   CANDIDATE.lastIndex = 0;
   for (let c = CANDIDATE.exec(text); c !== null; c = CANDIDATE.exec(text)) {
-    let i = c.index;
-    let m = matchAt(text, i);
-    if (m === undefined && text.charCodeAt(i) !== 0x2b && text.charCodeAt(i) !== OPEN_PAREN) {
-      CANDIDATE.lastIndex = i + 1;
+    const d = c.index;
+    if (isWordChar(text.charCodeAt(d - 1))) {
+      CANDIDATE.lastIndex = d + 1;
       continue;
     }
-    if (m === undefined) m = matchAt(text, ++i); // "+4111…": the digits may be a card on their own
+    const lead = text.charCodeAt(d - 1);
+    const hasLead = (lead === 0x2b || lead === OPEN_PAREN) && !isWordChar(text.charCodeAt(d - 2));
+    let i = hasLead ? d - 1 : d;
+    let m = matchAt(text, i);
+    if (m === undefined && hasLead) m = matchAt(text, (i = d)); // "+4111…": the digits may be a card on their own
     if (m !== undefined) {
       out.push({ class: 'pii', type: m[0], start: i, end: m[3], score: m[2], rule: m[1] });
       CANDIDATE.lastIndex = m[3];
     } else {
-      CANDIDATE.lastIndex = i + 1;
+      CANDIDATE.lastIndex = d + 1;
     }
   }
   scanContextPhones(text, out);
@@ -53,14 +57,13 @@ export function scanNumbers(text: string, out: Finding[]): void {
 // National numbers without a '+' ("Tel: 020 7946 0958", "mobile 06 12 34 56 78") are told
 // from order numbers and ids only by the word before them.
 const PHONE_CONTEXT =
-  /(?:phone|tel|telephone|mobile|cell|fax|whatsapp|téléphone|portable|telefon|teléfono|telefone|handy|móvil|cellulare)(?:\s{0,3}(?:number|no\.?|nr\.?|#))?\s{0,3}[:=]?\s{0,3}(?=[(\d])/g;
+  /\b(?:phone|tel|telephone|mobile|cell|fax|whatsapp|téléphone|portable|telefon|teléfono|telefone|handy|móvil|cellulare)(?:\s{0,3}(?:number|no\.?|nr\.?|#))?\s{0,3}[:=]?\s{0,3}(?=[(\d])/g;
 const NATIONAL = /\(?\d[\d ().-]{6,22}\d/y;
 
 function scanContextPhones(text: string, out: Finding[]): void {
   const lower = lowerForScan(text);
   PHONE_CONTEXT.lastIndex = 0;
   for (let m = PHONE_CONTEXT.exec(lower); m !== null; m = PHONE_CONTEXT.exec(lower)) {
-    if (isWordChar(lower.charCodeAt(m.index - 1))) continue;
     const start = PHONE_CONTEXT.lastIndex;
     NATIONAL.lastIndex = start;
     const n = NATIONAL.exec(text);

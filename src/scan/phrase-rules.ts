@@ -89,7 +89,7 @@ const SPECS: Spec[] = [
     inner: true,
     type: 'INSTRUCTION_OVERRIDE',
     score: 0.85,
-    anchors: [' mode'],
+    anchors: ['mode'],
     re: String.raw`\b(?:enable|activate|enter|switch${S}to|turn${S}on)${S}(?:god|dan|jailbreak|unrestricted|sudo|evil)${S}mode\b`,
     contextual: true,
   },

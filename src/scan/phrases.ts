@@ -1,3 +1,4 @@
+import { literalsSource } from './literals.js';
 import { MAX_PHRASE, PHRASE_RULES } from './phrase-rules.js';
 import type { PhraseRule, PhraseType } from './phrase-rules.js';
 
@@ -12,11 +13,9 @@ export interface PhraseMatch {
   readonly score: number;
 }
 
-const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-
 const RULES_OF = new Map<string, PhraseRule[]>();
 for (const r of PHRASE_RULES) for (const a of r.anchors) RULES_OF.set(a, [...(RULES_OF.get(a) ?? []), r]);
-// The regex below reports the longest anchor at a position, so each anchor also carries the
+// An anchor regex reports the longest anchor at a position, so each anchor also carries the
 // rules of the anchors it starts with ('ignorez' those of 'ignore'); and the scan resumes one
 // character after each hit, so anchors starting inside another are found too.
 const BY_ANCHOR = new Map<string, PhraseRule[]>();
@@ -25,10 +24,15 @@ for (const a of RULES_OF.keys()) {
   for (const [b, rs] of RULES_OF) if (a.startsWith(b)) for (const r of rs) rules.add(r);
   BY_ANCHOR.set(a, [...rules]);
 }
-const ANCHORS = new RegExp(
-  [...BY_ANCHOR.keys()].sort((a, b) => b.length - a.length).map(escape).join('|'),
-  'g',
-);
+// Three passes, each cheap for V8: ASCII word anchors behind \b (only word starts are tried),
+// ASCII anchors that start with punctuation (rare first characters), and the non-ASCII
+// anchors, which run only on text that has a non-ASCII character at all.
+const isAscii = (a: string): boolean => /^[\x00-\x7f]*$/.test(a);
+const anchors = [...BY_ANCHOR.keys()];
+const WORD_ANCHORS = new RegExp(`\\b${literalsSource(anchors.filter((a) => isAscii(a) && /^[a-z]/.test(a)))}`, 'g');
+const MARK_ANCHORS = new RegExp(literalsSource(anchors.filter((a) => isAscii(a) && !/^[a-z]/.test(a))), 'g');
+const OTHER_ANCHORS = new RegExp(literalsSource(anchors.filter((a) => !isAscii(a))), 'gu');
+const NON_ASCII = /[^\x00-\x7f]/;
 
 // The text a rule looks at around an anchor: the longest match, plus a little context on
 // each side for look-behinds and look-aheads. Matches must contain the anchor.
@@ -36,23 +40,29 @@ const CONTEXT = 24;
 
 /**
  * Every phrase rule's matches in `lower` (lower-cased text), each reported once. The cost is
- * one regex pass for the anchors plus, per anchor occurrence, one sticky attempt of each of
+ * two or three regex passes for the anchors plus, per anchor occurrence, one sticky attempt of each of
  * its rules (or, for inner-anchored rules, a search of a window of 2 × MAX_PHRASE characters):
  * a bounded amount of work per anchor, so linear in the text length.
  */
 export function scanPhrases(lower: string, out: PhraseMatch[]): void {
-  // Per rule, where its last reported match ended: later anchors inside it are done.
-  const doneUpTo = new Map<PhraseRule, number>();
-  ANCHORS.lastIndex = 0;
-  for (let m = ANCHORS.exec(lower); m !== null; m = ANCHORS.exec(lower)) {
-    const p = m.index;
-    ANCHORS.lastIndex = p + 1;
-    for (const rule of BY_ANCHOR.get(m[0]) ?? []) {
-      if (p < (doneUpTo.get(rule) ?? 0)) continue;
-      const found = rule.anchored ? matchAt(rule, lower, p) : matchAround(rule, lower, p);
-      if (found === undefined) continue;
-      doneUpTo.set(rule, found.end);
-      out.push({ ...found, score: rule.contextual && isMention(lower, found.start, found.end) ? MENTION_SCORE : rule.score });
+  const seen = new Set<string>(); // a rule with anchors in two passes can find a match twice
+  for (const re of NON_ASCII.test(lower) ? [WORD_ANCHORS, MARK_ANCHORS, OTHER_ANCHORS] : [WORD_ANCHORS, MARK_ANCHORS]) {
+    // Per rule, where its last match in this pass ended: later anchors inside it are done.
+    const doneUpTo = new Map<PhraseRule, number>();
+    re.lastIndex = 0;
+    for (let m = re.exec(lower); m !== null; m = re.exec(lower)) {
+      const p = m.index;
+      re.lastIndex = p + 1;
+      for (const rule of BY_ANCHOR.get(m[0]) ?? []) {
+        if (p < (doneUpTo.get(rule) ?? 0)) continue;
+        const found = rule.anchored ? matchAt(rule, lower, p) : matchAround(rule, lower, p);
+        if (found === undefined) continue;
+        doneUpTo.set(rule, found.end);
+        const key = `${found.rule}:${found.start}:${found.end}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        out.push({ ...found, score: rule.contextual && isMention(lower, found.start, found.end) ? MENTION_SCORE : rule.score });
+      }
     }
   }
 }
