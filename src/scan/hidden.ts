@@ -71,7 +71,7 @@ export function scanHtmlComments(lower: string, out: Finding[]): void {
 
 // A hiding declaration; found by its literal start, then checked to sit inside a tag.
 const HIDING =
-  /display\s{0,3}:\s{0,3}none|visibility\s{0,3}:\s{0,3}hidden|font-size\s{0,3}:\s{0,3}0(?![.\d])|opacity\s{0,3}:\s{0,3}0(?![.\d])|text-indent\s{0,3}:\s{0,3}-\d{3,}|(?:left|top)\s{0,3}:\s{0,3}-\d{4,}|\shidden(?=[\s>=/])|aria-hidden\s{0,3}=\s{0,3}["']?true/g;
+  /\b(?:display\s{0,3}:\s{0,3}none|visibility\s{0,3}:\s{0,3}hidden|font-size\s{0,3}:\s{0,3}0(?![.\d])|opacity\s{0,3}:\s{0,3}0(?![.\d])|text-indent\s{0,3}:\s{0,3}-\d{3,}|(?:left|top)\s{0,3}:\s{0,3}-\d{4,}|hidden(?=[\s>=/])|aria-hidden\s{0,3}=\s{0,3}["']?true)/g;
 const MAX_TAG = 1024;
 const MAX_HIDDEN_TEXT = 4096;
 const TAG_NAME = /^<([a-z][a-z0-9]{0,15})/;

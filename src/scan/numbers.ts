@@ -23,8 +23,8 @@ type Match = readonly [type: string, rule: string, score: number, end: number];
 
 // Every number found here has a '+', '(' or digit not glued to a word, then 7+ more
 // characters of digits and separators: one native regex pass yields just those places.
-// Digit-led with no look-behind, so V8 only tries digits; a '+' or '(' before it is looked at after.
-const CANDIDATE = /\d[\d \-.()]{6}/g;
+// Digit-led at a word start, with no look-behind, so V8 tries few places; a '+' or '(' before it is looked at after.
+const CANDIDATE = /\b\d[\d \-.()]{6}/g;
 
 /**
  * Phone numbers, US SSNs and payment cards in one left-to-right pass. Candidates start at a
@@ -113,12 +113,22 @@ function cleanMatch(text: string, type: string, rule: string, score: number, end
   return endsCleanly(text, end) ? [type, rule, score, end] : undefined;
 }
 
+/** NANP numbers start with '+', '(', '1' followed by a separator, or an area code whose 4th character is a separator or digits then one. */
+function maybeNanp(text: string, i: number): boolean {
+  const c = text.charCodeAt(i);
+  if (c === PLUS || c === OPEN_PAREN || c === 0x31) return true;
+  const sep = text.charCodeAt(i + 3);
+  return sep === HYPHEN || sep === DOT || sep === 0x29;
+}
+
 function matchNanp(text: string, i: number): Match | undefined {
+  if (!maybeNanp(text, i)) return undefined;
   const m = sticky(NANP_DELIMITED, text, i) ?? sticky(NANP_PAREN, text, i);
   return m ? cleanMatch(text, 'PHONE', 'pii.phone.nanp', 0.7, i + m[0].length) : undefined;
 }
 
 function matchSsn(text: string, i: number): Match | undefined {
+  if (text.charCodeAt(i + 3) !== HYPHEN) return undefined; // cheap test before the regex
   const m = sticky(SSN, text, i);
   if (!m) return undefined;
   const [, area = '', group = '', serial = ''] = m;
@@ -152,6 +162,8 @@ function matchE164(text: string, i: number): Match | undefined {
  * longest prefix of whole groups that is a valid card wins ("4111 1111 1111 1111 2024").
  */
 function matchCard(text: string, i: number): Match | undefined {
+  const first = text.charCodeAt(i);
+  if (first < 0x32 || first > 0x36) return undefined; // every issuer prefix starts with 2-6
   let p = i;
   let digits = '';
   let sep = -1;

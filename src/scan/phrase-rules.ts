@@ -18,6 +18,8 @@ export interface PhraseRule {
   readonly re: RegExp;
   /** Every match starts at an anchor, so one sticky attempt there decides; else a window around it is searched. */
   readonly anchored: boolean;
+  /** For window rules: how far before its anchor a match can start. */
+  readonly reach: number;
   /** Quoted, cited ("such as …") or negated ("never …") matches score MENTION_SCORE. */
   readonly contextual: boolean;
 }
@@ -36,8 +38,8 @@ interface Spec {
   anchors: string[];
   re: string;
   contextual?: boolean;
-  /** The anchors sit inside matches rather than at their start. */
-  inner?: boolean;
+  /** The anchors sit inside matches, at most this many characters after the start. */
+  inner?: number;
 }
 
 const words = (list: string): string => `(?:${list.trim().split(/\s+/).join('|')})`;
@@ -86,7 +88,7 @@ const SPECS: Spec[] = [
   },
   {
     rule: 'injection.mode-enable',
-    inner: true,
+    inner: 40,
     type: 'INSTRUCTION_OVERRIDE',
     score: 0.85,
     anchors: ['mode'],
@@ -95,7 +97,7 @@ const SPECS: Spec[] = [
   },
   {
     rule: 'injection.no-restrictions',
-    inner: true,
+    inner: 60,
     type: 'INSTRUCTION_OVERRIDE',
     score: 0.85,
     anchors: ['pretend', 'act as if', 'imagine', 'bound by'],
@@ -104,7 +106,7 @@ const SPECS: Spec[] = [
   },
   {
     rule: 'injection.new-instructions',
-    inner: true,
+    inner: 40,
     type: 'INSTRUCTION_OVERRIDE',
     score: 0.7,
     anchors: ['instruction'],
@@ -112,7 +114,7 @@ const SPECS: Spec[] = [
   },
   {
     rule: 'injection.prompt-leak',
-    inner: true,
+    inner: 100,
     type: 'INSTRUCTION_OVERRIDE',
     score: 0.85,
     anchors: ['prompt', 'instructions you', 'system message'],
@@ -184,7 +186,7 @@ const SPECS: Spec[] = [
   },
   {
     rule: 'injection.role.line',
-    inner: true,
+    inner: 24,
     type: 'ROLE_SPOOFING',
     score: 0.75,
     anchors: ['system', 'assistant', 'developer'],
@@ -208,7 +210,7 @@ const SPECS: Spec[] = [
   },
   {
     rule: 'injection.tool.call-to-act',
-    inner: true,
+    inner: 110,
     type: 'TOOL_HIJACK',
     score: 0.8,
     anchors: ['tool to ', 'function to '],
@@ -217,7 +219,7 @@ const SPECS: Spec[] = [
   },
   {
     rule: 'injection.tool.sequencing',
-    inner: true,
+    inner: 40,
     type: 'TOOL_HIJACK',
     score: 0.8,
     anchors: ['answering', 'responding', 'replying', 'proceeding', 'anything else', 'other tool', 'another tool', 'this tool'],
@@ -227,7 +229,7 @@ const SPECS: Spec[] = [
   // Tool poisoning: concealment from the user, sensitive files, the <IMPORTANT> wrapper.
   {
     rule: 'injection.poison.conceal',
-    inner: true,
+    inner: 30,
     type: 'TOOL_POISONING',
     score: 0.8,
     anchors: ['tell', 'inform', 'mention', 'reveal', 'disclos', 'notify', 'alert'],
@@ -242,10 +244,10 @@ const SPECS: Spec[] = [
   },
   {
     rule: 'injection.poison.sensitive-file',
-    inner: true,
+    inner: 60,
     type: 'TOOL_POISONING',
     score: 0.8,
-    anchors: ['~/.ssh', '.ssh/', 'id_rsa', 'id_ed25519', '.aws/credentials', '/etc/passwd', '/etc/shadow', '.netrc', '.npmrc', '.kube/config', '.env', 'mcp.json'],
+    anchors: ['ssh/', 'id_rsa', 'id_ed25519', 'aws/credentials', 'etc/passwd', 'etc/shadow', 'netrc', 'npmrc', 'kube/config', '.env', 'mcp.json'],
     re: String.raw`\b(?:send|pass|include|upload|attach|post|forward|exfiltrate|leak|share|provide)\b${GAP}(?:~/\.ssh|\.ssh/|id_rsa\b(?!\.pub)|id_ed25519\b(?!\.pub)|\.aws/credentials|/etc/(?:passwd|shadow)|\.netrc|\.npmrc|\.kube/config|\.env\b|mcp\.json)`,
     contextual: true,
   },
@@ -264,7 +266,8 @@ export const PHRASE_RULES: readonly PhraseRule[] = SPECS.map((s) => ({
   type: s.type,
   score: s.score,
   anchors: s.anchors,
-  re: new RegExp(s.re, s.inner ? 'gu' : 'yu'),
-  anchored: !s.inner,
+  re: new RegExp(s.re, s.inner === undefined ? 'yu' : 'gu'),
+  anchored: s.inner === undefined,
+  reach: s.inner ?? 0,
   contextual: s.contextual ?? false,
 }));

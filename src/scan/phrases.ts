@@ -74,10 +74,10 @@ function matchAt(rule: PhraseRule, lower: string, p: number): { type: PhraseType
 }
 
 function matchAround(rule: PhraseRule, lower: string, p: number): { type: PhraseType; rule: string; start: number; end: number } | undefined {
-  const from = Math.max(0, p - MAX_PHRASE - CONTEXT);
+  const from = Math.max(0, p - rule.reach - CONTEXT);
   const window = lower.slice(from, Math.min(lower.length, p + MAX_PHRASE + CONTEXT));
   const re = rule.re;
-  re.lastIndex = Math.max(0, p - MAX_PHRASE - from);
+  re.lastIndex = Math.max(0, p - rule.reach - from);
   for (let m = re.exec(window); m !== null; m = re.exec(window)) {
     const start = from + m.index;
     const end = start + m[0].length;
