@@ -7,12 +7,17 @@ export interface StreamScanOptions extends ScanOptions {
   readonly classes?: ReadonlySet<DataClass>;
   /**
    * Characters of earlier text kept and scanned again with the next piece, so a pattern
-   * split across pieces is found; a pattern longer than this may be missed (default 1024).
+   * split across pieces is found (default 256, above the longest phrase rule). Longer
+   * matches still in progress are held whole up to MAX_HELD: a match reaching the end of
+   * the text so far, or a private-key block whose END has not arrived yet.
    */
   readonly window?: number;
 }
 
-const DEFAULT_WINDOW = 1024;
+const DEFAULT_WINDOW = 256;
+/** The most a stream holds back for a match in progress (a 4096-bit RSA key block is about 3.3 KB). */
+const MAX_HELD = 8192;
+const PEM_FOOTER = /-----END [A-Z0-9 ]{0,64}-----/;
 /**
  * A match ending this close to the end of what has arrived may still change: grow, or be
  * judged differently by rules that look ahead (up to 24 characters). It waits for more text.
@@ -66,8 +71,11 @@ export class StreamScanner {
       out.push({ ...f, start, end: base + f.end });
       this.reportedEnd = base + f.end;
     }
-    // Keep the window, or the start of a held-back match when it lies further back (up to 4 windows).
-    const keep = Math.max(0, Math.min(text.length - this.window, Math.max(pendingStart, text.length - 4 * this.window)));
+    // Keep the window, or further back the start of a match in progress, up to MAX_HELD.
+    const pemOpen = text.lastIndexOf('-----BEGIN ');
+    const pemOpenStill = pemOpen !== -1 && !PEM_FOOTER.test(text.slice(pemOpen, pemOpen + MAX_HELD));
+    const inProgress = pemOpenStill ? Math.min(pemOpen, pendingStart) : pendingStart;
+    const keep = Math.max(0, Math.min(text.length - this.window, Math.max(inProgress, text.length - MAX_HELD)));
     this.carry = text.slice(keep);
     this.carryStart = base + keep;
     return out;
@@ -78,7 +86,7 @@ export class StreamScanner {
     return this.carryStart + this.carry.length;
   }
 
-  /** Characters held between pushes: the window, or up to four when a match is held back. */
+  /** Characters held between pushes: the window, or up to MAX_HELD while a match is in progress. */
   get retained(): number {
     return this.carry.length;
   }

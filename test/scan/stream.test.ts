@@ -43,12 +43,19 @@ describe('StreamScanner', () => {
       expect(s.retained).toBeLessThanOrEqual(256);
     }
     expect(s.offset).toBe(1024 * 27 * 40);
-    // A match still growing at the end of a piece is kept whole, within four windows.
+    // A match still growing at the end of a piece is kept whole, within MAX_HELD (8 KiB).
     s.push(' mail bob@example.co');
     expect(s.push('m').map((f) => f.type)).toEqual([]);
-    expect(s.retained).toBeLessThanOrEqual(4 * 256);
+    expect(s.retained).toBeLessThanOrEqual(8192);
     expect(s.end().map((f) => f.end - f.start)).toEqual(['bob@example.com'.length]);
     expect(s.offset).toBe(1024 * 27 * 40 + ' mail bob@example.com'.length);
+  });
+
+  it('holds a private-key block until its END arrives, so a key longer than the window is found', () => {
+    const block = fake.pem('RSA ', 'FAKEFAKEFAKEFAKE\n'.repeat(120));
+    const text = `config:\n${block}\nmore text after the key to settle it`;
+    const found = streamAll(text, Array.from({ length: 60 }, (_, i) => i * 41));
+    expect(spans(text, found)).toEqual([['PRIVATE_KEY', block]]);
   });
 
   it('finds what a whole-text scan finds, wherever the cuts fall', () => {
