@@ -247,7 +247,7 @@ const SPECS: Spec[] = [
     inner: 60,
     type: 'TOOL_POISONING',
     score: 0.8,
-    anchors: ['ssh/', 'id_rsa', 'id_ed25519', 'aws/credentials', 'etc/passwd', 'etc/shadow', 'netrc', 'npmrc', 'kube/config', '.env', 'mcp.json'],
+    anchors: ['ssh/', 'id_rsa', 'id_ed25519', 'aws/credentials', 'etc/passwd', 'etc/shadow', 'netrc', 'npmrc', 'kube/config', 'env', 'mcp.json'],
     re: String.raw`\b(?:send|pass|include|upload|attach|post|forward|exfiltrate|leak|share|provide)\b${GAP}(?:~/\.ssh|\.ssh/|id_rsa\b(?!\.pub)|id_ed25519\b(?!\.pub)|\.aws/credentials|/etc/(?:passwd|shadow)|\.netrc|\.npmrc|\.kube/config|\.env\b|mcp\.json)`,
     contextual: true,
   },
@@ -266,7 +266,8 @@ export const PHRASE_RULES: readonly PhraseRule[] = SPECS.map((s) => ({
   type: s.type,
   score: s.score,
   anchors: s.anchors,
-  re: new RegExp(s.re, s.inner === undefined ? 'yu' : 'gu'),
+  // The `u` flag only where a pattern needs it (\p{…}): V8 runs patterns without it faster.
+  re: new RegExp(s.re, (s.inner === undefined ? 'y' : 'g') + (s.re.includes('\\p{') ? 'u' : '')),
   anchored: s.inner === undefined,
   reach: s.inner ?? 0,
   contextual: s.contextual ?? false,
