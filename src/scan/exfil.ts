@@ -72,7 +72,7 @@ function judge(image: boolean, url: string, options: ScanOptions | undefined): n
 }
 
 export function scanExfiltration(text: string, lower: string, out: Finding[], options: ScanOptions | undefined): void {
-  MD_TARGET.lastIndex = 0;
+  MD_TARGET.lastIndex = lower.indexOf('](') === -1 ? lower.length : 0;
   for (let m = MD_TARGET.exec(lower); m !== null; m = MD_TARGET.exec(lower)) {
     const close = m.index;
     const open = text.slice(Math.max(0, close - MAX_LABEL), close).lastIndexOf('[');
@@ -88,6 +88,7 @@ export function scanExfiltration(text: string, lower: string, out: Finding[], op
     out.push({ class: 'injection', type: 'EXFILTRATION', start: image ? bracket - 1 : bracket, end: spanEnd, score, rule: image ? 'injection.exfil.markdown-image' : 'injection.exfil.markdown-link' });
     MD_TARGET.lastIndex = Math.max(MD_TARGET.lastIndex, spanEnd);
   }
+  if (lower.indexOf('<img') === -1) return;
   HTML_IMG.lastIndex = 0;
   for (let m = HTML_IMG.exec(lower); m !== null; m = HTML_IMG.exec(lower)) {
     const urlStart = HTML_IMG.lastIndex;

@@ -81,6 +81,9 @@ const TAG_NAME = /^<([a-z][a-z0-9]{0,15})/;
  * when that text carries instructions, low otherwise (hidden menus are everyday HTML).
  */
 export function scanCssHidden(lower: string, out: Finding[]): void {
+  // Every hiding declaration sits in a style attribute or is a hidden attribute: two indexOf
+  // calls (far cheaper than a regex pass) rule out most texts.
+  if (lower.indexOf('style') === -1 && lower.indexOf('hidden') === -1) return;
   let coveredTo = 0;
   HIDING.lastIndex = 0;
   for (let m = HIDING.exec(lower); m !== null; m = HIDING.exec(lower)) {
