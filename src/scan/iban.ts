@@ -12,7 +12,7 @@ const IBAN_LENGTH: Readonly<Record<string, number>> = {
 
 // Country code, check digits, then groups of up to four; the compact form or groups of four
 // separated by single spaces. Bounded: at most 34 characters of IBAN plus 8 spaces.
-const CANDIDATE = /[A-Z]{2}\d{2}(?: ?[A-Z0-9]{1,4}){3,8}/g; // boundaries checked after: look-arounds slow V8 down
+const CANDIDATE = /\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{1,4}){3,8}/g; // \b: only word starts are tried; the rest of the boundaries are checked after
 
 /** ISO 7064 mod 97-10 over the rearranged IBAN, computed digit by digit. */
 export function ibanValid(compact: string): boolean {

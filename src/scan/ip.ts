@@ -38,8 +38,7 @@ export function scanIps(text: string, out: Finding[]): void {
   scanIpv6(text, out);
 }
 
-// IPv6 always has "::" or a hex group between two colons; that is the anchor.
-const V6_ANCHOR = /:[0-9A-Fa-f]{0,4}:/g;
+// IPv6 always has "::" or a hex group between two colons: each ':' (found by indexOf) is tried.
 const MAX_V6 = 39;
 
 function isV6Char(c: number): boolean {
@@ -81,14 +80,25 @@ function publicV6(g: number[]): boolean {
   return true;
 }
 
+function isHex(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
+}
+
+/** A ':' followed by up to four hex digits and another ':'. */
+function colonPairAt(text: string, c: number): boolean {
+  let p = c + 1;
+  while (p - c <= 4 && isHex(text.charCodeAt(p))) p++;
+  return text.charCodeAt(p) === 0x3a;
+}
+
 function scanIpv6(text: string, out: Finding[]): void {
-  V6_ANCHOR.lastIndex = 0;
-  for (let m = V6_ANCHOR.exec(text); m !== null; m = V6_ANCHOR.exec(text)) {
-    let s = m.index;
-    while (s > 0 && m.index - s < MAX_V6 && isV6Char(text.charCodeAt(s - 1))) s--;
-    let e = m.index;
+  for (let c = text.indexOf(':'); c !== -1; c = text.indexOf(':', c + 1)) {
+    if (!colonPairAt(text, c)) continue;
+    let s = c;
+    while (s > 0 && c - s < MAX_V6 && isV6Char(text.charCodeAt(s - 1))) s--;
+    let e = c;
     while (e < text.length && e - s < MAX_V6 + 1 && isV6Char(text.charCodeAt(e))) e++;
-    V6_ANCHOR.lastIndex = Math.max(V6_ANCHOR.lastIndex, e);
+    c = Math.max(c, e - 1);
     if (isWordish(text.charCodeAt(s - 1)) || isWordish(text.charCodeAt(e)) || text.charCodeAt(s - 1) === 0x3a) continue;
     const candidate = text.slice(s, e);
     const groups = ipv6Groups(candidate);

@@ -37,7 +37,7 @@ function isBearerChar(c: number): boolean {
 
 function scanBearer(text: string, out: Finding[]): void {
   const lower = lowerForScan(text);
-  BEARER.lastIndex = 0;
+  BEARER.lastIndex = lower.indexOf('bearer') === -1 ? lower.length : 0;
   for (let m = BEARER.exec(lower); m !== null; m = BEARER.exec(lower)) {
     const start = BEARER.lastIndex;
     let end = start;
