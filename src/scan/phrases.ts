@@ -26,13 +26,12 @@ for (const a of RULES_OF.keys()) {
 }
 // Three passes, each cheap for V8: ASCII word anchors behind \b (only word starts are tried),
 // ASCII anchors that start with punctuation (rare first characters), and the non-ASCII
-// anchors, which run only on text that has a non-ASCII character at all.
+// anchors (which V8 dismisses at once on a one-byte string without Latin-1 letters).
 const isAscii = (a: string): boolean => /^[\x00-\x7f]*$/.test(a);
 const anchors = [...BY_ANCHOR.keys()];
 const WORD_ANCHORS = new RegExp(`\\b${literalsSource(anchors.filter((a) => isAscii(a) && /^[a-z]/.test(a)))}`, 'g');
 const MARK_ANCHORS = new RegExp(literalsSource(anchors.filter((a) => isAscii(a) && !/^[a-z]/.test(a))), 'g');
 const OTHER_ANCHORS = new RegExp(literalsSource(anchors.filter((a) => !isAscii(a))), 'gu');
-const NON_ASCII = /[^\x00-\x7f]/;
 
 // The text a rule looks at around an anchor: the longest match, plus a little context on
 // each side for look-behinds and look-aheads. Matches must contain the anchor.
@@ -46,7 +45,7 @@ const CONTEXT = 24;
  */
 export function scanPhrases(lower: string, out: PhraseMatch[]): void {
   const seen = new Set<string>(); // a rule with anchors in two passes can find a match twice
-  for (const re of NON_ASCII.test(lower) ? [WORD_ANCHORS, MARK_ANCHORS, OTHER_ANCHORS] : [WORD_ANCHORS, MARK_ANCHORS]) {
+  for (const re of [WORD_ANCHORS, MARK_ANCHORS, OTHER_ANCHORS]) {
     // Per rule, where its last match in this pass ended: later anchors inside it are done.
     const doneUpTo = new Map<PhraseRule, number>();
     re.lastIndex = 0;
