@@ -91,8 +91,9 @@ const SPECS: Spec[] = [
     inner: 40,
     type: 'INSTRUCTION_OVERRIDE',
     score: 0.85,
-    anchors: ['mode'],
-    re: String.raw`\b(?:enable|activate|enter|switch${S}to|turn${S}on)${S}(?:god|dan|jailbreak|unrestricted|sudo|evil)${S}mode\b`,
+    // Anchored on the rare "<adjective> mode" pair, not on "mode" (which starts "model").
+    anchors: ['god mode', 'dan mode', 'jailbreak mode', 'unrestricted mode', 'sudo mode', 'evil mode'],
+    re: String.raw`\b(?:enable|activate|enter|switch${S}to|turn${S}on)${S}(?:god|dan|jailbreak|unrestricted|sudo|evil) mode\b`,
     contextual: true,
   },
   {
@@ -114,10 +115,10 @@ const SPECS: Spec[] = [
   },
   {
     rule: 'injection.prompt-leak',
-    inner: 100,
     type: 'INSTRUCTION_OVERRIDE',
     score: 0.85,
-    anchors: ['prompt', 'instructions you', 'system message'],
+    // Anchored on the verbs: "prompt" itself is everywhere in text about AI.
+    anchors: ['reveal', 'print', 'show', 'output', 'repeat', 'leak', 'display', 'dump', 'disclose', 'tell'],
     re: String.raw`\b(?:reveal|print|show|output|repeat|leak|display|dump|disclose|tell${S}me)${S}(?:me${S})?(?:your|the)${S}(?:(?:full|entire|exact|complete|initial|original|hidden|secret)${S}){0,2}(?:system${S}prompt|system${S}message|initial${S}prompt|hidden${S}prompt|instructions${S}you${S}were${S}given)\b`,
     contextual: true,
   },

@@ -1,6 +1,6 @@
 // Precision and recall of each scanner on the labelled corpus, printed as a table, with floors.
 import { describe, expect, it } from 'vitest';
-import { classifyPayload, DATA_CLASSES } from '../../src/scan/index.js';
+import { classifyPayload, DATA_CLASSES, FINDING_TYPES, scanText } from '../../src/scan/index.js';
 import type { DataClass } from '../../src/scan/index.js';
 import { loadCorpus } from './corpus.js';
 
@@ -20,6 +20,17 @@ describe('labelled corpus', () => {
     expect(new Set(corpus.map((e) => e.id)).size).toBe(corpus.length);
     for (const c of DATA_CLASSES) expect(corpus.filter((e) => e.expect.includes(c)).length).toBeGreaterThanOrEqual(10);
     expect(corpus.filter((e) => e.expect.length === 0).length).toBeGreaterThanOrEqual(25);
+  });
+
+  it('reports only finding types its class declares, and every injection type occurs', () => {
+    const seen = new Set<string>();
+    for (const e of corpus) {
+      for (const f of scanText(e.text, undefined, { minScore: 0 })) {
+        expect(FINDING_TYPES[f.class] as readonly string[]).toContain(f.type);
+        seen.add(f.type);
+      }
+    }
+    for (const t of FINDING_TYPES.injection) expect(seen).toContain(t);
   });
 
   it('meets the precision and recall floors per scanner', () => {
