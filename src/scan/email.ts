@@ -36,10 +36,21 @@ export function scanEmails(text: string, out: Finding[]): void {
 
 function emailAround(text: string, at: number): [number, number] | undefined {
   const start = localPartStart(text, at);
-  if (start === undefined) return undefined;
+  if (start === undefined || inUrlAuthority(text, start)) return undefined;
   const end = domainEnd(text, at + 1);
   if (end === undefined || isWordChar(text.charCodeAt(end))) return undefined;
   return [start, end];
+}
+
+const MAX_USERINFO = 256;
+
+/** "scheme://user:password@host": the '@' ends URL credentials, which the secret detector owns. */
+function inUrlAuthority(text: string, start: number): boolean {
+  for (let i = start - 1; i >= 2 && start - i <= MAX_USERINFO; i--) {
+    const c = text.charCodeAt(i);
+    if (c <= 0x20 || c === 0x22 || c === 0x27 || c === 0x3c || c === 0x2f) return c === 0x2f && text.startsWith('://', i - 2);
+  }
+  return false;
 }
 
 function localPartStart(text: string, at: number): number | undefined {

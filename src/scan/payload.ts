@@ -1,6 +1,11 @@
+import { toPointer } from '../errors.js';
 import { applyEdits, numberFinding, placeholder, stringEdits } from './leaf.js';
+import type { LeafOptions } from './leaf.js';
 import { DATA_CLASSES } from './types.js';
-import type { DataClass } from './types.js';
+import type { DataClass, Finding } from './types.js';
+
+/** Options for payload scans: the text options, and which finding types count (all when omitted). */
+export type PayloadScanOptions = LeafOptions;
 
 // Payloads are JSON values and are walked with explicit stacks, never recursion, so nesting
 // depth is bounded by memory, not by the call stack. Arrays and plain objects are walked;
@@ -18,22 +23,23 @@ function asContainer(value: unknown): Container | undefined {
 }
 
 /** The data classes found in the string and number values of a JSON value (object keys are not scanned). */
-export function classifyPayload(payload: unknown): Set<DataClass> {
+export function classifyPayload(payload: unknown, options?: PayloadScanOptions): Set<DataClass> {
   const found = new Set<DataClass>();
   const remaining = new Set<DataClass>(DATA_CLASSES);
   const seen = new WeakSet<object>(); // shared subtrees are scanned once, and cycles end
-  const stack: unknown[] = [payload];
+  const stack: [unknown, string | undefined][] = [[payload, undefined]];
   while (stack.length > 0 && remaining.size > 0) {
-    const value = stack.pop();
+    const [value, key] = stack.pop()!;
     const container = asContainer(value);
     if (container !== undefined) {
       if (seen.has(container)) continue;
       seen.add(container);
-      for (const child of Object.values(container)) stack.push(child);
+      const isArray = Array.isArray(container);
+      for (const [k, child] of Object.entries(container)) stack.push([child, isArray ? undefined : k]);
     } else if (typeof value === 'string') {
-      for (const e of stringEdits(value, remaining)) markFound(e.class);
+      for (const e of stringEdits(value, remaining, options, key)) markFound(e.class);
     } else if (typeof value === 'number') {
-      const f = numberFinding(String(value), remaining);
+      const f = numberFinding(String(value), remaining, options);
       if (f !== undefined) markFound(f.class);
     }
   }
@@ -43,6 +49,59 @@ export function classifyPayload(payload: unknown): Set<DataClass> {
     found.add(c);
     remaining.delete(c);
   }
+}
+
+/** A finding in a payload leaf: `path` is the JSON pointer of the leaf; offsets are into its string (raw JSON text for JSON-text strings). */
+export interface PayloadFinding extends Finding {
+  readonly path: string;
+}
+
+/**
+ * Every finding (of `classes`, all when omitted) in the string and number leaves of a JSON
+ * value, with the leaf's JSON pointer: what an annotate outcome records and what a
+ * per-finding-type policy decides on. Walked iteratively; shared subtrees are scanned once.
+ */
+export function scanPayload(payload: unknown, classes: ReadonlySet<DataClass> = new Set(DATA_CLASSES), options?: PayloadScanOptions): PayloadFinding[] {
+  const out: PayloadFinding[] = [];
+  const seen = new WeakSet<object>();
+  const stack: PathNode[] = [{ value: payload, key: undefined, parent: undefined }];
+  for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
+    const container = asContainer(node.value);
+    if (container !== undefined) {
+      if (seen.has(container)) continue;
+      seen.add(container);
+      const entries = Object.entries(container);
+      const isArray = Array.isArray(container);
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [k, child] = entries[i]!;
+        stack.push({ value: child, key: isArray ? i : k, parent: node });
+      }
+    } else if (typeof node.value === 'string' || typeof node.value === 'number') {
+      const key = typeof node.key === 'string' ? node.key : undefined;
+      const edits = typeof node.value === 'string' ? stringEdits(node.value, classes, options, key) : numberEdits(node.value, classes, options);
+      for (const e of edits) out.push({ class: e.class, type: e.type, start: e.start, end: e.end, score: e.score, rule: e.rule, path: pointerOf(node) });
+    }
+  }
+  return out;
+}
+
+/** A node of the walk, linked to its parent so that paths cost nothing until a finding needs one. */
+interface PathNode {
+  readonly value: unknown;
+  readonly key: string | number | undefined;
+  readonly parent: PathNode | undefined;
+}
+
+function pointerOf(node: PathNode): string {
+  const path: (string | number)[] = [];
+  for (let n: PathNode | undefined = node; n?.key !== undefined; n = n.parent) path.push(n.key);
+  return toPointer(path.reverse());
+}
+
+function numberEdits(value: number, classes: ReadonlySet<DataClass>, options: PayloadScanOptions | undefined): Finding[] {
+  const decimal = String(value);
+  const f = numberFinding(decimal, classes, options);
+  return f === undefined ? [] : [{ ...f, start: 0, end: decimal.length }];
 }
 
 export interface Redacted<T> {
@@ -72,23 +131,23 @@ interface Frame {
  * input, key order is kept, and the input itself is returned when nothing was redacted.
  * Throws a TypeError on a circular payload, which no JSON value is.
  */
-export function redactPayload<T>(payload: T, classes: ReadonlySet<DataClass>): Redacted<T> {
+export function redactPayload<T>(payload: T, classes: ReadonlySet<DataClass>, options?: PayloadScanOptions): Redacted<T> {
   let redactions = 0;
   const types = new Set<string>();
   let root: unknown = payload;
   const stack: Frame[] = [];
   const onPath = new Set<object>();
 
-  const redactLeaf = (value: unknown): unknown => {
+  const redactLeaf = (value: unknown, key: string | undefined): unknown => {
     if (typeof value === 'string') {
-      const edits = stringEdits(value, classes);
+      const edits = stringEdits(value, classes, options, key);
       if (edits.length === 0) return value;
       redactions += edits.length;
       for (const e of edits) types.add(e.type);
       return applyEdits(value, edits);
     }
     if (typeof value === 'number') {
-      const f = numberFinding(String(value), classes);
+      const f = numberFinding(String(value), classes, options);
       if (f === undefined) return value;
       redactions++;
       types.add(f.type);
@@ -109,7 +168,7 @@ export function redactPayload<T>(payload: T, classes: ReadonlySet<DataClass>): R
   const visit = (value: unknown, parent: Frame | undefined, key: string | number): void => {
     const source = asContainer(value);
     if (source === undefined) {
-      const redacted = redactLeaf(value);
+      const redacted = redactLeaf(value, parent?.keys === undefined ? undefined : String(key));
       if (redacted !== value) assign(parent, key, redacted);
       return;
     }

@@ -16,6 +16,12 @@ export const fake = {
   google: 'AIza' + 'FAKE_fake-0'.repeat(3) + '00',
   // {"alg":"HS256"} . {"sub":"fake"} . "fake-signature"
   jwt: ['eyJhbGciOiJIUzI1NiJ9', 'eyJzdWIiOiJmYWtlIn0', 'ZmFrZS1zaWduYXR1cmU'].join('.'),
+  awsSecret: 'FAKEfake0123456789/FAKE' + '+fake0123456789AB',
+  gitlab: 'glpat-' + 'FAKEfake0123456789ab',
+  slackWebhook: 'https://hooks.slack.com/services/' + ['T00000000', 'B00000000', 'FAKEfakeFAKEfakeFAKEfake'].join('/'),
+  azureKey: 'FAKEfake0123456789+/'.repeat(4) + 'FAKEfa' + '==',
+  azureSecret: 'abc' + '8Q~' + 'FAKEfake0123456789FAKEfake01234',
+  npm: 'npm_' + 'FAKEfake0123456789'.repeat(2),
   pem: (label: string, body = 'FAKEFAKEFAKEFAKE\nFAKEFAKE==') =>
     ['-----BEGIN ', label, 'PRIVATE KEY-----\n', body, '\n-----END ', label, 'PRIVATE KEY-----'].join(''),
 };

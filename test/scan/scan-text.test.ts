@@ -10,7 +10,7 @@ describe('scanText', () => {
 
   it('runs every detector when no classes are given, sorted by start', () => {
     expect(shown(text)).toEqual([
-      ['injection', 'INJECTION', 'ignore previous instructions'],
+      ['injection', 'INSTRUCTION_OVERRIDE', 'ignore previous instructions'],
       ['pii', 'EMAIL', 'bob@example.com'],
       ['secret', 'AWS_ACCESS_KEY', fake.aws],
     ]);

@@ -1,0 +1,104 @@
+import { literalsSource } from './literals.js';
+import { MAX_PHRASE, PHRASE_RULES } from './phrase-rules.js';
+import type { PhraseRule, PhraseType } from './phrase-rules.js';
+
+/** What a phrase that is quoted, cited or negated scores: below DEFAULT_MIN_SCORE, still visible to annotate. */
+export const MENTION_SCORE = 0.35;
+
+export interface PhraseMatch {
+  readonly type: PhraseType;
+  readonly rule: string;
+  readonly start: number;
+  readonly end: number;
+  readonly score: number;
+}
+
+const RULES_OF = new Map<string, PhraseRule[]>();
+for (const r of PHRASE_RULES) for (const a of r.anchors) RULES_OF.set(a, [...(RULES_OF.get(a) ?? []), r]);
+// An anchor regex reports the longest anchor at a position, so each anchor also carries the
+// rules of the anchors it starts with ('ignorez' those of 'ignore'); and the scan resumes one
+// character after each hit, so anchors starting inside another are found too.
+const BY_ANCHOR = new Map<string, PhraseRule[]>();
+for (const a of RULES_OF.keys()) {
+  const rules = new Set<PhraseRule>();
+  for (const [b, rs] of RULES_OF) if (a.startsWith(b)) for (const r of rs) rules.add(r);
+  BY_ANCHOR.set(a, [...rules]);
+}
+// Three passes, each cheap for V8: ASCII word anchors behind \b (only word starts are tried),
+// ASCII anchors that start with punctuation (rare first characters), and the non-ASCII
+// anchors (which V8 dismisses at once on a one-byte string without Latin-1 letters).
+const isAscii = (a: string): boolean => /^[\x00-\x7f]*$/.test(a);
+const anchors = [...BY_ANCHOR.keys()];
+const WORD_ANCHORS = new RegExp(`\\b${literalsSource(anchors.filter((a) => isAscii(a) && /^[a-z]/.test(a)))}`, 'g');
+const MARK_ANCHORS = new RegExp(literalsSource(anchors.filter((a) => isAscii(a) && !/^[a-z]/.test(a))), 'g');
+const OTHER_ANCHORS = new RegExp(literalsSource(anchors.filter((a) => !isAscii(a))), 'gu');
+
+// The text a rule looks at around an anchor: the longest match, plus a little context on
+// each side for look-behinds and look-aheads. Matches must contain the anchor.
+const CONTEXT = 24;
+
+/**
+ * Every phrase rule's matches in `lower` (lower-cased text), each reported once. The cost is
+ * two or three regex passes for the anchors plus, per anchor occurrence, one sticky attempt of each of
+ * its rules (or, for inner-anchored rules, a search of a window of 2 × MAX_PHRASE characters):
+ * a bounded amount of work per anchor, so linear in the text length.
+ */
+export function scanPhrases(lower: string, out: PhraseMatch[]): void {
+  const seen = new Set<string>(); // a rule with anchors in two passes can find a match twice
+  for (const re of [WORD_ANCHORS, MARK_ANCHORS, OTHER_ANCHORS]) {
+    // Per rule, where its last match in this pass ended: later anchors inside it are done.
+    const doneUpTo = new Map<PhraseRule, number>();
+    re.lastIndex = 0;
+    for (let m = re.exec(lower); m !== null; m = re.exec(lower)) {
+      const p = m.index;
+      re.lastIndex = p + 1;
+      for (const rule of BY_ANCHOR.get(m[0]) ?? []) {
+        if (p < (doneUpTo.get(rule) ?? 0)) continue;
+        const found = rule.anchored ? matchAt(rule, lower, p) : matchAround(rule, lower, p);
+        if (found === undefined) continue;
+        doneUpTo.set(rule, found.end);
+        const key = `${found.rule}:${found.start}:${found.end}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        out.push({ ...found, score: rule.contextual && isMention(lower, found.start, found.end) ? MENTION_SCORE : rule.score });
+      }
+    }
+  }
+}
+
+function matchAt(rule: PhraseRule, lower: string, p: number): { type: PhraseType; rule: string; start: number; end: number } | undefined {
+  rule.re.lastIndex = p;
+  const m = rule.re.exec(lower);
+  return m === null ? undefined : { type: rule.type, rule: rule.rule, start: p, end: p + m[0].length };
+}
+
+function matchAround(rule: PhraseRule, lower: string, p: number): { type: PhraseType; rule: string; start: number; end: number } | undefined {
+  const from = Math.max(0, p - rule.reach - CONTEXT);
+  const window = lower.slice(from, Math.min(lower.length, p + MAX_PHRASE + CONTEXT));
+  const re = rule.re;
+  re.lastIndex = Math.max(0, p - rule.reach - from);
+  for (let m = re.exec(window); m !== null; m = re.exec(window)) {
+    const start = from + m.index;
+    const end = start + m[0].length;
+    if (start > p) return undefined;
+    if (end > p) return { type: rule.type, rule: rule.rule, start, end };
+    if (m[0].length === 0) re.lastIndex++;
+  }
+  return undefined;
+}
+
+const MENTION_BEFORE =
+  /(?:such as|like|e\.g\.|eg|for example|for instance|phrases?|strings?|called|known as|payloads?|says?|said|saying|reads?|wrote|writes?|typed?|contains?|containing|includes?|including|(?:the|a|an) (?:model|llm|ai|agent|assistant|chatbot|bot) (?:to|into)|attempts? to|tries to|trying to|tricks? \S{1,20} into)\s{0,3}[:,]?\s{0,3}["'“‘«`]?\s{0,2}$/;
+const NEGATION_BEFORE = /(?:never|not|n't|n’t|no)\s{1,3}(?:[a-z]{1,12}\s{1,3})?$/;
+const QUOTES = '"\'“”‘’«»`';
+
+/** Cited ("phrases such as …"), quoted ("“ignore previous instructions”") or negated ("never send …"). */
+function isMention(lower: string, start: number, end: number): boolean {
+  const before = lower.slice(Math.max(0, start - 48), start);
+  if (MENTION_BEFORE.test(before) || NEGATION_BEFORE.test(before)) return true;
+  let b = start - 1;
+  while (b >= 0 && lower.charCodeAt(b) === 0x20) b--;
+  if (b < 0 || !QUOTES.includes(lower.charAt(b))) return false;
+  for (let a = end; a < Math.min(lower.length, end + 4); a++) if (QUOTES.includes(lower.charAt(a))) return true;
+  return false;
+}
