@@ -73,14 +73,7 @@ function decisionEvents(r: AuditRecord, d: DecisionData, time: number, metadata:
     joch: { ...chain, edge: d.edge, ruleId: d.ruleId, reason: d.reason, pending: d.pending, namespace: d.namespace, environment: d.environment },
   };
   const api: OcsfEvent = {
-    class_uid: 6003,
-    class_name: 'API Activity',
-    category_uid: 6,
-    category_name: 'Application Activity',
-    activity_id: activity.id,
-    activity_name: activity.name,
-    type_uid: 6003 * 100 + activity.id,
-    time,
+    ...apiActivity(activity, time),
     severity_id: denied ? 3 : 1,
     status_id: denied ? 2 : 1,
     status_detail: d.reason,
@@ -133,14 +126,7 @@ function adminActivity(r: AuditRecord, time: number, metadata: Record<string, un
   const denied = r.type === 'admin.denied' || (data.status !== undefined && data.status >= 400);
   const activity = r.type === 'policy.apply' || r.type === 'policy.promote' || r.type === 'policy.rollback' ? { id: 3, name: 'Update' } : activityFor(data.method);
   return {
-    class_uid: 6003,
-    class_name: 'API Activity',
-    category_uid: 6,
-    category_name: 'Application Activity',
-    activity_id: activity.id,
-    activity_name: activity.name,
-    type_uid: 6003 * 100 + activity.id,
-    time,
+    ...apiActivity(activity, time),
     severity_id: r.type === 'admin.denied' ? 3 : 1,
     status_id: denied ? 2 : 1,
     metadata,
@@ -150,6 +136,20 @@ function adminActivity(r: AuditRecord, time: number, metadata: Record<string, un
     action_id: r.type === 'admin.denied' ? 2 : 1,
     disposition_id: r.type === 'admin.denied' ? Disposition.blocked : Disposition.allowed,
     unmapped: { joch: { ...chain, data: r.data } },
+  };
+}
+
+/** The API Activity (6003) class fields every such event starts with. */
+function apiActivity(activity: { id: number; name: string }, time: number): OcsfEvent {
+  return {
+    class_uid: 6003,
+    class_name: 'API Activity',
+    category_uid: 6,
+    category_name: 'Application Activity',
+    activity_id: activity.id,
+    activity_name: activity.name,
+    type_uid: 6003 * 100 + activity.id,
+    time,
   };
 }
 

@@ -695,6 +695,19 @@ export class EnvoyExtAuthzHarness {
    * gets content-length and (unless set) content-type text/plain; an empty body has neither
    * (the HTTP/1 codec then writes content-length: 0).
    */
+  /** The upstream request line and headers as the router sends them over HTTP/1.1. */
+  private upstreamRequest(headers: EnvoyHeaderMap, route: RouteSettings): { method: string; path: string; headers: [string, string][] } {
+    // router.cc: x-envoy-expected-rq-timeout-ms unless suppress_envoy_headers (timeout > 0).
+    if (!this.settings.suppressEnvoyHeaders && route.timeoutMs > 0) headers.set('x-envoy-expected-rq-timeout-ms', String(route.timeoutMs));
+    const out: [string, string][] = [];
+    for (const [k, v] of headers.list()) {
+      // Http1 encoder: :authority goes out as host, other pseudo-headers are not headers.
+      if (k === ':authority') out.unshift(['host', v]);
+      else if (!k.startsWith(':')) out.push([k, v]);
+    }
+    return { method: headers.first(':method') ?? 'GET', path: headers.first(':path') ?? '/', headers: out };
+  }
+
   private localReply(
     ex: ExtAuthzExchange,
     req: http.IncomingMessage,
@@ -748,16 +761,7 @@ export class EnvoyExtAuthzHarness {
       this.localReply(ex, req, res, 503, 'no healthy upstream', [], 'no_healthy_upstream');
       return;
     }
-    // router.cc: x-envoy-expected-rq-timeout-ms unless suppress_envoy_headers (timeout > 0).
-    if (!this.settings.suppressEnvoyHeaders && route.timeoutMs > 0) headers.set('x-envoy-expected-rq-timeout-ms', String(route.timeoutMs));
-    const out: [string, string][] = [];
-    for (const [k, v] of headers.list()) {
-      // Http1 encoder: :authority goes out as host, other pseudo-headers are not headers.
-      if (k === ':authority') out.unshift(['host', v]);
-      else if (!k.startsWith(':')) out.push([k, v]);
-    }
-    const method = headers.first(':method') ?? 'GET';
-    const path = headers.first(':path') ?? '/';
+    const { method, path, headers: out } = this.upstreamRequest(headers, route);
     const record: UpstreamRequestRecord = { address: upstream.host, port: upstream.port, method, path, headers: out };
     ex.upstream = record;
     const t0 = performance.now();
@@ -841,14 +845,7 @@ export class EnvoyExtAuthzHarness {
         this.localReply(ex, req, res, 503, 'no healthy upstream', [], 'no_healthy_upstream');
         return;
       }
-      if (!this.settings.suppressEnvoyHeaders && route.timeoutMs > 0) headers.set('x-envoy-expected-rq-timeout-ms', String(route.timeoutMs));
-      const out: [string, string][] = [];
-      for (const [k, v] of headers.list()) {
-        if (k === ':authority') out.unshift(['host', v]);
-        else if (!k.startsWith(':')) out.push([k, v]);
-      }
-      const method = headers.first(':method') ?? 'GET';
-      const path = headers.first(':path') ?? '/';
+      const { method, path, headers: out } = this.upstreamRequest(headers, route);
       ex.upstream = { address: upstream.host, port: upstream.port, method, path, headers: out };
       const t0 = performance.now();
       const up = await new Promise<{ status: number; raw: [string, string][]; chunks: Buffer[] } | { error: NodeJS.ErrnoException }>((resolve) => {
