@@ -7,7 +7,7 @@ import type { Authorizer } from './envoy/authorization.js';
 import { startGrpcEdge } from './envoy/grpc-server.js';
 import { startHttpAuthzEdge } from './envoy/http-authz.js';
 import { formatProblem, JochError } from './errors.js';
-import { createLogger } from './log.js';
+import { createLogger, createRedactor } from './log.js';
 import { Metrics } from './metrics.js';
 import { Engine } from './policy/engine.js';
 import { PolicySet } from './policy/policy-set.js';
@@ -65,7 +65,9 @@ export async function startGateway(
   hooks: GatewayHooks = {},
 ): Promise<Gateway> {
   const metrics = new Metrics();
-  const state = await openState(config.state, log, metrics.registry);
+  // Audit records go through the logs' redactor (built again here: the logger's own is inside pino).
+  const redact = createRedactor({ patterns: config.redactPatterns, ...(config.environment !== undefined ? { environment: config.environment } : {}) });
+  const state = await openState(config.state, log, metrics.registry, { redact });
   const source = config.state.policySource;
   // Secrets come from the policy folders; stored policy sets carry none yet.
   const first = source.kind === 'store' ? await storeEngine(config, state, source, log).then((engine) => engine && { engine, secrets: [] }) : buildEngine(config, log);

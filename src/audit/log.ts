@@ -4,7 +4,7 @@ import { JochError } from '../errors.js';
 import { MemoryStore } from '../state/memory.js';
 import { checkTenant, type Store } from '../state/store.js';
 import { verifyChain, type VerifiedCheckpoint, type VerifyResult } from './verify.js';
-import { AUDIT_LOG, chainRecord, GENESIS_HASH, SYSTEM_ACTOR, type AuditEvent, type AuditRecord } from './record.js';
+import { AUDIT_LOG, chainRecord, GENESIS_HASH, SYSTEM_ACTOR, type AuditEvent, type AuditRecord, type TextRedactor } from './record.js';
 
 /** Where hashed records go besides the store (e.g. a JSON Lines file); failures are logged, never fatal. */
 export interface AuditSink {
@@ -23,6 +23,8 @@ export interface AuditLogOptions {
   /** Wait before retrying after a store error (default 250 ms); a reconnect retries at once. */
   readonly retryMs?: number;
   readonly sink?: AuditSink;
+  /** Applied to every record before it is hashed (the logger's redactor); absent: none. */
+  readonly redact?: TextRedactor;
 }
 
 interface Head {
@@ -241,7 +243,7 @@ export class AuditLog {
       const texts: string[] = [];
       let prev = head.hash;
       for (const e of events) {
-        const { record, text } = chainRecord(e, head.seq + records.length + 1, prev, now);
+        const { record, text } = chainRecord(e, head.seq + records.length + 1, prev, now, this.options.redact);
         records.push(record);
         texts.push(text);
         prev = record.hash;

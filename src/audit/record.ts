@@ -71,13 +71,37 @@ export function hashRecord(r: Omit<AuditRecord, 'hash'>): string {
  * Chains an event: the record, and its stored text (the canonical encoding of the whole
  * record, hash included), made with one serialisation.
  */
-export function chainRecord(e: AuditEvent, seq: number, prevHash: string, now: number): { record: AuditRecord; text: string } {
-  const b = body({ seq, time: new Date(e.time ?? now).toISOString(), tenant: e.tenant, type: e.type, actor: e.actor, data: e.data, prevHash });
-  const bodyText = e.presorted ? JSON.stringify(b) : canonicalEncode(b);
+export function chainRecord(e: AuditEvent, seq: number, prevHash: string, now: number, redact?: TextRedactor): { record: AuditRecord; text: string } {
+  let b = body({ seq, time: new Date(e.time ?? now).toISOString(), tenant: e.tenant, type: e.type, actor: e.actor, data: e.data, prevHash });
+  const encode = (x: typeof b): string => (e.presorted ? JSON.stringify(x) : canonicalEncode(x));
+  let bodyText = encode(b);
+  // The same redactor as the logs: resolved secret values, secret-shaped strings, operator
+  // patterns. Checked on the whole text (one pass); when it finds something, each string is
+  // redacted on its own, so the record stays valid JSON whatever the spans cover. Decision
+  // records (presorted) had their agent-supplied strings redacted when they were built.
+  if (redact !== undefined && !e.presorted && redact(bodyText) !== bodyText) {
+    b = { ...b, actor: redactStrings(b.actor, redact), data: redactStrings(b.data, redact) };
+    bodyText = encode(b);
+  }
   const hash = digest('sha256', bodyText, 'hex');
   // "hash" sorts just before "prevHash", the first key after "data"; the last occurrence is the top-level one.
   const at = bodyText.lastIndexOf('"prevHash":');
   return { record: { ...b, hash }, text: `${bodyText.slice(0, at)}"hash":"${hash}",${bodyText.slice(at)}` };
+}
+
+/** Rewrites text so that it holds no secret (src/log.ts createRedactor). */
+export type TextRedactor = (text: string) => string;
+
+/** A copy of `value` with every string run through `redact`; key order and shape kept. */
+function redactStrings<T>(value: T, redact: TextRedactor): T {
+  if (typeof value === 'string') return redact(value) as T;
+  if (Array.isArray(value)) return value.map((v: unknown) => redactStrings(v, redact)) as T;
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = redactStrings(v, redact);
+    return out as T;
+  }
+  return value;
 }
 
 export const SYSTEM_ACTOR: Actor = { type: 'system', id: 'joch-gateway' };

@@ -2,7 +2,7 @@ import type { DecisionContext } from '../context/types.js';
 import type { Decision } from '../policy/decision.js';
 import { isValidTenant } from '../state/store.js';
 import type { AuditLog } from './log.js';
-import type { Actor, AuditEvent } from './record.js';
+import type { Actor, AuditEvent, TextRedactor } from './record.js';
 
 /**
  * The hot path's one call into audit. Implementations must not block: no awaits, no hashing,
@@ -28,6 +28,7 @@ export class AuditDecisionRecorder implements DecisionRecorder {
     private readonly audit: AuditLog,
     /** Tenant of decisions whose context names none (or an invalid one). */
     private readonly defaultTenant = 'default',
+    private readonly redact?: TextRedactor,
   ) {}
 
   recordDecision(decision: Decision, ctx: DecisionContext | undefined, edge: string): void {
@@ -43,7 +44,7 @@ export class AuditDecisionRecorder implements DecisionRecorder {
     this.buffer = [];
     this.scheduled = false;
     for (let i = 0; i < b.length; i += 4) {
-      this.audit.record(decisionEvent(b[i] as Decision, b[i + 1] as DecisionContext | undefined, b[i + 2] as string, b[i + 3] as number, this.defaultTenant));
+      this.audit.record(decisionEvent(b[i] as Decision, b[i + 1] as DecisionContext | undefined, b[i + 2] as string, b[i + 3] as number, this.defaultTenant, this.redact));
     }
   };
 }
@@ -54,14 +55,34 @@ export class AuditDecisionRecorder implements DecisionRecorder {
  * object is built with its keys in sorted order and holds only primitives or such objects
  * (`presorted`), so JSON.stringify gives the canonical encoding without a sorting pass.
  */
-export function decisionEvent(d: Decision, ctx: DecisionContext | undefined, edge: string, time: number, defaultTenant = 'default'): AuditEvent {
+export function decisionEvent(d: Decision, ctx: DecisionContext | undefined, edge: string, time: number, defaultTenant = 'default', redact?: TextRedactor): AuditEvent {
+  // What the agent supplied (names, hosts, paths, ids) goes through the logs' redactor; what
+  // the policies supplied (ids, versions, reasons) cannot hold a secret. One pass over all of
+  // it first: only when that finds something is each string redacted on its own.
+  if (redact !== undefined && ctx !== undefined) {
+    const supplied = agentSupplied(ctx);
+    if (redact(supplied) !== supplied) return buildDecisionEvent(d, ctx, edge, time, defaultTenant, (v) => (typeof v === 'string' ? redact(v) : undefined));
+  }
+  return buildDecisionEvent(d, ctx, edge, time, defaultTenant, asString);
+}
+
+/** Every string of the context that a decision record keeps, one per line. */
+function agentSupplied(ctx: DecisionContext): string {
+  const a = ctx.agent;
+  const t = ctx.destination;
+  return [ctx.tenant, ctx.namespace, ctx.environment, ctx.hook, a?.id, a?.name, a?.framework, t?.host, t?.sni, t?.address, t?.scheme, ctx.request?.method, ctx.request?.path, ctx.tool?.name, ctx.tool?.server, ctx.tool?.sideEffect, ctx.mcp?.method, ctx.mcp?.server, ctx.mcp?.direction, ctx.model?.name, ctx.model?.provider, ctx.session?.id, ctx.turnId, ctx.stepId]
+    .filter((v) => typeof v === 'string')
+    .join('\n');
+}
+
+function buildDecisionEvent(d: Decision, ctx: DecisionContext | undefined, edge: string, time: number, defaultTenant: string, str: (v: unknown) => string | undefined): AuditEvent {
   const tenant = ctx?.tenant !== undefined && isValidTenant(ctx.tenant) ? ctx.tenant : defaultTenant;
   const agent = ctx?.agent;
   const actor: Actor = { id: str(agent?.id) ?? str(agent?.name) ?? 'unknown', type: 'agent' };
   const m = d.modifiedRequest;
   const data = {
     agent: agent ? { framework: str(agent.framework), id: str(agent.id), name: str(agent.name) } : undefined,
-    claimedTenant: ctx?.tenant !== undefined && ctx.tenant !== tenant ? String(ctx.tenant).slice(0, 128) : undefined,
+    claimedTenant: ctx?.tenant !== undefined && ctx.tenant !== tenant ? str(String(ctx.tenant))?.slice(0, 128) : undefined,
     decision: d.decision,
     decisionId: d.decisionId,
     destination: ctx?.destination ? { address: str(ctx.destination.address), host: str(ctx.destination.host), port: num(ctx.destination.port), scheme: str(ctx.destination.scheme), sni: str(ctx.destination.sni) } : undefined,
@@ -89,5 +110,5 @@ export function decisionEvent(d: Decision, ctx: DecisionContext | undefined, edg
   return { tenant, type: 'decision', actor, time, data, presorted: true };
 }
 
-const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const asString = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);

@@ -5,6 +5,7 @@ import type { AdminApiDeps } from '../admin/api.js';
 import { Checkpointer, checkpointKey } from '../audit/checkpoint.js';
 import { JsonlFileSink, loadJsonlInto } from '../audit/file-sink.js';
 import { AuditLog } from '../audit/log.js';
+import type { TextRedactor } from '../audit/record.js';
 import { AuditDecisionRecorder, NO_DECISION_RECORDING, type DecisionRecorder } from '../audit/recorder.js';
 import { JochError } from '../errors.js';
 import { OidcVerifier } from '../identity/oidc.js';
@@ -32,7 +33,8 @@ export interface GatewayState {
  * goes on and reconnects by itself: deciding never waits for Redis), the audit log with its
  * sinks and checkpoints, and operator authentication.
  */
-export async function openState(settings: StateSettings, log: Logger, registry: Registry, productVersion = '0.0.0'): Promise<GatewayState> {
+export async function openState(settings: StateSettings, log: Logger, registry: Registry, options: { productVersion?: string; redact?: TextRedactor } = {}): Promise<GatewayState> {
+  const { productVersion = '0.0.0', redact } = options;
   let store: Store;
   if (settings.store.kind === 'redis') {
     const redis = new RedisStore(settings.store.redis);
@@ -52,6 +54,7 @@ export async function openState(settings: StateSettings, log: Logger, registry: 
     registry,
     maxBuffered: settings.audit.maxBuffered,
     batchSize: settings.audit.batchSize,
+    ...(redact !== undefined ? { redact } : {}),
     ...(settings.store.kind === 'memory' && settings.audit.file !== undefined ? { sink: new JsonlFileSink(settings.audit.file) } : {}),
   });
   const key = await checkpointKey(settings.audit.checkpointKeyFile);
@@ -71,7 +74,7 @@ export async function openState(settings: StateSettings, log: Logger, registry: 
   return {
     store,
     audit,
-    recorder: settings.audit.enabled ? new AuditDecisionRecorder(audit, settings.tenant) : NO_DECISION_RECORDING,
+    recorder: settings.audit.enabled ? new AuditDecisionRecorder(audit, settings.tenant, redact) : NO_DECISION_RECORDING,
     repo,
     admin: { repo, audit, auth, checkpoints: { checkpointer, publicJwk: key.publicJwk }, defaultTenant: settings.tenant, productVersion },
     close: async () => {
