@@ -8,7 +8,8 @@
  * - `'stop'`: closes and exits.
  *
  * - gateway: the real gateway (`startGateway` as `joch serve` runs it, logging silenced, no
- *   reload watcher) over the policy dir; outcomes from its own `joch_decisions_total`.
+ *   reload watcher, audit on as by default) over the policy dir; outcomes from its own
+ *   `joch_decisions_total`. gateway-no-audit: the same with `audit: {enabled: false}`.
  * - empty: a grpc-js server registering the same `envoyServices().authorization` whose Check
  *   answers `{status: {code: 0}}` at once: what an empty handler costs on @grpc/grpc-js.
  * - http2-minimal: node:http2 answering every stream with a fixed, pre-encoded OK
@@ -24,7 +25,7 @@ import { resolveConfig } from '../src/config.js';
 import { envoyServices } from '../src/envoy/protos.js';
 import { startGateway } from '../src/main.js';
 
-export type ServerKind = 'gateway' | 'empty' | 'http2-minimal';
+export type ServerKind = 'gateway' | 'gateway-no-audit' | 'empty' | 'http2-minimal';
 
 /** GC pauses in the server process over a span of time. */
 export interface GcStats {
@@ -64,10 +65,10 @@ async function main(): Promise<void> {
   let close: () => Promise<void>;
   let port: number;
 
-  if (kind === 'gateway') {
+  if (kind === 'gateway' || kind === 'gateway-no-audit') {
     if (policyDir === undefined) throw new Error('usage: check-grpc-server.ts gateway <policy dir>');
     const gateway = await startGateway(
-      resolveConfig({ grpc: '127.0.0.1:0', http: '127.0.0.1:0', admin: '127.0.0.1:0', policies: [policyDir], reload: false }),
+      resolveConfig({ grpc: '127.0.0.1:0', http: '127.0.0.1:0', admin: '127.0.0.1:0', policies: [policyDir], reload: false, ...(kind === 'gateway-no-audit' ? { audit: { enabled: false } } : {}) }),
       pino({ level: 'silent' }),
     );
     port = gateway.addresses.grpc;

@@ -12,13 +12,14 @@ import { percentile, table } from './stats.js';
 
 /**
  * ext_authz `Check` over gRPC on loopback, end to end: the real gateway (the seed example
- * policies plus 1,000 generated ones) beside an EMPTY Check handler on the same stack (grpc-js,
- * the same service definition, answering `{status: {code: 0}}` at once), both driven in the
- * same run by the same client, h2load (Debian's nghttp2-client, not a project dependency:
+ * policies plus 1,000 generated ones; audit on, and again with audit off) beside two
+ * baselines: an EMPTY Check handler on @grpc/grpc-js (the same service definition, answering
+ * `{status: {code: 0}}` at once) and a fixed reply on node:http2 (bench/check-grpc-server.ts),
+ * all driven in the same run by the same client, h2load (Debian's nghttp2-client, not a project dependency:
  * skipped with a note when missing), speaking gRPC over h2c with one CheckRequest serialised
  * once with the proto-loader codec, as Envoy's HTTP filter would send it.
  *
- * Measured for both:
+ * Measured for each:
  * - throughput at saturation: 4 connections × 8 streams, a fixed request count, median of 3
  *   alternating rounds after a warm-up;
  * - p50/p99 latency at fixed rates of 1,000 and 3,000 requests/s, from h2load's per-request log
@@ -79,11 +80,12 @@ const TARGET_THROUGHPUT_X = 1.3;
 const TARGET_P50_SHARE = 0.65;
 
 /** The servers, in the order they are started and first run. */
-const KINDS: readonly ServerKind[] = ['empty', 'http2-minimal', 'gateway'];
+const KINDS: readonly ServerKind[] = ['empty', 'http2-minimal', 'gateway-no-audit', 'gateway'];
 const LABELS: Record<ServerKind, string> = {
   empty: 'empty handler on grpc-js',
   'http2-minimal': 'fixed reply on node:http2',
-  gateway: 'gateway (seed + 1,000 policies)',
+  'gateway-no-audit': 'gateway, audit off',
+  gateway: 'gateway (seed + 1,000 policies, audit on)',
 };
 function byKind<T>(f: (k: ServerKind) => T): Record<ServerKind, T> {
   return Object.fromEntries(KINDS.map((k) => [k, f(k)])) as Record<ServerKind, T>;
@@ -424,7 +426,7 @@ function median(xs: readonly number[]): number {
 }
 
 export async function run(): Promise<void> {
-  console.log('\next_authz Check over gRPC (h2c, loopback): the gateway vs an empty Check handler on the same grpc-js stack');
+  console.log('\next_authz Check over gRPC (h2c, loopback): the gateway beside an empty grpc-js Check handler and a fixed node:http2 reply');
   if (h2loadMissing()) {
     console.log('check-grpc: SKIPPED — h2load not found on PATH (it is not a project dependency). Install it with: apt-get install -y nghttp2-client');
     return;
