@@ -135,6 +135,15 @@ describe('canary: a secret value reaches the upstream header and nowhere else', 
     expect(res2.status).toBe(403);
   });
 
+  it('ext_proc denies a request body carrying the value (ext_authz has no body here), in the provider shape', async () => {
+    const before = upstream.received.length;
+    const body = JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: `my key is ${Buffer.from(CANARY).toString('base64url')}` }] });
+    const res = await agent({ path: '/v1/chat/completions', authority: 'api.openai.com', headers: [['content-type', 'application/json']], body });
+    expect(res.status).toBe(403);
+    expect(JSON.parse(res.text)).toMatchObject({ error: { type: 'permission_denied', code: 'secret-exfiltration' } });
+    expect(upstream.received.length).toBe(before);
+  });
+
   it('operators see names and timing on the admin API, never the value', async () => {
     const list = await admin('GET', '/v1/secrets');
     expect(list.status).toBe(200);
