@@ -112,8 +112,7 @@ export async function startGateway(
     policies: () => ({ count: engine.policies.policies.length, version: engine.policies.version }),
     metrics: metrics.registry,
     store: () => ({ kind: state.store.kind, available: state.store.available() }),
-    secrets,
-  }, state.admin);
+  }, { ...state.admin, secrets, ...(config.environment !== undefined ? { environment: config.environment } : {}) });
   let grpc: Awaited<ReturnType<typeof startGrpcEdge>>;
   let http: Awaited<ReturnType<typeof startHttpAuthzEdge>>;
   try {

@@ -12,6 +12,7 @@ import { compileSources } from '../policy/load.js';
 import { parseYaml } from '../policy/yaml-source.js';
 import { diffJson, type PolicyRef, type PolicyRepository } from '../state/policies.js';
 import { checkTenant, isValidTenant } from '../state/store.js';
+import { registerSecretRoutes, type SecretAdmin } from './secrets-routes.js';
 
 export interface AdminApiDeps {
   readonly repo: PolicyRepository;
@@ -22,6 +23,10 @@ export interface AdminApiDeps {
   readonly defaultTenant?: string;
   /** Version in OCSF metadata.product.version. */
   readonly productVersion?: string;
+  /** The gateway's Secrets (`/v1/secrets`); absent: no Secret routes. */
+  readonly secrets?: SecretAdmin;
+  /** The gateway's environment: the scope of its Secrets. */
+  readonly environment?: string;
 }
 
 /** HTTP status per stable error code; anything else is a 500 with a generic message. */
@@ -42,6 +47,8 @@ const STATUS: Readonly<Record<string, number>> = {
   JOCH_AUDIT_CHECKPOINT: 422,
   JOCH_STORE_UNAVAILABLE: 503,
   JOCH_AUTH_UNAVAILABLE: 503,
+  JOCH_SECRET_UNKNOWN: 404,
+  JOCH_SECRET_UNAVAILABLE: 502,
 };
 
 type Req = FastifyRequest<{ Querystring: Record<string, string | undefined>; Params: Record<string, string>; Body: unknown }>;
@@ -73,7 +80,7 @@ export function registerAdminApi(app: FastifyInstance, deps: AdminApiDeps): void
   };
 
   /** Authenticates, then authorizes each scope; a failure is audited and answered 401/403. */
-  const guard = async (req: Req, permission: Permission | undefined, scopes: readonly Scope[]): Promise<Operator> => {
+  const guard = async (req: FastifyRequest, permission: Permission | undefined, scopes: readonly Scope[]): Promise<Operator> => {
     try {
       const op = await deps.auth.authenticate(req.headers.authorization);
       operators.set(req, op);
@@ -131,7 +138,7 @@ export function registerAdminApi(app: FastifyInstance, deps: AdminApiDeps): void
     const environment = required(req.query.environment, 'environment');
     const op = await guard(req, undefined, []);
     const all = await deps.repo.current(tenant, environment);
-    const visible = all.filter((v) => readable(deps.auth, op, { tenant, namespace: v.namespace, environment }));
+    const visible = all.filter((v) => allowed(deps.auth, op, 'read', { tenant, namespace: v.namespace, environment }));
     if (all.length > 0 && visible.length === 0) await guard(req, 'read', [{ tenant, namespace: all[0]?.namespace ?? null, environment }]);
     return reply.send({ tenant, environment, policies: visible.map(({ resource: _r, ...meta }) => meta) });
   });
@@ -240,11 +247,15 @@ export function registerAdminApi(app: FastifyInstance, deps: AdminApiDeps): void
     await deps.audit.flush(5000);
     return reply.send({ tenant, checkpoint: (await deps.checkpoints.checkpointer.checkpoint(tenant)) ?? null });
   });
+
+  if (deps.secrets) {
+    registerSecretRoutes(app, { secrets: deps.secrets, tenant: defaultTenant, environment: deps.environment, guard, allowed: (op, permission, scope) => allowed(deps.auth, op, permission, scope) });
+  }
 }
 
-function readable(auth: OperatorAuth, op: Operator, scope: Scope): boolean {
+function allowed(auth: OperatorAuth, op: Operator, permission: Permission, scope: Scope): boolean {
   try {
-    auth.authorize(op, 'read', scope);
+    auth.authorize(op, permission, scope);
     return true;
   } catch {
     return false;

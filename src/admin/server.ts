@@ -1,7 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import { registerAdminApi, type AdminApiDeps } from './api.js';
-import { secretsRoutes, type SecretAdmin } from './secrets-routes.js';
 
 export interface AdminStatus {
   /** True once policies are loaded and every server is bound. */
@@ -11,12 +10,11 @@ export interface AdminStatus {
   readonly metrics: Registry;
   /** What /readyz reports about the state store (absent: not reported). */
   store?(): { kind: string; available: boolean };
-  readonly secrets?: SecretAdmin;
 }
 
 /**
  * The operators' HTTP API: health, readiness and metrics, and (given `api`) the /v1 routes
- * for policies and the audit log (see api.ts).
+ * for policies, the audit log and Secrets (see api.ts, secrets-routes.ts).
  */
 export function buildAdminServer(status: AdminStatus, api?: AdminApiDeps): FastifyInstance {
   const app = Fastify({ logger: false });
@@ -27,6 +25,5 @@ export function buildAdminServer(status: AdminStatus, api?: AdminApiDeps): Fasti
   });
   app.get('/metrics', async (_req, reply) => reply.type(status.metrics.contentType).send(await status.metrics.metrics()));
   if (api) registerAdminApi(app, api);
-  if (status.secrets) void app.register(secretsRoutes, { secrets: status.secrets });
   return app;
 }

@@ -35,6 +35,9 @@ export interface Authorizer {
   readonly secrets?: SecretAccess;
 }
 
+/** Why a request carrying a managed secret is denied; which value, and where, stays unsaid. */
+export const EXFILTRATION_MESSAGE = 'the request carries a credential that the gateway manages; agents never hold those, so it is denied';
+
 /** A deny produced by the edge itself (no policy decided it), always with its own decision id. */
 export function edgeDeny(reason: string, message: string, policyVersion: string, status = 403): Decision {
   return { decision: 'deny', reason, message, policyId: null, policyNamespace: null, policyVersion, ruleId: null, decisionId: randomUUID(), matched: [], status };
@@ -65,7 +68,7 @@ export function authorizeHttp(
   const secrets = a.secrets;
   if (secrets !== undefined && carriesSecret(secrets.known, req.headers, req.body)) {
     // Which value, and where, stays unsaid: the message reaches the agent and the logs.
-    const d = edgeDeny('secret-exfiltration', 'the request carries a credential that the gateway manages; agents never hold those, so it is denied', engine.policies.version);
+    const d = edgeDeny('secret-exfiltration', EXFILTRATION_MESSAGE, engine.policies.version);
     return { response: d, decision: d, failure: 'secret-exfiltration' };
   }
   const context = contextFromHttpRequest(req, identity, a.providers);

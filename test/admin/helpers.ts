@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
+import type { SecretAdmin } from '../../src/admin/secrets-routes.js';
 import { buildAdminServer } from '../../src/admin/server.js';
 import { Checkpointer, checkpointKey } from '../../src/audit/checkpoint.js';
 import { AuditLog } from '../../src/audit/log.js';
@@ -27,7 +28,7 @@ export interface AdminUnderTest {
 }
 
 /** The admin server with the /v1 API on a loopback port, over the memory store. */
-export async function startAdmin(auth: { issuer?: TestIssuer; staticToken?: string }): Promise<AdminUnderTest> {
+export async function startAdmin(auth: { issuer?: TestIssuer; staticToken?: string }, gateway: { secrets?: SecretAdmin; environment?: string } = {}): Promise<AdminUnderTest> {
   const store = new MemoryStore();
   const audit = new AuditLog({ store });
   const repo = new PolicyRepository(store);
@@ -44,6 +45,7 @@ export async function startAdmin(auth: { issuer?: TestIssuer; staticToken?: stri
         bindings: BINDINGS,
       }),
       checkpoints: { checkpointer, publicJwk: key.publicJwk },
+      ...gateway,
     },
   );
   await app.listen({ host: '127.0.0.1', port: 0 });

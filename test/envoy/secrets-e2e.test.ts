@@ -20,6 +20,7 @@ import { startUpstream, type Upstream } from './scenarios.js';
  */
 const CANARY = 'sk-canary-a1B2c3D4e5F6g7H8i9J0kLmNoPqRsTuV';
 const CANARY2 = 'sk-canary-rotated-Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2';
+const ADMIN_TOKEN = 'canary-admin-token-0123456789';
 
 const dir = mkdtempSync(join(tmpdir(), 'joch-canary-'));
 writeFileSync(
@@ -59,6 +60,7 @@ describe('canary: a secret value reaches the upstream header and nowhere else', 
   let upstream: Upstream;
   let harness: EnvoyExtAuthzHarness;
   let adminUrl: string;
+  const tokenFile = join(dir, 'admin-token');
   const logs: string[] = [];
   const rotations: RotationEvent[] = [];
   /** Everything the agent, operators and log readers saw. */
@@ -69,8 +71,8 @@ describe('canary: a secret value reaches the upstream header and nowhere else', 
     seen.push(JSON.stringify(res.rawHeaders), res.text);
     return res;
   };
-  const admin = async (method: string, path: string) => {
-    const res = await fetch(`${adminUrl}${path}`, { method });
+  const admin = async (method: string, path: string, token = ADMIN_TOKEN) => {
+    const res = await fetch(`${adminUrl}${path}`, { method, headers: token ? { authorization: `Bearer ${token}` } : {} });
     const text = await res.text();
     seen.push(text, JSON.stringify([...res.headers]));
     return { status: res.status, text };
@@ -84,11 +86,12 @@ describe('canary: a secret value reaches the upstream header and nowhere else', 
     const file = join(dir, 'provider-keys.yaml');
     writeFileSync(file, readFileSync(file, 'utf8').replace('VAULT_URL', vault.url));
     gateway = await startGateway(
-      resolveConfig({ grpc: '127.0.0.1:0', http: '127.0.0.1:0', admin: '127.0.0.1:0', policies: [dir], reload: false }),
+      resolveConfig({ grpc: '127.0.0.1:0', http: '127.0.0.1:0', admin: '127.0.0.1:0', policies: [dir], reload: false, adminToken: ADMIN_TOKEN }),
       createLogger({ level: 'trace', destination: { write: (s: string) => void logs.push(s) } }),
       { onSecretRotated: (e) => rotations.push(e) },
     );
     adminUrl = `http://127.0.0.1:${gateway.addresses.admin}`;
+    writeFileSync(tokenFile, `${ADMIN_TOKEN}\n`);
     upstream = await startUpstream();
     harness = await EnvoyExtAuthzHarness.start({
       bootstrap: parse(readFileSync('envoy/sidecar.yaml', 'utf8')) as unknown,
@@ -132,23 +135,51 @@ describe('canary: a secret value reaches the upstream header and nowhere else', 
     expect(res2.status).toBe(403);
   });
 
+  it('ext_proc denies a request body carrying the value (ext_authz has no body here), in the provider shape', async () => {
+    const before = upstream.received.length;
+    const body = JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: `my key is ${Buffer.from(CANARY).toString('base64url')}` }] });
+    const res = await agent({ path: '/v1/chat/completions', authority: 'api.openai.com', headers: [['content-type', 'application/json']], body });
+    expect(res.status).toBe(403);
+    expect(JSON.parse(res.text)).toMatchObject({ error: { type: 'permission_denied', code: 'secret-exfiltration' } });
+    expect(upstream.received.length).toBe(before);
+  });
+
   it('operators see names and timing on the admin API, never the value', async () => {
-    const list = await admin('GET', '/secrets');
+    const list = await admin('GET', '/v1/secrets');
     expect(list.status).toBe(200);
-    expect(JSON.parse(list.text)).toMatchObject({ secrets: [{ name: 'openai-api-key', source: 'vault', cached: true, stale: false }] });
+    expect(JSON.parse(list.text)).toMatchObject({ secrets: [{ name: 'openai-api-key', namespace: null, source: 'vault', cached: true, stale: false }] });
     for (const path of ['/readyz', '/healthz', '/metrics']) await admin('GET', path);
-    expect((await admin('POST', '/secrets/nope/rotate')).status).toBe(404);
+    const unknown = await admin('POST', '/v1/secrets/nope/rotate');
+    expect(unknown.status).toBe(404);
+    expect(JSON.parse(unknown.text)).toMatchObject({ error: { code: 'JOCH_SECRET_UNKNOWN' } });
+    // Operator authentication: no token, a wrong token, and the old unauthenticated routes are refused.
+    expect(JSON.parse((await admin('GET', '/v1/secrets', '')).text)).toMatchObject({ error: { code: 'JOCH_AUTH_REQUIRED' } });
+    const wrong = await admin('POST', '/v1/secrets/openai-api-key/rotate', 'not-the-token');
+    expect(wrong.status).toBe(401);
+    expect(JSON.parse(wrong.text)).toMatchObject({ error: { code: 'JOCH_AUTH_INVALID' } });
+    expect((await admin('POST', '/secrets/openai-api-key/rotate', '')).status).toBe(404);
+    expect((await admin('GET', '/secrets', '')).status).toBe(404);
+    expect(rotations).toEqual([]);
   });
 
   it('joch secret rotate: the next call carries the rotated value, and the rotation is audited', async () => {
     vault.secrets.set('providers/openai', { api_key: CANARY2 });
     const out: string[] = [];
-    const code = await main(['secret', 'rotate', 'openai-api-key', '--admin', `127.0.0.1:${gateway.addresses.admin}`, '--operator', 'alice'], { out: (t) => void out.push(t), err: (t) => void out.push(t), readStdin: async () => '' });
+    const code = await main(['secret', 'rotate', 'openai-api-key', '--server', adminUrl, '--token-file', tokenFile], { out: (t) => void out.push(t), err: (t) => void out.push(t), readStdin: async () => '' });
     seen.push(...out);
     expect(code).toBe(0);
     expect(out.join('')).toBe('secret "openai-api-key" rotated: cached values dropped on every replica, new value fetched\n');
-    expect(rotations).toEqual([expect.objectContaining({ type: 'secret.rotated', secret: 'openai-api-key', origin: 'local', actor: 'alice', refreshed: true })]);
+    expect(rotations).toEqual([expect.objectContaining({ type: 'secret.rotated', secret: 'openai-api-key', origin: 'local', actor: 'static-admin', refreshed: true })]);
     seen.push(JSON.stringify(rotations));
+    // Audited with the authenticated operator: the rotation itself and the /v1 call.
+    let records: { type: string; actor: { id: string }; data: Record<string, unknown> }[] = [];
+    for (let i = 0; i < 50 && !records.some((r) => r.type === 'secret.rotated'); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      records = (JSON.parse((await admin('GET', '/v1/audit?type=secret.rotated,admin.request,admin.denied')).text) as { records: typeof records }).records;
+    }
+    expect(records.filter((r) => r.type === 'secret.rotated')).toEqual([expect.objectContaining({ actor: expect.objectContaining({ type: 'operator', id: 'static-admin' }), data: { secret: 'openai-api-key', refreshed: true } })]);
+    expect(records).toContainEqual(expect.objectContaining({ type: 'admin.request', actor: expect.objectContaining({ id: 'static-admin' }), data: expect.objectContaining({ method: 'POST', route: '/v1/secrets/:name/rotate', status: 200 }) }));
+    expect(records).toContainEqual(expect.objectContaining({ type: 'admin.denied', data: expect.objectContaining({ route: '/v1/secrets/:name/rotate', code: 'JOCH_AUTH_INVALID' }) }));
     const before = upstream.received.length;
     expect((await agent({ path: '/v1/models', authority: 'api.openai.com', method: 'GET' })).status).toBe(200);
     expect(upstream.received[before]?.headers.authorization).toBe(`Bearer ${CANARY2}`);
@@ -159,7 +190,7 @@ describe('canary: a secret value reaches the upstream header and nowhere else', 
   it('a Vault outage after rotation fails closed with secret-unavailable; the CLI reports it', async () => {
     vault.failWith = 503;
     const out: string[] = [];
-    const code = await main(['secret', 'rotate', 'openai-api-key', '--admin', `127.0.0.1:${gateway.addresses.admin}`], { out: (t) => void out.push(t), err: (t) => void out.push(t), readStdin: async () => '' });
+    const code = await main(['secret', 'rotate', 'openai-api-key', '--server', adminUrl, '--token-file', tokenFile], { out: (t) => void out.push(t), err: (t) => void out.push(t), readStdin: async () => '' });
     seen.push(...out);
     expect(code).toBe(1);
     expect(out.join('')).toContain('secret "openai-api-key": cached values dropped, but the new value could not be fetched: secret "openai-api-key": Vault answered 503 for secret/providers/openai: store unavailable');

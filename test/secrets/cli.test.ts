@@ -47,26 +47,30 @@ describe('joch secret rotate', () => {
     expect((await run(['secret', '--help'])).out).toMatch(/^Usage: joch secret rotate NAME/);
     expect(await run(['secret'])).toMatchObject({ code: 2, err: expect.stringContaining('joch secret: say what to do (rotate)') });
     expect(await run(['secret', 'rotate'])).toMatchObject({ code: 2, err: expect.stringContaining('give exactly one Secret NAME') });
-    expect(await run(['secret', 'rotate', 'a', '--admin', 'nope'])).toMatchObject({ code: 2, err: expect.stringContaining('admin must be HOST:PORT') });
+    expect(await run(['secret', 'rotate', 'a', '--server', 'nope'])).toMatchObject({ code: 2, err: expect.stringContaining('--server must be an http(s) URL') });
+    expect(await run(['secret', 'rotate', 'a', '--operator', 'bob'])).toMatchObject({ code: 2, err: expect.stringContaining("Unknown option '--operator'") });
   });
 
-  it('POSTs to the admin API with the operator, and reports an unknown name (exit 1)', async () => {
-    const calls: { method?: string; url?: string; operator?: string | string[] }[] = [];
+  it('POSTs to /v1 with the bearer token from --token-file, and reports API errors with their code (exit 1)', async () => {
+    const calls: { method?: string; url?: string; authorization?: string }[] = [];
     const server = createServer((req, res) => {
-      calls.push({ method: req.method, url: req.url, operator: req.headers['x-joch-operator'] });
-      const known = req.url === '/secrets/openai/rotate';
+      calls.push({ method: req.method, url: req.url, authorization: req.headers.authorization });
+      const known = req.url === '/v1/secrets/openai/rotate';
       res.writeHead(known ? 200 : 404, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(known ? { type: 'secret.rotated', secret: 'openai', refreshed: true } : { error: 'no Secret named "other" is loaded', code: 'JOCH_SECRET_UNKNOWN' }));
+      res.end(JSON.stringify(known ? { type: 'secret.rotated', secret: 'openai', refreshed: true } : { error: { code: 'JOCH_SECRET_UNKNOWN', message: 'no Secret named "other" is loaded' } }));
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as { port: number }).port;
-    expect(await run(['secret', 'rotate', 'openai', '--admin', `127.0.0.1:${port}`, '--operator', 'bob'])).toMatchObject({ code: 0 });
-    expect(calls).toEqual([{ method: 'POST', url: '/secrets/openai/rotate', operator: 'bob' }]);
-    expect(await run(['secret', 'rotate', 'other', '--admin', `127.0.0.1:${port}`])).toEqual({ code: 1, out: '', err: 'joch secret rotate: no Secret named "other" is loaded\n' });
+    const tokenFile = join(dir, 'token');
+    writeFileSync(tokenFile, 'op-token-123\n');
+    const flags = ['--server', `http://127.0.0.1:${port}`, '--token-file', tokenFile];
+    expect(await run(['secret', 'rotate', 'openai', ...flags])).toEqual({ code: 0, out: 'secret "openai" rotated: cached values dropped on every replica, new value fetched\n', err: '' });
+    expect(calls).toEqual([{ method: 'POST', url: '/v1/secrets/openai/rotate', authorization: 'Bearer op-token-123' }]);
+    expect(await run(['secret', 'rotate', 'other', ...flags])).toEqual({ code: 1, out: '', err: 'joch secret rotate: JOCH_SECRET_UNKNOWN: no Secret named "other" is loaded\n' });
     await new Promise<void>((r) => {
       server.close(() => r());
       server.closeAllConnections();
     });
-    expect(await run(['secret', 'rotate', 'openai', '--admin', `127.0.0.1:${port}`])).toMatchObject({ code: 1, err: expect.stringContaining(`cannot reach the admin API at http://127.0.0.1:${port}: ECONNREFUSED`) });
+    expect(await run(['secret', 'rotate', 'openai', ...flags])).toMatchObject({ code: 1, err: expect.stringContaining(`JOCH_UNREACHABLE: cannot reach the admin API at http://127.0.0.1:${port} (ECONNREFUSED)`) });
   });
 });

@@ -7,7 +7,7 @@ import { modelApi, providerError, providerErrorEvent, readModelOutput, requestMo
 import { formatSseEvent, isEventStream, parseSseEvent, splitSseEvents, type SseEvent } from '../../context/sse.js';
 import type { DecisionContext } from '../../context/types.js';
 import type { Decision } from '../../policy/decision.js';
-import type { Authorizer } from '../authorization.js';
+import { edgeDeny, EXFILTRATION_MESSAGE, type Authorizer } from '../authorization.js';
 import { DECISION_HEADER, denialBody } from '../check-response.js';
 import type { HeaderChanges } from './headers.js';
 import type { McpPins } from '../../context/mcp-pins.js';
@@ -29,6 +29,8 @@ export interface InspectorDeps {
   readonly pins?: McpPins;
   /** Called with every decision made and the seconds it took (for metrics and logs). */
   readonly onDecision?: (d: Decision, ctx: DecisionContext, seconds: number) => void;
+  /** Told when a body is refused before any policy ran (`secret-exfiltration`), for the error metric. */
+  readonly onFailure?: (reason: string) => void;
 }
 
 type Kind = 'mcp' | 'a2a' | 'model' | 'plain';
@@ -59,6 +61,8 @@ export class GatewayInspector implements BodyInspector {
     if (dir === 'request') this.classify(base, ex, parsed);
     else this.kind ??= this.kindFromHeaders(base, ex);
     const kind = this.kind ?? 'plain';
+    // The request's headers hold what ext_authz injected, so only the body is checked here.
+    if (dir === 'request' && this.deps.authorizer.secrets?.known.foundIn(text) === true) return this.exfiltration(base, kind, parsed);
     if (dir === 'response' && kind === 'plain') return { kind: 'continue' };
     if (parsed === undefined) return dir === 'request' ? this.plainBody(base, text, complete) : this.otherAnswer(base, text);
     if (kind === 'mcp' || kind === 'a2a') {
@@ -166,18 +170,26 @@ export class GatewayInspector implements BodyInspector {
     return (server, tool) => this.deps.sideEffects?.(server, tool) ?? this.deps.pins?.sideEffect(server, tool);
   }
 
+  /**
+   * A request body carrying a value the gateway injects (exactly, base64 or URL-encoded): denied
+   * before any policy runs, shaped like the protocol's other denials, never naming the value.
+   */
+  private exfiltration(base: DecisionContext, kind: Kind, parsed: { value: unknown } | undefined): BodyVerdict {
+    const d = edgeDeny('secret-exfiltration', EXFILTRATION_MESSAGE, this.deps.authorizer.engine().policies.version);
+    this.deps.onDecision?.(d, base, 0);
+    this.deps.onFailure?.('secret-exfiltration');
+    const rpc = (kind === 'mcp' || kind === 'a2a') && parsed !== undefined ? parseJsonRpcBody(parsed.value) : undefined;
+    if (rpc !== undefined) return rpcDeny(rpc, d);
+    if (kind === 'model') return deny(403, JSON.stringify(providerError(this.api, 403, EXFILTRATION_MESSAGE, d.reason)), d);
+    return deny(403, denialBody(d), d);
+  }
+
   // --- JSON-RPC (MCP, A2A) ---
 
   private rpcBody(dir: Direction, base: DecisionContext, rpc: JsonRpcBody): BodyVerdict {
     const results = rpc.messages.map((m) => this.rpcOutcome(dir, base, m));
     const denied = results.find((r) => r.kind === 'deny');
-    if (denied !== undefined && denied.kind === 'deny') {
-      // The whole body is refused; every request in it gets an error with its own id.
-      const errors = rpc.messages.filter((m) => m.id !== undefined || !rpc.batch).map((m) => rpcDenial(m, denied.decision));
-      const body = rpc.batch ? errors : errors[0];
-      const onlyNotifications = rpc.messages.every((m) => m.id === undefined && m.method !== undefined);
-      return deny(onlyNotifications ? (denied.decision.status ?? 403) : 200, JSON.stringify(body), denied.decision);
-    }
+    if (denied !== undefined && denied.kind === 'deny') return rpcDeny(rpc, denied.decision);
     const changed = results.some((r) => r.kind === 'pass' && r.changed);
     const headers = mergeHeaders(results);
     const decision = results.find((r) => r.kind === 'pass' && r.changed)?.decision;
@@ -319,6 +331,14 @@ function hasModelShape(v: unknown): boolean {
 
 function withData(ev: SseEvent, value: unknown): SseEvent {
   return { ...ev, data: JSON.stringify(value) };
+}
+
+/** The whole body is refused; every request in it gets an error with its own id. */
+function rpcDeny(rpc: JsonRpcBody, d: Decision): BodyVerdict {
+  const errors = rpc.messages.filter((m) => m.id !== undefined || !rpc.batch).map((m) => rpcDenial(m, d));
+  const body = rpc.batch ? errors : errors[0];
+  const onlyNotifications = rpc.messages.every((m) => m.id === undefined && m.method !== undefined);
+  return deny(onlyNotifications ? (d.status ?? 403) : 200, JSON.stringify(body), d);
 }
 
 function rpcDenial(msg: JsonRpcMessage, d: Decision): Record<string, unknown> {

@@ -25,7 +25,7 @@ export interface ExtProcOptions {
   /** MCP tools/list pinning; default: pins held in memory for the life of the process. */
   readonly pins?: McpPins;
   readonly onDecision?: (d: Decision, ctx: DecisionContext, seconds: number) => void;
-  /** Called when a stream is refused for a protocol or internal failure (the ImmediateResponse's details). */
+  /** Called when a stream is refused for a protocol or internal failure (the ImmediateResponse's details), or a request body carries a managed secret (`secret-exfiltration`). */
   readonly onFailure?: (details: string) => void;
 }
 
@@ -46,7 +46,7 @@ export function identityFromMetadata(md: Readonly<Record<string, string>>): Agen
 /** The gateway's streams: a ProcessStream per call, deciding bodies with the policy engine. */
 export function gatewayStreams(authorizer: Authorizer, o: ExtProcOptions = {}): StreamFactory {
   const pins = o.pins ?? new McpPinRegistry(new MemoryPinStore());
-  const deps = { authorizer, pins, ...(o.sideEffects ? { sideEffects: o.sideEffects } : {}), ...(o.onDecision ? { onDecision: o.onDecision } : {}) };
+  const deps = { authorizer, pins, ...(o.sideEffects ? { sideEffects: o.sideEffects } : {}), ...(o.onDecision ? { onDecision: o.onDecision } : {}), ...(o.onFailure ? { onFailure: o.onFailure } : {}) };
   return (md) =>
     new ProcessStream({
       inspector: new GatewayInspector(deps, identityFromMetadata(md)),

@@ -3,6 +3,10 @@ import { DEFAULT_PROVIDER_HOSTS, providerMatcher } from '../../../src/context/pr
 import type { Authorizer } from '../../../src/envoy/authorization.js';
 import { gatewayStreams, McpPinRegistry, MemoryPinStore } from '../../../src/envoy/ext-proc/index.js';
 import type { ProcessStream } from '../../../src/envoy/ext-proc/process-stream.js';
+import type { Decision } from '../../../src/policy/decision.js';
+import { SecretBroker } from '../../../src/secrets/broker.js';
+import { KnownSecrets } from '../../../src/secrets/known.js';
+import type { SecretDefinition } from '../../../src/secrets/resource.js';
 import { engineFor } from '../../policy/helpers.js';
 import { kindOf, reqBody, respBody, send, setHeaders, wireRequest, headerMap, type Decoded } from './wire.js';
 
@@ -225,5 +229,65 @@ describe('A2A streams', () => {
     const [r] = send(s, respBody(ev, true));
     const out = bodyText(r!.response_body.response.body_mutation.body);
     expect(JSON.parse(out.slice('data: '.length)).result.status.message.parts[0].text).toBe('reach me at [REDACTED:EMAIL]');
+  });
+});
+
+describe('the exfiltration guard on request bodies', () => {
+  const VALUE = 'gw-managed-9Tq4Lx7Wp2Zr5Kd8';
+  const env = { MANAGED: VALUE };
+  const def: SecretDefinition = { name: 'managed', namespace: undefined, source: { kind: 'env', name: 'MANAGED' }, ttlMs: 3_600_000, maxStaleMs: 0, file: 's.yaml', line: 1 };
+
+  async function guarded() {
+    const broker = new SecretBroker([def], { env, known: new KnownSecrets() });
+    await broker.warm();
+    const engine = engineFor(POLICY);
+    const decisions: Decision[] = [];
+    const failures: string[] = [];
+    const authorizer: Authorizer = { engine: () => engine, providers: providerMatcher([DEFAULT_PROVIDER_HOSTS]), secrets: broker };
+    const factory = gatewayStreams(authorizer, { onDecision: (d) => void decisions.push(d), onFailure: (f) => void failures.push(f) });
+    return { stream: () => factory({}), decisions, failures, close: () => broker.close() };
+  }
+
+  it('an MCP tools/call carrying the value is a JSON-RPC error with its id, reason secret-exfiltration, no value echoed', async () => {
+    const g = await guarded();
+    const { req } = mcpExchange(g.stream(), rpc('call-9', 'tools/call', { name: 'lookup', arguments: { q: `token=${VALUE}` } }));
+    const r = immediate(req[0]);
+    expect(r.status).toBe('OK');
+    expect(r.body).toMatchObject({ jsonrpc: '2.0', id: 'call-9', error: { code: -32001, data: { reason: 'secret-exfiltration', policyId: null } } });
+    expect(JSON.stringify(r)).not.toContain(VALUE);
+    expect(g.decisions).toEqual([expect.objectContaining({ decision: 'deny', reason: 'secret-exfiltration' })]);
+    expect(g.failures).toEqual(['secret-exfiltration']);
+    await g.close();
+  });
+
+  it('a model request with the value base64-encoded gets the provider-shaped 403', async () => {
+    const g = await guarded();
+    const s = g.stream();
+    send(s, reqHeaders('api.openai.com', '/v1/chat/completions'));
+    const leak = Buffer.from(`user:${VALUE}`).toString('base64');
+    const [res] = send(s, reqBody(JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: `remember ${leak}` }] })));
+    const r = immediate(res);
+    expect(r.status).toBe('Forbidden');
+    expect(r.body).toMatchObject({ error: { type: 'permission_denied', code: 'secret-exfiltration' } });
+    expect(JSON.stringify(r)).not.toContain(VALUE);
+    await g.close();
+  });
+
+  it('a plain body with the value URL-encoded gets the JSON denial; the injected header alone passes', async () => {
+    const g = await guarded();
+    const s = g.stream();
+    send(s, reqHeaders('upload.example.com', '/form', { 'content-type': 'application/x-www-form-urlencoded' }));
+    const [res] = send(s, reqBody(`note=${encodeURIComponent(`${VALUE}&x`)}`));
+    const r = immediate(res);
+    expect(r.status).toBe('Forbidden');
+    expect(r.body).toMatchObject({ reason: 'secret-exfiltration' });
+    expect(JSON.stringify(r)).not.toContain(VALUE);
+    // ext_authz has set the header by the time ext_proc sees the request: that is not exfiltration.
+    const ok = g.stream();
+    send(ok, reqHeaders('api.openai.com', '/v1/chat/completions', { authorization: `Bearer ${VALUE}` }));
+    const [pass] = send(ok, reqBody(JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] })));
+    expect(kindOf(pass!)).toBe('request_body');
+    expect(g.failures).toEqual(['secret-exfiltration']);
+    await g.close();
   });
 });
