@@ -74,7 +74,9 @@ function matchAt(rule: PhraseRule, lower: string, p: number): { type: PhraseType
 
 function matchAround(rule: PhraseRule, lower: string, p: number): { type: PhraseType; rule: string; start: number; end: number } | undefined {
   const from = Math.max(0, p - rule.reach - CONTEXT);
-  const window = lower.slice(from, Math.min(lower.length, p + MAX_PHRASE + CONTEXT));
+  // A match that starts at or before p reads nothing past p + rule.span, so the window ends
+  // there (plus CONTEXT): every start the search tries after p is wasted work.
+  const window = lower.slice(from, Math.min(lower.length, p + rule.span + CONTEXT));
   const re = rule.re;
   re.lastIndex = Math.max(0, p - rule.reach - from);
   for (let m = re.exec(window); m !== null; m = re.exec(window)) {
