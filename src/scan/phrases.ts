@@ -40,7 +40,7 @@ const CONTEXT = 24;
 /**
  * Every phrase rule's matches in `lower` (lower-cased text), each reported once. The cost is
  * two or three regex passes for the anchors plus, per anchor occurrence, one sticky attempt of each of
- * its rules (or, for inner-anchored rules, a search of a window of 2 × MAX_PHRASE characters):
+ * its rules (or, for inner-anchored rules, a search of a window of at most 2 × MAX_PHRASE characters):
  * a bounded amount of work per anchor, so linear in the text length.
  */
 export function scanPhrases(lower: string, out: PhraseMatch[]): void {
