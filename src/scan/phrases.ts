@@ -68,8 +68,8 @@ export function scanPhrases(lower: string, out: PhraseMatch[]): void {
 
 function matchAt(rule: PhraseRule, lower: string, p: number): { type: PhraseType; rule: string; start: number; end: number } | undefined {
   rule.re.lastIndex = p;
-  const m = rule.re.exec(lower);
-  return m === null ? undefined : { type: rule.type, rule: rule.rule, start: p, end: p + m[0].length };
+  // test() rather than exec(): no match array to build; a sticky match ends at lastIndex.
+  return rule.re.test(lower) ? { type: rule.type, rule: rule.rule, start: p, end: rule.re.lastIndex } : undefined;
 }
 
 function matchAround(rule: PhraseRule, lower: string, p: number): { type: PhraseType; rule: string; start: number; end: number } | undefined {
