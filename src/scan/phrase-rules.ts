@@ -7,6 +7,8 @@
 // for `inner` rules, contains). Patterns are written in lower case and
 // compiled without the `i` flag.
 
+import { regexSpan } from './regex-span.js';
+
 export type PhraseType = 'INSTRUCTION_OVERRIDE' | 'ROLE_SPOOFING' | 'TOOL_HIJACK' | 'TOOL_POISONING' | 'EXFILTRATION';
 
 export interface PhraseRule {
@@ -20,6 +22,8 @@ export interface PhraseRule {
   readonly anchored: boolean;
   /** For window rules: how far before its anchor a match can start. */
   readonly reach: number;
+  /** How far past its start a match can read (regexSpan, at most MAX_PHRASE): window rules search that far past the anchor. */
+  readonly span: number;
   /** Quoted, cited ("such as …") or negated ("never …") matches score MENTION_SCORE. */
   readonly contextual: boolean;
 }
@@ -262,14 +266,18 @@ const SPECS: Spec[] = [
   },
 ];
 
-export const PHRASE_RULES: readonly PhraseRule[] = SPECS.map((s) => ({
-  rule: s.rule,
-  type: s.type,
-  score: s.score,
-  anchors: s.anchors,
+export const PHRASE_RULES: readonly PhraseRule[] = SPECS.map((s) => {
   // The `u` flag only where a pattern needs it (\p{…}): V8 runs patterns without it faster.
-  re: new RegExp(s.re, (s.inner === undefined ? 'y' : 'g') + (s.re.includes('\\p{') ? 'u' : '')),
-  anchored: s.inner === undefined,
-  reach: s.inner ?? 0,
-  contextual: s.contextual ?? false,
-}));
+  const unicode = s.re.includes('\\p{');
+  return {
+    rule: s.rule,
+    type: s.type,
+    score: s.score,
+    anchors: s.anchors,
+    re: new RegExp(s.re, (s.inner === undefined ? 'y' : 'g') + (unicode ? 'u' : '')),
+    anchored: s.inner === undefined,
+    reach: s.inner ?? 0,
+    span: Math.min(MAX_PHRASE, regexSpan(s.re, unicode)),
+    contextual: s.contextual ?? false,
+  };
+});

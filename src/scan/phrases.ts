@@ -40,7 +40,7 @@ const CONTEXT = 24;
 /**
  * Every phrase rule's matches in `lower` (lower-cased text), each reported once. The cost is
  * two or three regex passes for the anchors plus, per anchor occurrence, one sticky attempt of each of
- * its rules (or, for inner-anchored rules, a search of a window of 2 × MAX_PHRASE characters):
+ * its rules (or, for inner-anchored rules, a search of a window of at most 2 × MAX_PHRASE characters):
  * a bounded amount of work per anchor, so linear in the text length.
  */
 export function scanPhrases(lower: string, out: PhraseMatch[]): void {
@@ -68,13 +68,15 @@ export function scanPhrases(lower: string, out: PhraseMatch[]): void {
 
 function matchAt(rule: PhraseRule, lower: string, p: number): { type: PhraseType; rule: string; start: number; end: number } | undefined {
   rule.re.lastIndex = p;
-  const m = rule.re.exec(lower);
-  return m === null ? undefined : { type: rule.type, rule: rule.rule, start: p, end: p + m[0].length };
+  // test() rather than exec(): no match array to build; a sticky match ends at lastIndex.
+  return rule.re.test(lower) ? { type: rule.type, rule: rule.rule, start: p, end: rule.re.lastIndex } : undefined;
 }
 
 function matchAround(rule: PhraseRule, lower: string, p: number): { type: PhraseType; rule: string; start: number; end: number } | undefined {
   const from = Math.max(0, p - rule.reach - CONTEXT);
-  const window = lower.slice(from, Math.min(lower.length, p + MAX_PHRASE + CONTEXT));
+  // A match that starts at or before p reads nothing past p + rule.span, so the window ends
+  // there (plus CONTEXT): every start the search tries after p is wasted work.
+  const window = lower.slice(from, Math.min(lower.length, p + rule.span + CONTEXT));
   const re = rule.re;
   re.lastIndex = Math.max(0, p - rule.reach - from);
   for (let m = re.exec(window); m !== null; m = re.exec(window)) {

@@ -64,6 +64,9 @@ function isToken68(text: string, start: number, end: number): boolean {
  * forward and stops for good when no END is left, so many BEGINs without an END stay linear.
  */
 function scanPrivateKeys(text: string, out: Finding[]): void {
+  // Every header contains 'KEY-----'. V8's indexOf tests each occurrence of a short needle's
+  // first character, so a needle led by a rare one ('Y') costs far less than '-----BEGIN '.
+  if (text.indexOf('Y-----') === -1) return;
   let from = 0;
   let nextEnd = -1;
   for (let begin = text.indexOf('-----BEGIN ', from); begin !== -1; begin = text.indexOf('-----BEGIN ', from)) {
