@@ -77,8 +77,11 @@ export async function startGateway(
   }
   let engine = first.engine;
   metrics.policiesLoaded.set(engine.policies.policies.length);
+  // Rotations reach the other replicas through `secrets.redis`, or else the store's Redis (single node).
+  const storeRedis = config.state.store.kind === 'redis' ? config.state.store.redis : undefined;
+  const secretsBusUrl = config.secrets.redis ?? storeRedis?.url;
   const secrets = new SecretBroker(first.secrets, {
-    ...(config.secrets.redis !== undefined ? { bus: new RedisInvalidationBus(config.secrets.redis, config.secrets.channel) } : {}),
+    ...(secretsBusUrl !== undefined ? { bus: new RedisInvalidationBus(secretsBusUrl, config.secrets.channel ?? `${storeRedis?.keyPrefix ?? 'joch:'}secrets:invalidate`) } : {}),
     onRotate: (event) => {
       metrics.secretRotations.inc({ origin: event.origin });
       log.info({ secret: event.secret, origin: event.origin, refreshed: event.refreshed }, event.error ?? 'secret rotated');

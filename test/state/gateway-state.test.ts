@@ -97,3 +97,28 @@ describe('gateway wiring: store, audit, admin API', () => {
     await proxy.close();
   });
 });
+
+describe('secret rotation through the store’s Redis', () => {
+  it('reaches the other replica without a separate secrets.redis setting, and is audited once, where it was asked for', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'joch-rotate-'));
+    const variable = `JOCH_TEST_ROTATE_${process.pid}`;
+    process.env[variable] = 'rotation-test-value-one';
+    writeFileSync(join(dir, 'secret.yaml'), `apiVersion: joch.dev/v1alpha1\nkind: Secret\nmetadata: {name: upstream-key}\nspec:\n  env: {name: ${variable}}\n`);
+    const config = resolveConfig({ ...ephemeral, policies: [dir], adminToken: TOKEN, store: { kind: 'redis', url: REDIS_URL, keyPrefix: keys.prefix } });
+    const seen: { replica: string; origin: string }[] = [];
+    const a = await startGateway(config, quiet, { onSecretRotated: (e) => seen.push({ replica: 'a', origin: e.origin }) });
+    gateways.push(a);
+    const b = await startGateway(config, quiet, { onSecretRotated: (e) => seen.push({ replica: 'b', origin: e.origin }) });
+    gateways.push(b);
+    await a.secrets.rotate('upstream-key', 'alice');
+    await eventually(() => seen.some((s) => s.replica === 'b' && s.origin === 'remote'), 3000, 'the rotation on the other replica');
+    expect(seen).toContainEqual({ replica: 'a', origin: 'local' });
+    await a.state.audit.flush();
+    const rotations = (await a.state.audit.read('default')).filter((r) => r.type === 'secret.rotated');
+    expect(rotations.map((r) => [r.actor.id, r.data.secret])).toEqual([['alice', 'upstream-key']]);
+    delete process.env[variable];
+  });
+});
