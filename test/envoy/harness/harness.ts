@@ -708,6 +708,20 @@ export class EnvoyExtAuthzHarness {
     return { method: headers.first(':method') ?? 'GET', path: headers.first(':path') ?? '/', headers: out };
   }
 
+  /** The upstream's response headers as the router and ext_authz leave them for the agent. */
+  private upstreamResponseHeaders(h: EnvoyHeaderMap, authz: AuthzResponse | undefined, startedMs: number): void {
+    // mutateResponseHeaders: hop-by-hop headers are not forwarded.
+    for (const k of ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']) h.remove(k);
+    if (!this.settings.suppressEnvoyHeaders) h.set('x-envoy-upstream-service-time', String(Math.floor(performance.now() - startedMs)));
+    this.serverHeader(h);
+    // Filter::encodeHeaders: add, set, add-if-absent, overwrite-if-exists.
+    if (authz === undefined) return;
+    for (const { key, value } of authz.responseHeadersToAdd) h.add(key, toByteString(value));
+    for (const { key, value } of authz.responseHeadersToSet) h.set(key, toByteString(value));
+    for (const { key, value } of authz.responseHeadersToAddIfAbsent) if (!h.has(key)) h.add(key, toByteString(value));
+    for (const { key, value } of authz.responseHeadersToOverwriteIfExists) if (h.has(key)) h.set(key, toByteString(value));
+  }
+
   private localReply(
     ex: ExtAuthzExchange,
     req: http.IncomingMessage,
@@ -779,17 +793,7 @@ export class EnvoyExtAuthzHarness {
         ex.upstreamReached = true;
         const h = new EnvoyHeaderMap();
         for (const [k, v] of pairs(ures.rawHeaders)) h.add(k, v);
-        // mutateResponseHeaders: hop-by-hop headers are not forwarded.
-        for (const k of ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']) h.remove(k);
-        if (!this.settings.suppressEnvoyHeaders) h.set('x-envoy-upstream-service-time', String(Math.floor(performance.now() - t0)));
-        this.serverHeader(h);
-        // Filter::encodeHeaders: add, set, add-if-absent, overwrite-if-exists.
-        if (authz !== undefined) {
-          for (const { key, value } of authz.responseHeadersToAdd) h.add(key, toByteString(value));
-          for (const { key, value } of authz.responseHeadersToSet) h.set(key, toByteString(value));
-          for (const { key, value } of authz.responseHeadersToAddIfAbsent) if (!h.has(key)) h.add(key, toByteString(value));
-          for (const { key, value } of authz.responseHeadersToOverwriteIfExists) if (h.has(key)) h.set(key, toByteString(value));
-        }
+        this.upstreamResponseHeaders(h, authz, t0);
         const status = ures.statusCode ?? 502;
         const list = h.list();
         ex.response = { status, headers: list, local: false, details: 'via_upstream' };
@@ -868,15 +872,7 @@ export class EnvoyExtAuthzHarness {
       const h = new EnvoyHeaderMap();
       h.add(':status', String(up.status));
       for (const [k, v] of up.raw) h.add(k, v);
-      for (const k of ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']) h.remove(k);
-      if (!this.settings.suppressEnvoyHeaders) h.set('x-envoy-upstream-service-time', String(Math.floor(performance.now() - t0)));
-      this.serverHeader(h);
-      if (authz !== undefined) {
-        for (const { key, value } of authz.responseHeadersToAdd) h.add(key, toByteString(value));
-        for (const { key, value } of authz.responseHeadersToSet) h.set(key, toByteString(value));
-        for (const { key, value } of authz.responseHeadersToAddIfAbsent) if (!h.has(key)) h.add(key, toByteString(value));
-        for (const { key, value } of authz.responseHeadersToOverwriteIfExists) if (h.has(key)) h.set(key, toByteString(value));
-      }
+      this.upstreamResponseHeaders(h, authz, t0);
       const r2 = await filter.response(h, up.chunks, up.chunks.every((c) => c.length === 0));
       if (r2.kind === 'local') {
         this.localReply(ex, req, res, r2.reply.status, r2.reply.body.toString('utf8'), r2.reply.headers, r2.reply.details);
