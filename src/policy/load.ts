@@ -5,7 +5,7 @@ import { compilePolicy } from './compile.js';
 import { ALLOWLISTED, NOT_ALLOWLISTED } from './matchers.js';
 import { Codes, collectingSink, type DocPath, type PathProblem } from './problems.js';
 import type { CompiledPolicy } from './types.js';
-import { parseYaml, type SourceDocument } from './yaml-source.js';
+import { parseSource, type SourceDocument, type SourceText } from './yaml-source.js';
 
 export interface LoadResult {
   readonly policies: CompiledPolicy[];
@@ -45,8 +45,13 @@ export function policyFiles(paths: readonly string[]): { files: string[]; proble
 
 /** Loads, validates and compiles every Policy under `paths`. Never throws for bad input. */
 export function loadPolicies(paths: readonly string[]): LoadResult {
+  return compileRead(readPolicySources(paths));
+}
+
+/** Reads every policy file under `paths` once; what cannot be read is a problem. */
+export function readPolicySources(paths: readonly string[]): { sources: SourceText[]; files: string[]; problems: Problem[] } {
   const { files, problems } = policyFiles(paths);
-  const sources: { file: string; text: string }[] = [];
+  const sources: SourceText[] = [];
   for (const file of files) {
     try {
       sources.push({ file, text: readFileSync(file, 'utf8') });
@@ -54,19 +59,25 @@ export function loadPolicies(paths: readonly string[]): LoadResult {
       problems.push({ code: Codes.io, message: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, location: { file } });
     }
   }
-  const result = compileSources(sources);
-  return { ...result, problems: [...problems, ...result.problems], ok: result.ok && problems.length === 0, files };
+  return { sources, files, problems };
+}
+
+/** The policies of sources already read, with the problems met reading them. */
+export function compileRead(read: { sources: readonly SourceText[]; files: string[]; problems: readonly Problem[] }): LoadResult {
+  const result = compileSources(read.sources);
+  return { ...result, problems: [...read.problems, ...result.problems], ok: result.ok && read.problems.length === 0, files: read.files };
 }
 
 /** Compiles policy YAML texts (already read); the pure core of `loadPolicies`. */
-export function compileSources(sources: readonly { file: string; text: string }[]): Omit<LoadResult, 'files'> {
+export function compileSources(sources: readonly SourceText[]): Omit<LoadResult, 'files'> {
   const problems: Problem[] = [];
   const policies: CompiledPolicy[] = [];
   const firstSeen = new Map<string, string>();
   const allowlistUses: { path: string; at: DocPath; doc: SourceDocument }[] = [];
 
-  for (const { file, text } of sources) {
-    const parsed = parseYaml(file, text);
+  for (const source of sources) {
+    const { file } = source;
+    const parsed = parseSource(source);
     problems.push(...parsed.problems);
     for (const doc of parsed.documents) {
       if ((doc.value as { kind?: unknown } | null)?.kind === 'Secret') continue; // Secrets live beside policies: src/secrets/load.ts

@@ -116,3 +116,21 @@ function syntaxHint(code: string, text: string, line: number): string | undefine
     `${indent}${sibling[1]}: ${sibling[2]}`,
   ].join('\n');
 }
+
+/** A file's text as read, named by its path. */
+export interface SourceText {
+  readonly file: string;
+  readonly text: string;
+}
+
+const parsedSources = new WeakMap<SourceText, ParsedFile>();
+
+/**
+ * `parseYaml` once per source object: Policies and Secrets share files, and each loader
+ * walks the same sources for its own kind.
+ */
+export function parseSource(source: SourceText): ParsedFile {
+  let parsed = parsedSources.get(source);
+  if (parsed === undefined) parsedSources.set(source, (parsed = parseYaml(source.file, source.text)));
+  return parsed;
+}

@@ -1,9 +1,8 @@
-import { readFileSync } from 'node:fs';
 import type { Problem } from '../errors.js';
-import { loadPolicies, policyFiles } from '../policy/load.js';
+import { compileRead, readPolicySources } from '../policy/load.js';
 import { collectingSink, type PathProblem } from '../policy/problems.js';
 import type { CompiledPolicy } from '../policy/types.js';
-import { parseYaml, type SourceDocument } from '../policy/yaml-source.js';
+import { parseSource, type SourceDocument, type SourceText } from '../policy/yaml-source.js';
 import { compileSecret, isSecretDocument, SecretCodes, type SecretDefinition } from './resource.js';
 
 export interface SecretLoadResult {
@@ -12,30 +11,15 @@ export interface SecretLoadResult {
   readonly ok: boolean;
 }
 
-/**
- * Loads the `kind: Secret` documents from the policy folders (Secrets and Policies share files
- * and folders; each loader takes its own kind). Never throws for bad input.
- */
-export function loadSecrets(paths: readonly string[]): SecretLoadResult {
-  const { files } = policyFiles(paths); // unreadable paths are reported by the policy loader
-  const sources: { file: string; text: string }[] = [];
-  for (const file of files) {
-    try {
-      sources.push({ file, text: readFileSync(file, 'utf8') });
-    } catch {
-      // reported by the policy loader, which reads the same files
-    }
-  }
-  return compileSecretSources(sources);
-}
-
-export function compileSecretSources(sources: readonly { file: string; text: string }[]): SecretLoadResult {
+/** The `kind: Secret` documents of sources the policy loader read (Secrets and Policies share files; each takes its own kind). */
+export function compileSecretSources(sources: readonly SourceText[]): SecretLoadResult {
   const problems: Problem[] = [];
   const secrets: SecretDefinition[] = [];
   const seen = new Map<string, string>();
-  for (const { file, text } of sources) {
+  for (const source of sources) {
+    const { file } = source;
     // YAML syntax errors are the policy loader's to report; it parses the same text.
-    for (const doc of parseYaml(file, text).documents) {
+    for (const doc of parseSource(source).documents) {
       if (!isSecretDocument(doc.value)) continue;
       const found: PathProblem[] = [];
       const secret = compileSecret(doc.value, { file, line: doc.line }, collectingSink(found));
@@ -93,8 +77,10 @@ export interface FolderLoadResult {
 
 /** Policies and Secrets from the same files and folders, with every `inject` checked against the Secrets. */
 export function loadPolicyFolders(paths: readonly string[]): FolderLoadResult {
-  const policies = loadPolicies(paths);
-  const secrets = loadSecrets(paths);
+  // One read and one parse of every file, shared by both kinds.
+  const read = readPolicySources(paths);
+  const policies = compileRead(read);
+  const secrets = compileSecretSources(read.sources);
   const refs = checkSecretReferences(policies.policies, secrets.secrets);
   const problems = [...policies.problems, ...secrets.problems, ...refs];
   return { policies: policies.policies, secrets: secrets.secrets, problems, ok: policies.ok && secrets.ok && refs.length === 0, files: policies.files };
