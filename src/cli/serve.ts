@@ -11,7 +11,8 @@ export const serveHelp = `Usage: joch serve [-f PATH ...] [--grpc HOST:PORT] [--
 
 Starts the gateway on its embedded defaults (in-memory state, policies from a folder):
   - gRPC for Envoy: envoy.service.auth.v3.Authorization/Check (ext_authz HTTP and network
-    filters);
+    filters), envoy.service.ext_proc.v3.ExternalProcessor/Process (ext_proc: bodies) and
+    grpc.health.v1.Health;
   - the HTTP authorization service mode (Envoy http_service, nginx auth_request) on its own
     data-plane port, under a path prefix (default /authz);
   - the admin server: GET /healthz, /readyz (ready once policies are loaded and every
