@@ -4,7 +4,9 @@ import { JochError } from '../errors.js';
 import { MemoryStore } from '../state/memory.js';
 import { checkTenant, type Store } from '../state/store.js';
 import { verifyChain, type VerifiedCheckpoint, type VerifyResult } from './verify.js';
-import { AUDIT_LOG, chainRecord, GENESIS_HASH, SYSTEM_ACTOR, type AuditEvent, type AuditRecord, type TextRedactor } from './record.js';
+import { INLINE_CHAINER, type Chainer } from './chainer.js';
+import type { DecisionRow } from './decision-row.js';
+import { AUDIT_LOG, encodeEvent, GENESIS_HASH, SYSTEM_ACTOR, type AuditEvent, type AuditRecord, type AuditType, type ChainItem, type TextRedactor } from './record.js';
 
 /** Where hashed records go besides the store (e.g. a JSON Lines file); failures are logged, never fatal. */
 export interface AuditSink {
@@ -23,8 +25,10 @@ export interface AuditLogOptions {
   /** Wait before retrying after a store error (default 250 ms); a reconnect retries at once. */
   readonly retryMs?: number;
   readonly sink?: AuditSink;
-  /** Applied to every record before it is hashed (the logger's redactor); absent: none. */
+  /** Applied to every record before it is hashed (the logger's redactor); absent: none. Decision rows arrive redacted. */
   readonly redact?: TextRedactor;
+  /** Where batches are serialised and hashed (default: inline); the log closes it. */
+  readonly chainer?: Chainer;
 }
 
 interface Head {
@@ -32,9 +36,12 @@ interface Head {
   hash: string;
 }
 
+/** Something to record: an event, or a decision in row form (src/audit/decision-row.ts). */
+type Queued = AuditEvent | DecisionRow;
+
 /** Events waiting for one tenant; taken from `head` on, compacted now and then (no O(n) shift per batch). */
 interface Queue {
-  items: AuditEvent[];
+  items: Queued[];
   head: number;
 }
 
@@ -70,6 +77,7 @@ export class AuditLog {
   private readonly maxBuffered: number;
   private readonly batchSize: number;
   private readonly retryMs: number;
+  private readonly chainer: Chainer;
   private readonly metrics: { written: Counter<'type'>; overflow: Counter; errors: Counter; buffered: Gauge } | undefined;
   /** Tenants written since the last checkpoint. */
   readonly touched = new Set<string>();
@@ -79,6 +87,7 @@ export class AuditLog {
     this.maxBuffered = options.maxBuffered ?? 100_000;
     this.batchSize = options.batchSize ?? 512;
     this.retryMs = options.retryMs ?? 250;
+    this.chainer = options.chainer ?? INLINE_CHAINER;
     const registers = options.registry ? [options.registry] : [];
     this.metrics = options.registry
       ? {
@@ -100,13 +109,23 @@ export class AuditLog {
 
   /** Queues an event; never blocks, never throws (see the class comment for what happens at the bound). */
   record(e: AuditEvent): void {
+    this.enqueue(e.tenant, Number.isFinite(e.time) ? e : { ...e, time: Date.now() });
+  }
+
+  /** Queues a decision (AuditDecisionRecorder builds the row); as `record`. */
+  recordDecision(row: DecisionRow): void {
+    if (!Number.isFinite(row[0])) row[0] = Date.now();
+    this.enqueue(row[1], row);
+  }
+
+  private enqueue(tenant: string, item: Queued): void {
     if (this.pendingCount >= this.maxBuffered || this.closed) {
-      this.overflow(e);
+      this.overflow(tenant);
       return;
     }
-    let q = this.pending.get(e.tenant);
-    if (!q) this.pending.set(e.tenant, (q = { items: [], head: 0 }));
-    q.items.push(e.time === undefined ? { ...e, time: Date.now() } : e);
+    let q = this.pending.get(tenant);
+    if (!q) this.pending.set(tenant, (q = { items: [], head: 0 }));
+    q.items.push(item);
     this.pendingCount++;
     this.schedule();
   }
@@ -167,16 +186,17 @@ export class AuditLog {
     await this.flush(timeoutMs);
     this.closed = true;
     clearTimeout(this.retryTimer);
+    await this.chainer.close();
     if (this.pendingCount > 0) this.options.log?.error({ buffered: this.pendingCount }, 'audit log closed with records not yet written (the store was unavailable)');
   }
 
-  private overflow(e: AuditEvent): void {
-    const now = e.time ?? Date.now();
-    const gap = this.gaps.get(e.tenant);
+  private overflow(tenant: string): void {
+    const now = Date.now();
+    const gap = this.gaps.get(tenant);
     if (gap) {
       gap.lost++;
       gap.to = now;
-    } else this.gaps.set(e.tenant, { lost: 1, from: now, to: now });
+    } else this.gaps.set(tenant, { lost: 1, from: now, to: now });
     this.metrics?.overflow.inc();
     if (!this.overflowing) {
       this.overflowing = true;
@@ -226,34 +246,26 @@ export class AuditLog {
     const q = this.pending.get(tenant) ?? { items: [], head: 0 };
     const gap = this.gaps.get(tenant);
     const take = Math.min(q.items.length - q.head, gap ? this.batchSize - 1 : this.batchSize);
-    const events: AuditEvent[] = q.items.slice(q.head, q.head + take);
-    if (gap) events.unshift({ tenant, type: 'audit.gap', actor: SYSTEM_ACTOR, data: { from: new Date(gap.from).toISOString(), lost: gap.lost, reason: 'buffer-full', to: new Date(gap.to).toISOString() } });
-    if (events.length === 0) {
+    const now = Date.now();
+    const items: ChainItem[] = q.items.slice(q.head, q.head + take).map((e) => (Array.isArray(e) ? e : encodeEvent(e, now, this.options.redact)));
+    if (gap) items.unshift(encodeEvent({ tenant, type: 'audit.gap', actor: SYSTEM_ACTOR, data: { from: new Date(gap.from).toISOString(), lost: gap.lost, reason: 'buffer-full', to: new Date(gap.to).toISOString() } }, now, this.options.redact));
+    if (items.length === 0) {
       this.pending.delete(tenant);
       return;
     }
-    const now = Date.now();
     for (;;) {
       let head = this.heads.get(tenant);
       if (!head) {
         head = await this.head(tenant);
         this.heads.set(tenant, head);
       }
-      const records: AuditRecord[] = [];
-      const texts: string[] = [];
-      let prev = head.hash;
-      for (const e of events) {
-        const { record, text } = chainRecord(e, head.seq + records.length + 1, prev, now, this.options.redact);
-        records.push(record);
-        texts.push(text);
-        prev = record.hash;
-      }
+      const { texts, hash: prev } = await this.chainer.chain(items, head.seq + 1, head.hash, now);
       const result = await this.store.append(tenant, AUDIT_LOG, head.seq, texts);
       if (!result.ok) {
         this.heads.delete(tenant); // another writer got there first: reload the head and re-hash
         continue;
       }
-      this.heads.set(tenant, { seq: head.seq + records.length, hash: prev });
+      this.heads.set(tenant, { seq: head.seq + texts.length, hash: prev });
       q.head += take;
       this.pendingCount -= take;
       if (q.head === q.items.length) this.pending.delete(tenant);
@@ -263,11 +275,20 @@ export class AuditLog {
       }
       if (gap) this.gaps.delete(tenant);
       this.touched.add(tenant);
-      if (this.metrics) for (const r of records) this.metrics.written.inc({ type: r.type });
+      if (this.metrics) for (const [type, n] of countByType(items)) this.metrics.written.inc({ type }, n);
       if (this.options.sink) {
         await this.options.sink.write(tenant, texts).catch((err: Error) => this.options.log?.error({ err: err.message }, 'audit file sink failed'));
       }
       return;
     }
   }
+}
+
+function countByType(items: readonly ChainItem[]): Map<AuditType, number> {
+  const counts = new Map<AuditType, number>();
+  for (const item of items) {
+    const type = Array.isArray(item) ? 'decision' : item.type;
+    counts.set(type, (counts.get(type) ?? 0) + 1);
+  }
+  return counts;
 }

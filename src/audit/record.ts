@@ -1,5 +1,6 @@
 import { hash as digest } from 'node:crypto';
 import { canonicalEncode } from './canonical.js';
+import { decisionEncoded, isDecisionRow, type DecisionRow } from './decision-row.js';
 
 /** What produced a record. */
 export type AuditType =
@@ -29,12 +30,6 @@ export interface AuditEvent {
   readonly actor: Actor;
   readonly data: Readonly<Record<string, unknown>>;
   readonly time?: number;
-  /**
-   * Set by producers that build every object of the event with its keys inserted in sorted
-   * order (decision records): JSON.stringify then already gives the canonical encoding, and
-   * the writer skips the sorting encoder.
-   */
-  readonly presorted?: true;
 }
 
 /**
@@ -67,26 +62,71 @@ export function hashRecord(r: Omit<AuditRecord, 'hash'>): string {
   return digest('sha256', canonicalEncode(body(r)), 'hex');
 }
 
+/** An event with its actor and data already in canonical JSON (and redacted): ready to chain. */
+export interface EncodedEvent {
+  readonly tenant: string;
+  readonly type: AuditType;
+  readonly time: number;
+  readonly actorJson: string;
+  readonly dataJson: string;
+}
+
+/** What the chainer takes: an encoded event, or a decision in its compact row form. */
+export type ChainItem = EncodedEvent | DecisionRow;
+
 /**
- * Chains an event: the record, and its stored text (the canonical encoding of the whole
- * record, hash included), made with one serialisation.
+ * Encodes an event for chaining. With a redactor (the logs' own: resolved secret values,
+ * secret-shaped strings, operator patterns) the text is checked in one pass; only when that
+ * finds something is each string redacted on its own, so the record stays valid JSON whatever
+ * the spans cover.
  */
-export function chainRecord(e: AuditEvent, seq: number, prevHash: string, now: number, redact?: TextRedactor): { record: AuditRecord; text: string } {
-  let b = body({ seq, time: new Date(e.time ?? now).toISOString(), tenant: e.tenant, type: e.type, actor: e.actor, data: e.data, prevHash });
-  const encode = (x: typeof b): string => (e.presorted ? JSON.stringify(x) : canonicalEncode(x));
-  let bodyText = encode(b);
-  // The same redactor as the logs: resolved secret values, secret-shaped strings, operator
-  // patterns. Checked on the whole text (one pass); when it finds something, each string is
-  // redacted on its own, so the record stays valid JSON whatever the spans cover. Decision
-  // records (presorted) had their agent-supplied strings redacted when they were built.
-  if (redact !== undefined && !e.presorted && redact(bodyText) !== bodyText) {
-    b = { ...b, actor: redactStrings(b.actor, redact), data: redactStrings(b.data, redact) };
-    bodyText = encode(b);
+export function encodeEvent(e: AuditEvent, now: number, redact?: TextRedactor): EncodedEvent {
+  let actorJson = canonicalEncode(e.actor);
+  let dataJson = canonicalEncode(e.data);
+  if (redact !== undefined && (redact(actorJson) !== actorJson || redact(dataJson) !== dataJson)) {
+    actorJson = canonicalEncode(redactStrings(e.actor, redact));
+    dataJson = canonicalEncode(redactStrings(e.data, redact));
   }
-  const hash = digest('sha256', bodyText, 'hex');
-  // "hash" sorts just before "prevHash", the first key after "data"; the last occurrence is the top-level one.
-  const at = bodyText.lastIndexOf('"prevHash":');
-  return { record: { ...b, hash }, text: `${bodyText.slice(0, at)}"hash":"${hash}",${bodyText.slice(at)}` };
+  return { tenant: e.tenant, type: e.type, time: e.time ?? now, actorJson, dataJson };
+}
+
+/** A batch joined to a chain: the stored texts in order, and the hash of the last one. */
+export interface ChainResult {
+  readonly texts: string[];
+  readonly hash: string;
+}
+
+/**
+ * Chains items after the record `seq - 1` whose hash is `prevHash`. Each stored text is the
+ * canonical encoding of the whole record (hash included), written directly: the top-level keys
+ * in canonical order are actor, data, hash, prevHash, seq, tenant, time, type, and the hash is
+ * taken over the same text without its "hash" member. Runs in the chain worker (src/audit/chainer.ts)
+ * or inline; pure.
+ */
+export function chainBatch(items: readonly ChainItem[], seq: number, prevHash: string, now: number): ChainResult {
+  const texts: string[] = new Array<string>(items.length);
+  let prev = prevHash;
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i] as ChainItem;
+    const e = isDecisionRow(item) ? decisionEncoded(item) : item;
+    const head = `{"actor":${e.actorJson},"data":${e.dataJson},`;
+    const tail = `"prevHash":"${prev}","seq":${seq + i},"tenant":${JSON.stringify(e.tenant)},"time":"${isoTime(e.time ?? now)}","type":"${e.type}"}`;
+    const hash = digest('sha256', head + tail, 'hex');
+    texts[i] = `${head}"hash":"${hash}",${tail}`;
+    prev = hash;
+  }
+  return { texts, hash: prev };
+}
+
+let lastMs = NaN;
+let lastIso = '';
+/** toISOString, remembered for the last millisecond asked: a batch's records mostly share one. */
+function isoTime(ms: number): string {
+  if (ms !== lastMs) {
+    lastIso = new Date(ms).toISOString();
+    lastMs = ms;
+  }
+  return lastIso;
 }
 
 /** Rewrites text so that it holds no secret (src/log.ts createRedactor). */

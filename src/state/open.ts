@@ -4,6 +4,7 @@ import type { Registry } from 'prom-client';
 import type { AdminApiDeps } from '../admin/api.js';
 import { Checkpointer, checkpointKey } from '../audit/checkpoint.js';
 import { JsonlFileSink, loadJsonlInto } from '../audit/file-sink.js';
+import { INLINE_CHAINER, WorkerChainer } from '../audit/chainer.js';
 import { AuditLog } from '../audit/log.js';
 import type { TextRedactor } from '../audit/record.js';
 import { AuditDecisionRecorder, NO_DECISION_RECORDING, type DecisionRecorder } from '../audit/recorder.js';
@@ -54,6 +55,7 @@ export async function openState(settings: StateSettings, log: Logger, registry: 
     registry,
     maxBuffered: settings.audit.maxBuffered,
     batchSize: settings.audit.batchSize,
+    chainer: settings.audit.worker ? new WorkerChainer(log) : INLINE_CHAINER,
     ...(redact !== undefined ? { redact } : {}),
     ...(settings.store.kind === 'memory' && settings.audit.file !== undefined ? { sink: new JsonlFileSink(settings.audit.file) } : {}),
   });

@@ -22,6 +22,8 @@ export interface AuditInput {
   /** Memory store: newest records held per tenant (older ones only in `file`; default 100 000). */
   maxHeldInMemory?: number;
   batchSize?: number;
+  /** Serialise and hash records on a worker thread (default true). */
+  worker?: boolean;
   /** Signed checkpoints of each written tenant's head, this often (0: off; default 60). */
   checkpointIntervalSeconds?: number;
   /** Private Ed25519 JWK for checkpoints (default: a key generated at start). */
@@ -38,7 +40,7 @@ export interface AdminAuthInput {
 /** What `store`, `audit`, `policySource`, `adminAuth` and `tenant` resolve to. */
 export interface StateSettings {
   readonly store: { readonly kind: 'memory' } | { readonly kind: 'redis'; readonly redis: RedisStoreOptions };
-  readonly audit: { readonly enabled: boolean; readonly file?: string; readonly maxBuffered: number; readonly maxHeldInMemory: number; readonly batchSize: number; readonly checkpointIntervalSeconds: number; readonly checkpointKeyFile?: string };
+  readonly audit: { readonly enabled: boolean; readonly file?: string; readonly maxBuffered: number; readonly maxHeldInMemory: number; readonly batchSize: number; readonly worker: boolean; readonly checkpointIntervalSeconds: number; readonly checkpointKeyFile?: string };
   /** Where the engine's policies come from: folders (the embedded default) or the store. */
   readonly policySource: { readonly kind: 'folder' } | { readonly kind: 'store'; readonly tenant: string; readonly environment: string };
   readonly adminAuth: AdminAuthInput;
@@ -89,6 +91,7 @@ export function resolveStateSettings(input: StateInput): StateSettings {
       maxBuffered: a.maxBuffered ?? 100_000,
       maxHeldInMemory: a.maxHeldInMemory ?? 100_000,
       batchSize: a.batchSize ?? 512,
+      worker: a.worker ?? true,
       checkpointIntervalSeconds: a.checkpointIntervalSeconds ?? 60,
       ...(a.checkpointKeyFile !== undefined ? { checkpointKeyFile: a.checkpointKeyFile } : {}),
     },

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { toOcsf, type OcsfEvent } from '../../src/audit/ocsf.js';
-import { chainRecord, GENESIS_HASH, type AuditRecord } from '../../src/audit/record.js';
-import { decisionEvent } from '../../src/audit/recorder.js';
+import { decisionRow } from '../../src/audit/decision-row.js';
+import { GENESIS_HASH, type AuditRecord } from '../../src/audit/record.js';
+import { chainOne } from './helpers.js';
 import type { DecisionContext } from '../../src/context/types.js';
 import type { Decision } from '../../src/policy/decision.js';
 
@@ -44,7 +45,7 @@ const ctx: DecisionContext = {
 };
 
 const decision = (over: Partial<Decision>): Decision => ({ decision: 'allow', reason: 'allowed-by-policy', policyId: 'tools', policyNamespace: 'payments', policyVersion: 'v3', ruleId: 'r1', decisionId: 'd-1', matched: [], ...over });
-const record = (d: Decision): AuditRecord => chainRecord(decisionEvent(d, ctx, "authz_http", Date.UTC(2026, 0, 2)), 1, GENESIS_HASH, 0).record;
+const record = (d: Decision): AuditRecord => chainOne(decisionRow(d, ctx, "authz_http", Date.UTC(2026, 0, 2)), 1, GENESIS_HASH).record;
 
 describe('OCSF export', () => {
   it('maps an allow to API Activity 6003 with the Security Control profile and AOS ids under unmapped', () => {
@@ -85,11 +86,11 @@ describe('OCSF export', () => {
   });
 
   it('maps operator records and audit gaps, and never carries payloads, header values, tool arguments or query strings', () => {
-    const admin = chainRecord({ tenant: 'acme', type: 'policy.apply', actor: { type: 'operator', id: 'alice', issuer: 'https://idp' }, data: { environment: 'prod' } }, 2, 'a'.repeat(64), 0).record;
+    const admin = chainOne({ tenant: 'acme', type: 'policy.apply', actor: { type: 'operator', id: 'alice', issuer: 'https://idp' }, data: { environment: 'prod' } }, 2, 'a'.repeat(64), 0).record;
     const [a] = toOcsf(admin);
     checkRequired(a!);
     expect(a).toMatchObject({ activity_id: 3, actor: { user: { uid: 'alice' } }, api: { operation: 'policy.apply' } });
-    const gap = chainRecord({ tenant: 'acme', type: 'audit.gap', actor: { type: 'system', id: 'joch' }, data: { lost: 5, from: 'x', to: 'y' } }, 3, 'b'.repeat(64), 0).record;
+    const gap = chainOne({ tenant: 'acme', type: 'audit.gap', actor: { type: 'system', id: 'joch' }, data: { lost: 5, from: 'x', to: 'y' } }, 3, 'b'.repeat(64), 0).record;
     const [g] = toOcsf(gap);
     checkRequired(g!);
     expect(g).toMatchObject({ class_uid: 2004, disposition_id: 27 });

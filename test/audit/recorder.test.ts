@@ -2,8 +2,10 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalEncode } from '../../src/audit/canonical.js';
 import { AuditLog } from '../../src/audit/log.js';
-import { chainRecord, GENESIS_HASH } from '../../src/audit/record.js';
-import { AuditDecisionRecorder, decisionEvent } from '../../src/audit/recorder.js';
+import { decisionRow } from '../../src/audit/decision-row.js';
+import { GENESIS_HASH } from '../../src/audit/record.js';
+import { AuditDecisionRecorder } from '../../src/audit/recorder.js';
+import { chainOne } from './helpers.js';
 import { verifyChain } from '../../src/audit/verify.js';
 import { HOOKS, type DecisionContext } from '../../src/context/types.js';
 import type { Decision } from '../../src/policy/decision.js';
@@ -30,7 +32,7 @@ describe('decision recorder', () => {
     expect(fallback[1]?.data.claimedTenant).toBe('bad tenant!');
   });
 
-  it('the presorted fast path gives exactly the canonical encoding, for any context (property)', () => {
+  it('decision rows are written as exactly the canonical encoding of the documented record, for any context (property)', () => {
     const text = fc.string({ maxLength: 12 });
     const ctx = fc.record(
       {
@@ -53,9 +55,11 @@ describe('decision recorder', () => {
     );
     fc.assert(
       fc.property(ctx, fc.constantFrom<Decision['decision']>('allow', 'deny', 'modify'), (c, outcome) => {
-        const e = decisionEvent({ ...decision, decision: outcome }, c as DecisionContext, 'authz_http', 1_700_000_000_000);
-        const { record, text: stored } = chainRecord(e, 1, GENESIS_HASH, 0);
+        const d = { ...decision, decision: outcome };
+        const { record, text: stored } = chainOne(decisionRow(d, c as DecisionContext, 'authz_http', 1_700_000_000_000), 1, GENESIS_HASH);
         expect(stored).toBe(canonicalEncode(record));
+        expect(record).toMatchObject({ type: 'decision', tenant: c.tenant ?? 'default', time: '2023-11-14T22:13:20.000Z', actor: { type: 'agent', id: c.agent?.id ?? c.agent?.name ?? 'unknown' } });
+        expect(record.data).toEqual(documentedRecord(d, c as DecisionContext, 'authz_http'));
         expect(canonicalEncode(record)).toBe(canonicalJson(record));
         expect(verifyChain([{ seq: 1, value: stored }])).toMatchObject({ ok: true });
         for (const secretish of [c.payload, c.tool?.arguments, ...Object.values(c.request?.headers ?? {})]) {
@@ -66,3 +70,31 @@ describe('decision recorder', () => {
     );
   });
 });
+
+/** The decision record as documented (docs: "Audit log"), built the plain way: the oracle for the row writer. */
+function documentedRecord(d: Decision, ctx: DecisionContext, edge: string): Record<string, unknown> {
+  const drop = (o: Record<string, unknown>): Record<string, unknown> => JSON.parse(JSON.stringify(o)) as Record<string, unknown>;
+  return drop({
+    agent: ctx.agent ? { framework: ctx.agent.framework, id: ctx.agent.id, name: ctx.agent.name } : undefined,
+    decision: d.decision,
+    decisionId: d.decisionId,
+    destination: ctx.destination ? { address: ctx.destination.address, host: ctx.destination.host, port: ctx.destination.port, scheme: ctx.destination.scheme, sni: ctx.destination.sni } : undefined,
+    edge,
+    environment: ctx.environment,
+    hook: ctx.hook,
+    matched: d.matched,
+    mcp: ctx.mcp ? { direction: ctx.mcp.direction, method: ctx.mcp.method, server: ctx.mcp.server } : undefined,
+    model: ctx.model ? { name: ctx.model.name, provider: ctx.model.provider } : undefined,
+    namespace: ctx.namespace,
+    policyId: d.policyId,
+    policyNamespace: d.policyNamespace,
+    policyVersion: d.policyVersion,
+    reason: d.reason,
+    request: ctx.request ? { method: ctx.request.method, path: ctx.request.path?.split('?')[0] } : undefined,
+    ruleId: d.ruleId,
+    session: ctx.session?.id,
+    stepId: ctx.stepId,
+    tool: ctx.tool ? { name: ctx.tool.name, server: ctx.tool.server, sideEffect: ctx.tool.sideEffect } : undefined,
+    turnId: ctx.turnId,
+  });
+}

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { AuditLog } from '../../src/audit/log.js';
-import { chainRecord, GENESIS_HASH } from '../../src/audit/record.js';
-import { decisionEvent } from '../../src/audit/recorder.js';
+import { decisionRow } from '../../src/audit/decision-row.js';
+import { GENESIS_HASH } from '../../src/audit/record.js';
+import { chainOne } from './helpers.js';
 import { verifyChain } from '../../src/audit/verify.js';
 import { createRedactor } from '../../src/log.js';
 import type { Decision } from '../../src/policy/decision.js';
@@ -15,15 +16,15 @@ const redact = createRedactor({ patterns: { '*': [{ name: 'ticket', regex: 'TKT-
 describe('audit records go through the logs’ redactor', () => {
   it('leaves ordinary records exactly as they are', () => {
     const ctx = { hook: 'egress', tenant: 'acme', destination: { host: 'api.example.com', port: 443 }, request: { method: 'GET', path: '/v1/items/42' } } as const;
-    expect(decisionEvent(decision, ctx, 'authz_http', 0, 'default', redact)).toEqual(decisionEvent(decision, ctx, 'authz_http', 0));
+    expect(decisionRow(decision, ctx, 'authz_http', 0, 'default', redact)).toEqual(decisionRow(decision, ctx, 'authz_http', 0));
     const e = { tenant: 'acme', type: 'policy.apply', actor: { type: 'operator', id: 'alice' }, data: { files: ['a.yaml'] } } as const;
-    expect(chainRecord(e, 1, GENESIS_HASH, 0, redact)).toEqual(chainRecord(e, 1, GENESIS_HASH, 0));
+    expect(chainOne(e, 1, GENESIS_HASH, 0, redact)).toEqual(chainOne(e, 1, GENESIS_HASH, 0));
   });
 
   it('redacts secret-shaped strings and operator patterns (decisions as built, other records as written) before hashing; valid JSON; the chain verifies', async () => {
     const store = new MemoryStore();
     const audit = new AuditLog({ store, redact });
-    audit.record(decisionEvent(decision, { hook: 'egress', tenant: 'acme', agent: { name: 'TKT-123456' }, request: { method: 'GET', path: `/repos/x/${GITHUB_TOKEN}` } }, 'authz_http', 0, 'default', redact));
+    audit.recordDecision(decisionRow(decision, { hook: 'egress', tenant: 'acme', agent: { name: 'TKT-123456' }, request: { method: 'GET', path: `/repos/x/${GITHUB_TOKEN}` } }, 'authz_http', 0, 'default', redact));
     audit.record({ tenant: 'acme', type: 'secret.rotated', actor: { type: 'operator', id: 'alice' }, data: { secret: 'gh', error: `provider said: token ${GITHUB_TOKEN} expired` } });
     await audit.flush();
     const entries = await store.read('acme', 'audit', 1, 10);
