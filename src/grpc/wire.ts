@@ -18,6 +18,9 @@ export class WireError extends Error {
   }
 }
 
+const SMALL_BUFFER = 16 * 1024;
+const NON_ASCII = /[^\x00-\x7f]/;
+
 /** Reads one message in `buf[pos, end)`; nested messages are read with a reader over their span. */
 export class Reader {
   pos: number;
@@ -26,6 +29,8 @@ export class Reader {
     readonly buf: Buffer,
     start: number,
     readonly end: number,
+    /** The whole buffer as latin1 text, made once and shared by the readers of nested messages. */
+    private readonly text: { latin1?: string } = {},
   ) {
     this.pos = start;
   }
@@ -65,6 +70,12 @@ export class Reader {
     const len = this.length();
     const start = this.pos;
     this.pos += len;
+    // Small buffers are turned into text once (one native call, not one per field): a field
+    // whose bytes are all ASCII is then a substring of it, the same text UTF-8 decoding gives.
+    if (this.buf.length <= SMALL_BUFFER) {
+      const s = (this.text.latin1 ??= this.buf.toString('latin1')).slice(start, this.pos);
+      if (!NON_ASCII.test(s)) return s;
+    }
     return this.buf.toString('utf8', start, this.pos);
   }
 
@@ -80,7 +91,7 @@ export class Reader {
     const len = this.length();
     const start = this.pos;
     this.pos += len;
-    return new Reader(this.buf, start, this.pos);
+    return new Reader(this.buf, start, this.pos, this.text);
   }
 
   /** Skips a field of the given wire type (fields the decision does not need). */
