@@ -15,27 +15,20 @@ import { e2eScenarios, startUpstream } from './scenarios.js';
 
 /**
  * The end-to-end scenarios against a real Envoy, run when ENVOY_BIN points at an Envoy
- * binary. The config is envoy/sidecar.yaml's renderer with two test changes: no iptables
- * redirect exists here, so `original_destination` becomes a static cluster to the test
- * upstream; and the ext_proc filter is left out until the gateway serves ext_proc.
+ * binary. The config is envoy/sidecar.yaml's renderer, ext_authz and ext_proc filters both
+ * in place (as the harness suite runs it), with two test changes: it listens on loopback, and
+ * since no iptables redirect exists here, `original_destination` becomes a static cluster to
+ * the test upstream.
  */
 const envoyBin = process.env.ENVOY_BIN;
 
-/** envoy/sidecar.yaml's config with the two test changes described above. */
+/** envoy/sidecar.yaml's config with the test changes described above. */
 function realEnvoyConfig(listenPort: number, adminPort: number, gatewayPort: number, upstreamPort: number): Record<string, unknown> {
   const config = renderSidecar({ identity: EXAMPLE_IDENTITY, port: listenPort, adminPort, gateway: { host: '127.0.0.1', port: gatewayPort } }) as unknown as {
     static_resources: { listeners: Listener[]; clusters: { name: string }[] };
   };
   const resources = config.static_resources;
-  for (const l of resources.listeners) {
-    l.address.socket_address.address = '127.0.0.1';
-    for (const chain of l.filter_chains) {
-      for (const f of chain.filters) {
-        const hcm = f.typed_config;
-        if (hcm?.http_filters) hcm.http_filters = hcm.http_filters.filter((h) => h.name !== 'envoy.filters.http.ext_proc');
-      }
-    }
-  }
+  for (const l of resources.listeners) l.address.socket_address.address = '127.0.0.1';
   resources.clusters = resources.clusters.map((c) =>
     c.name === 'original_destination'
       ? {
@@ -51,12 +44,14 @@ function realEnvoyConfig(listenPort: number, adminPort: number, gatewayPort: num
 
 interface Listener {
   address: { socket_address: { address: string } };
-  filter_chains: { filters: { typed_config?: { http_filters?: { name: string }[] } }[] }[];
 }
 
 describe('the config the real-Envoy suite runs', () => {
-  it("passes the check against Envoy's Bootstrap proto", () => {
-    expect(checkBootstrap(realEnvoyConfig(15001, 15000, 9001, 8080))).toEqual([]);
+  it("passes the check against Envoy's Bootstrap proto, with the sidecar's ext_authz and ext_proc filters", () => {
+    const config = realEnvoyConfig(15001, 15000, 9001, 8080);
+    expect(checkBootstrap(config)).toEqual([]);
+    expect(JSON.stringify(config)).toContain('envoy.filters.http.ext_proc');
+    expect(JSON.stringify(config)).toContain('envoy.filters.http.ext_authz');
   });
 });
 
