@@ -60,17 +60,17 @@ export function decisionEvent(d: Decision, ctx: DecisionContext | undefined, edg
   // the policies supplied (ids, versions, reasons) cannot hold a secret. One pass over all of
   // it first: only when that finds something is each string redacted on its own.
   if (redact !== undefined && ctx !== undefined) {
-    const supplied = agentSupplied(ctx);
+    const supplied = agentSupplied(ctx, d);
     if (redact(supplied) !== supplied) return buildDecisionEvent(d, ctx, edge, time, defaultTenant, (v) => (typeof v === 'string' ? redact(v) : undefined));
   }
   return buildDecisionEvent(d, ctx, edge, time, defaultTenant, asString);
 }
 
-/** Every string of the context that a decision record keeps, one per line. */
-function agentSupplied(ctx: DecisionContext): string {
+/** Every string of the context that a decision record keeps, one per line (finding paths hold payload keys). */
+function agentSupplied(ctx: DecisionContext, d: Decision): string {
   const a = ctx.agent;
   const t = ctx.destination;
-  return [ctx.tenant, ctx.namespace, ctx.environment, ctx.hook, a?.id, a?.name, a?.framework, t?.host, t?.sni, t?.address, t?.scheme, ctx.request?.method, ctx.request?.path, ctx.tool?.name, ctx.tool?.server, ctx.tool?.sideEffect, ctx.mcp?.method, ctx.mcp?.server, ctx.mcp?.direction, ctx.model?.name, ctx.model?.provider, ctx.session?.id, ctx.turnId, ctx.stepId]
+  return [ctx.tenant, ctx.namespace, ctx.environment, ctx.hook, a?.id, a?.name, a?.framework, t?.host, t?.sni, t?.address, t?.scheme, ctx.request?.method, ctx.request?.path, ctx.tool?.name, ctx.tool?.server, ctx.tool?.sideEffect, ctx.mcp?.method, ctx.mcp?.server, ctx.mcp?.direction, ctx.model?.name, ctx.model?.provider, ctx.session?.id, ctx.turnId, ctx.stepId, ...(d.findings?.listed.map((f) => f.path) ?? [])]
     .filter((v) => typeof v === 'string')
     .join('\n');
 }
@@ -88,6 +88,13 @@ function buildDecisionEvent(d: Decision, ctx: DecisionContext | undefined, edge:
     destination: ctx?.destination ? { address: str(ctx.destination.address), host: str(ctx.destination.host), port: num(ctx.destination.port), scheme: str(ctx.destination.scheme), sni: str(ctx.destination.sni) } : undefined,
     edge,
     environment: str(ctx?.environment),
+    // What annotate rules found: types, counts, scores and places, never the matched text.
+    findings: d.findings
+      ? {
+          listed: d.findings.listed.map((f) => ({ class: f.class, detector: f.detector, end: f.end, path: str(f.path), policyId: f.policyId, ruleId: f.ruleId, score: f.score, start: f.start, type: f.type })),
+          types: d.findings.types.map((t) => ({ class: t.class, count: t.count, score: t.score, type: t.type })),
+        }
+      : undefined,
     hook: str(ctx?.hook),
     matched: d.matched.map((r) => ({ effect: r.effect, policyId: r.policyId, policyNamespace: r.policyNamespace, policyVersion: r.policyVersion, ruleId: r.ruleId })),
     mcp: ctx?.mcp ? { direction: str(ctx.mcp.direction), method: str(ctx.mcp.method), server: str(ctx.mcp.server) } : undefined,

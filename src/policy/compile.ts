@@ -1,9 +1,9 @@
 import type { Hook } from '../context/types.js';
-import { DATA_CLASSES, type DataClass } from '../scan/types.js';
 import { contentVersion } from './canonical.js';
 import { compileWhen } from './conditions.js';
 import { compileEgress } from './egress.js';
 import { compileGlob, isGlob } from './glob.js';
+import { FINDING_NAMES, isDataClass, isFindingType, typesNamed } from './findings.js';
 import { compileHeaderMutation, compileInjections } from './header-mutation.js';
 import { globStyle, normalise } from './matchers.js';
 import { resolvePath } from './paths.js';
@@ -23,7 +23,9 @@ export interface PolicySource {
   lineOf(at: DocPath): number;
 }
 
-const REDACT_BY_DEFAULT: ReadonlySet<DataClass> = new Set(['pii', 'secret']);
+/** What `redact: true` and `annotate: true` act on when the rule's `data.contains` names nothing. */
+const REDACT_BY_DEFAULT: ReadonlySet<string> = typesNamed(['pii', 'secret']);
+const ANNOTATE_BY_DEFAULT: ReadonlySet<string> = typesNamed(['pii', 'secret', 'injection']);
 
 /**
  * Validates one Policy document and compiles it to closures. Every problem goes to `sink`
@@ -68,7 +70,7 @@ function compileRule(spec: RuleSpec, index: number, source: PolicySource, sink: 
       Codes.rule,
       spec.action === undefined ? `rule has neither "action" nor "require"` : `rule has both "action" and "require"; give it one outcome`,
       at,
-      `write "action: allow", "action: deny", "action: {redact: true}", "action: {headers: {...}}", "action: {inject: {header, secret}}" or "require: {approval: human}"`,
+      `write "action: allow", "action: deny", "action: {redact: true}", "action: {annotate: true}", "action: {headers: {...}}", "action: {inject: {header, secret}}" or "require: {approval: human}"`,
     );
     return undefined;
   }
@@ -113,19 +115,36 @@ function effectOf(spec: RuleSpec, at: DocPath, sink: ProblemSink): Effect | unde
     }
     headers = { set: headers?.set ?? {}, remove: headers?.remove ?? [], inject };
   }
-  const redact = action.redact === undefined ? undefined : action.redact === true ? classesNamedBy(spec.when) : new Set(action.redact);
-  return { kind: 'modify', ...(redact ? { redact } : {}), ...(headers ? { headers } : {}) };
+  if (!knownNames(action.redact, [...at, 'redact'], sink) || !knownNames(action.annotate, [...at, 'annotate'], sink)) return undefined;
+  const redact = action.redact === undefined ? undefined : action.redact === true ? namedBy(spec.when) ?? REDACT_BY_DEFAULT : typesNamed(action.redact);
+  const annotate = action.annotate === undefined ? undefined : action.annotate === true ? namedBy(spec.when) ?? ANNOTATE_BY_DEFAULT : typesNamed(action.annotate);
+  if (annotate !== undefined && redact === undefined && headers === undefined) return { kind: 'annotate', annotate };
+  return { kind: 'modify', ...(redact ? { redact } : {}), ...(annotate ? { annotate } : {}), ...(headers ? { headers } : {}) };
+}
+
+/** Every name in a `redact` or `annotate` list is a data class or a finding type. */
+function knownNames(names: true | string[] | undefined, at: DocPath, sink: ProblemSink): boolean {
+  if (!Array.isArray(names)) return true;
+  let ok = true;
+  for (const [i, name] of names.entries()) {
+    if (isDataClass(name) || isFindingType(name)) continue;
+    const guess = didYouMean(name, FINDING_NAMES);
+    sink.error(Codes.rule, `"${name}" is neither a data class nor a finding type`, [...at, i], guess ? `did you mean "${guess}"?` : `write pii, secret, injection or a finding type: ${FINDING_NAMES.filter(isFindingType).join(', ')}`);
+    ok = false;
+  }
+  return ok;
 }
 
 /**
- * `redact: true` redacts what the rule's own `data.contains` names (the seed's
- * `data.contains: pii` → redact PII); without one, PII and secrets.
+ * `redact: true` and `annotate: true` act on what the rule's own `data.contains` names (the
+ * seed's `data.contains: pii` → redact PII; `data.contains: EMAIL` → only emails); undefined
+ * when it names no class or type there.
  */
-function classesNamedBy(when: Record<string, unknown> | undefined): ReadonlySet<DataClass> {
+function namedBy(when: Record<string, unknown> | undefined): ReadonlySet<string> | undefined {
   const named = when?.['data.contains'];
   const list = Array.isArray(named) ? named : [named];
-  const classes = list.filter((c): c is DataClass => typeof c === 'string' && (DATA_CLASSES as readonly string[]).includes(c));
-  return classes.length > 0 ? new Set(classes) : REDACT_BY_DEFAULT;
+  const types = typesNamed(list.filter((c): c is string => typeof c === 'string'));
+  return types.size > 0 ? types : undefined;
 }
 
 function checkRuleIds(rules: RuleSpec[], sink: ProblemSink): void {

@@ -1,5 +1,4 @@
 import type { Hook } from '../context/types.js';
-import type { DataClass } from '../scan/types.js';
 import type { Condition } from './conditions.js';
 import type { CompiledSelector, LabelSelectorSpec } from './selector.js';
 
@@ -34,7 +33,7 @@ export interface RuleSpec {
   name?: string;
   description?: string;
   when?: Record<string, unknown>;
-  action?: 'allow' | 'deny' | { redact?: true | DataClass[]; headers?: HeaderMutationSpec; inject?: InjectSpec | InjectSpec[] };
+  action?: 'allow' | 'deny' | { redact?: true | string[]; annotate?: true | string[]; headers?: HeaderMutationSpec; inject?: InjectSpec | InjectSpec[] };
   require?: { approval: 'human' };
   reason?: string;
   status?: number;
@@ -74,12 +73,17 @@ export interface SecretInjection {
   readonly suffix: string;
 }
 
-/** What a rule does when its `when` holds. */
+/**
+ * What a rule does when its `when` holds. `redact` and `annotate` hold finding types (a class
+ * named in the policy stands for all of its types, see findings.ts). A rule that only
+ * annotates has kind `annotate`; annotating beside a redaction or header change is a modify.
+ */
 export type Effect =
   | { readonly kind: 'allow' }
   | { readonly kind: 'deny'; readonly status: number }
   | { readonly kind: 'approval'; readonly approval: 'human' }
-  | { readonly kind: 'modify'; readonly redact?: ReadonlySet<DataClass>; readonly headers?: HeaderMutation };
+  | { readonly kind: 'annotate'; readonly annotate: ReadonlySet<string> }
+  | { readonly kind: 'modify'; readonly redact?: ReadonlySet<string>; readonly annotate?: ReadonlySet<string>; readonly headers?: HeaderMutation };
 
 /** One compiled egress allow-list entry; every field it has must match. */
 export interface EgressEntry {
