@@ -165,7 +165,7 @@ export class Engine {
     const modified = modifications.length > 0 ? applyModifications(ctx, modifications) : undefined;
     const found = modifications.length > 0 ? annotate(ctx, modifications) : undefined;
     if (modified) {
-      const [p, rule] = modifications[0] as [CompiledPolicy, CompiledRule];
+      const [p, rule] = modifications.find(([, r]) => r.effect.kind === 'modify') as [CompiledPolicy, CompiledRule];
       const onlyRedaction = modified.headers === undefined;
       const d = this.decide('modify', rule.reason ?? (onlyRedaction ? DefaultReasons.redact : DefaultReasons.modify), p, rule.id, matched);
       d.modifiedRequest = modified;

@@ -94,6 +94,12 @@ describe('deny, redact or annotate per finding type', () => {
     expect(d.modifiedRequest?.payload).toEqual(result(`${OVERRIDE} Mail [REDACTED:EMAIL]`));
     expect(d.findings?.types.map((t) => t.type)).toEqual(['INSTRUCTION_OVERRIDE']);
   });
+  it('a modify names the rule that changed the payload, not an earlier annotate rule', () => {
+    const e = engineFor(policy(`    - id: flag\n      action: {annotate: true}\n    - id: redact\n      action: {redact: [EMAIL]}`));
+    const d = e.evaluate({ hook: 'message', payload: EMAIL });
+    expect(d).toMatchObject({ decision: 'modify', ruleId: 'redact', modifiedRequest: { payload: '[REDACTED:EMAIL]' } });
+    expect(d.findings?.listed[0]).toMatchObject({ type: 'EMAIL', ruleId: 'flag' });
+  });
   it('annotate does not stop evaluation: a later deny still denies', () => {
     const e = engineFor(
       perType +
