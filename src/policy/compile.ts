@@ -1,4 +1,5 @@
 import type { Hook } from '../context/types.js';
+import { DEFAULT_MIN_SCORE } from '../scan/types.js';
 import { contentVersion } from './canonical.js';
 import { compileWhen } from './conditions.js';
 import { compileEgress } from './egress.js';
@@ -12,7 +13,7 @@ import { Codes, type DocPath, type ProblemSink } from './problems.js';
 import { schemaCheck } from './schema-check.js';
 import { compileSelector } from './selector.js';
 import { didYouMean } from './suggest.js';
-import type { AllowEntry, CompiledPolicy, CompiledRule, Effect, PolicyResource, RuleSpec, SourceRef } from './types.js';
+import type { AllowEntry, Annotate, AnnotateSpec, CompiledPolicy, CompiledRule, Effect, PolicyResource, RuleSpec, SourceRef } from './types.js';
 
 const checkPolicySchema = schemaCheck(policySchema);
 
@@ -115,11 +116,23 @@ function effectOf(spec: RuleSpec, at: DocPath, sink: ProblemSink): Effect | unde
     }
     headers = { set: headers?.set ?? {}, remove: headers?.remove ?? [], inject };
   }
-  if (!knownNames(action.redact, [...at, 'redact'], sink) || !knownNames(action.annotate, [...at, 'annotate'], sink)) return undefined;
+  if (!knownNames(action.redact, [...at, 'redact'], sink)) return undefined;
   const redact = action.redact === undefined ? undefined : action.redact === true ? namedBy(spec.when) ?? REDACT_BY_DEFAULT : typesNamed(action.redact);
-  const annotate = action.annotate === undefined ? undefined : action.annotate === true ? namedBy(spec.when) ?? ANNOTATE_BY_DEFAULT : typesNamed(action.annotate);
+  const annotate = action.annotate === undefined ? undefined : annotateOf(action.annotate, spec.when, [...at, 'annotate'], sink);
+  if (annotate === null) return undefined;
   if (annotate !== undefined && redact === undefined && headers === undefined) return { kind: 'annotate', annotate };
   return { kind: 'modify', ...(redact ? { redact } : {}), ...(annotate ? { annotate } : {}), ...(headers ? { headers } : {}) };
+}
+
+/** `annotate: true | [names] | {types?, minScore?}`; null when a name is unknown. */
+function annotateOf(spec: true | string[] | AnnotateSpec, when: RuleSpec['when'], at: DocPath, sink: ProblemSink): Annotate | null {
+  const long = spec !== true && !Array.isArray(spec);
+  const names = long ? spec.types : spec;
+  if (!knownNames(names, long ? [...at, 'types'] : at, sink)) return null;
+  return {
+    types: Array.isArray(names) ? typesNamed(names) : namedBy(when) ?? ANNOTATE_BY_DEFAULT,
+    minScore: (long ? spec.minScore : undefined) ?? DEFAULT_MIN_SCORE,
+  };
 }
 
 /** Every name in a `redact` or `annotate` list is a data class or a finding type. */

@@ -1,7 +1,7 @@
 import type { DecisionContext } from '../context/types.js';
-import { DATA_CLASSES, FINDING_TYPES, scanPayload, scanText, type DataClass, type PayloadFinding, type PayloadScanOptions } from '../scan/index.js';
+import { DATA_CLASSES, DEFAULT_MIN_SCORE, FINDING_TYPES, scanPayload, scanText, type DataClass, type PayloadFinding, type PayloadScanOptions } from '../scan/index.js';
 import type { Decision, DecisionFinding, DecisionFindings, FindingSummary } from './decision.js';
-import type { CompiledPolicy, CompiledRule } from './types.js';
+import type { Annotate, CompiledPolicy, CompiledRule } from './types.js';
 
 /**
  * Finding types as policies name them: `data.contains`, `redact` and `annotate` take a data
@@ -47,26 +47,27 @@ export function scanScope(types: ReadonlySet<string>): { classes: Set<DataClass>
 }
 
 // Payloads are never changed in place (redaction copies), so a payload object's findings stay
-// valid: one scan serves every type condition and annotate rule of every hook deciding it.
-const scanned = new WeakMap<object, readonly PayloadFinding[]>();
-let lastText: { text: string; findings: readonly PayloadFinding[] } | undefined;
+// valid: one scan (per minimum score) serves every type condition and annotate rule of every
+// hook deciding it.
+const scanned = new WeakMap<object, Map<number, readonly PayloadFinding[]>>();
+let lastText: { text: string; minScore: number; findings: readonly PayloadFinding[] } | undefined;
 
-/** Every finding (at the default minimum score) in a payload, all classes, scanned once. */
-export function payloadFindings(payload: unknown): readonly PayloadFinding[] {
+/** Every finding scoring at least `minScore` in a payload, all classes, scanned once. */
+export function payloadFindings(payload: unknown, minScore = DEFAULT_MIN_SCORE): readonly PayloadFinding[] {
   if (payload === undefined || payload === null) return [];
+  const scan = (): readonly PayloadFinding[] => scanPayload(payload, undefined, minScore === DEFAULT_MIN_SCORE ? undefined : { minScore });
   if (typeof payload === 'object') {
-    let found = scanned.get(payload);
-    if (found === undefined) {
-      found = scanPayload(payload);
-      scanned.set(payload, found);
-    }
+    let byScore = scanned.get(payload);
+    if (byScore === undefined) scanned.set(payload, (byScore = new Map()));
+    let found = byScore.get(minScore);
+    if (found === undefined) byScore.set(minScore, (found = scan()));
     return found;
   }
   if (typeof payload === 'string') {
-    if (lastText?.text !== payload) lastText = { text: payload, findings: scanPayload(payload) };
+    if (lastText?.text !== payload || lastText.minScore !== minScore) lastText = { text: payload, minScore, findings: scan() };
     return lastText.findings;
   }
-  return scanPayload(payload);
+  return scan();
 }
 
 /** `data.contains: EMAIL`: whether the payload under decision holds a finding of that type. */
@@ -85,16 +86,19 @@ export const MAX_LISTED_FINDINGS = 32;
  * selects its type; undefined when they select nothing present in the payload.
  */
 export function annotate(ctx: DecisionContext, fired: readonly (readonly [CompiledPolicy, CompiledRule])[]): DecisionFindings | undefined {
-  const rules: [CompiledPolicy, CompiledRule, ReadonlySet<string>][] = [];
+  const rules: [CompiledPolicy, CompiledRule, Annotate][] = [];
+  let minScore = DEFAULT_MIN_SCORE;
   for (const [p, r] of fired) {
     const e = r.effect;
-    if ((e.kind === 'annotate' || e.kind === 'modify') && e.annotate !== undefined) rules.push([p, r, e.annotate]);
+    if ((e.kind !== 'annotate' && e.kind !== 'modify') || e.annotate === undefined) continue;
+    rules.push([p, r, e.annotate]);
+    minScore = Math.min(minScore, e.annotate.minScore);
   }
   if (rules.length === 0) return undefined;
   const listed: DecisionFinding[] = [];
   const byType = new Map<string, { class: DataClass; count: number; score: number }>();
-  for (const f of payloadFindings(ctx.payload)) {
-    const by = rules.find(([, , types]) => types.has(f.type));
+  for (const f of payloadFindings(ctx.payload, minScore)) {
+    const by = rules.find(([, , a]) => a.types.has(f.type) && f.score >= a.minScore);
     if (by === undefined) continue;
     const s = byType.get(f.type);
     if (s === undefined) byType.set(f.type, { class: f.class, count: 1, score: f.score });

@@ -33,10 +33,16 @@ export interface RuleSpec {
   name?: string;
   description?: string;
   when?: Record<string, unknown>;
-  action?: 'allow' | 'deny' | { redact?: true | string[]; annotate?: true | string[]; headers?: HeaderMutationSpec; inject?: InjectSpec | InjectSpec[] };
+  action?: 'allow' | 'deny' | { redact?: true | string[]; annotate?: true | string[] | AnnotateSpec; headers?: HeaderMutationSpec; inject?: InjectSpec | InjectSpec[] };
   require?: { approval: 'human' };
   reason?: string;
   status?: number;
+}
+
+/** `annotate` in its long form: which types (default as for `true`) and from which score. */
+export interface AnnotateSpec {
+  types?: string[];
+  minScore?: number;
 }
 
 export interface HeaderMutationSpec {
@@ -82,8 +88,18 @@ export type Effect =
   | { readonly kind: 'allow' }
   | { readonly kind: 'deny'; readonly status: number }
   | { readonly kind: 'approval'; readonly approval: 'human' }
-  | { readonly kind: 'annotate'; readonly annotate: ReadonlySet<string> }
-  | { readonly kind: 'modify'; readonly redact?: ReadonlySet<string>; readonly annotate?: ReadonlySet<string>; readonly headers?: HeaderMutation };
+  | { readonly kind: 'annotate'; readonly annotate: Annotate }
+  | { readonly kind: 'modify'; readonly redact?: ReadonlySet<string>; readonly annotate?: Annotate; readonly headers?: HeaderMutation };
+
+/**
+ * A compiled `annotate`: the finding types it names, and the lowest score it reports. Below the
+ * default 0.5 are mentions (a quoted or negated phrase scores 0.35) that `data.contains`
+ * never sees but an annotation may record.
+ */
+export interface Annotate {
+  readonly types: ReadonlySet<string>;
+  readonly minScore: number;
+}
 
 /** One compiled egress allow-list entry; every field it has must match. */
 export interface EgressEntry {

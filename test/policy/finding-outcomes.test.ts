@@ -183,6 +183,45 @@ describe('annotate selects', () => {
   });
 });
 
+describe('annotate below the default score: mentions', () => {
+  const QUOTED = 'The article quoted the phrase "ignore previous instructions" as an example.';
+  const engine = engineFor(
+    policy(`    - id: no-injection
+      when: {hook: toolCallResult, data.contains: injection}
+      action: deny
+    - id: flag-mentions
+      when: {hook: toolCallResult}
+      action: {annotate: {types: [injection], minScore: 0.3}}`),
+  );
+  it('deny injection, but only annotate a quoted phrase', () => {
+    expect(engine.evaluate({ hook: 'toolCallResult', payload: result(OVERRIDE) })).toMatchObject({ decision: 'deny', ruleId: 'no-injection' });
+    const d = engine.evaluate({ hook: 'toolCallResult', payload: result(QUOTED) });
+    expect(d.decision).toBe('allow');
+    expect(d.findings?.types).toEqual([{ type: 'INSTRUCTION_OVERRIDE', class: 'injection', count: 1, score: 0.35 }]);
+  });
+  it('at the default score the mention is not annotated', () => {
+    const plain = engineFor(policy(`    - id: flag\n      action: {annotate: {types: [injection]}}`));
+    expect(plain.evaluate({ hook: 'toolCallResult', payload: result(QUOTED) }).findings).toBeUndefined();
+    expect(plain.evaluate({ hook: 'toolCallResult', payload: result(OVERRIDE) }).findings?.types).toHaveLength(1);
+  });
+  it('a rule with a higher bar reports only what clears it; a lower rule picks up the rest', () => {
+    const e = engineFor(policy(`    - id: sure\n      action: {annotate: {minScore: 0.9}}\n    - id: hints\n      action: {annotate: {types: [injection], minScore: 0.3}}`));
+    const d = e.evaluate({ hook: 'message', payload: `${OVERRIDE} ${QUOTED}` });
+    expect(d.findings?.listed.map((f) => [f.score, f.ruleId])).toEqual([
+      [0.9, 'sure'],
+      [0.35, 'hints'],
+    ]);
+  });
+  it('schema: minScore within [0, 1], types known, at least one field', () => {
+    // One problem each: the alternative of annotate the author meant, not every branch's complaint.
+    expect(problemsOf(ruleYaml('tool.name: x', 'action: {annotate: {minScore: 2}}'))).toEqual(['p.yaml:10:37: JOCH_POLICY_SCHEMA: "minScore" must be <= 1']);
+    expect(problemsOf(ruleYaml('tool.name: x', 'action: {annotate: false}'))).toEqual(['p.yaml:10:26: JOCH_POLICY_SCHEMA: "annotate" must be true, not false']);
+    expect(problemsOf(ruleYaml('tool.name: x', 'action: {annotate: {types: [EMIAL]}}'))).toEqual(['p.yaml:10:35: JOCH_POLICY_RULE: "EMIAL" is neither a data class nor a finding type\n  hint: did you mean "EMAIL"?']);
+    expect(problemsOf(ruleYaml('tool.name: x', 'action: {annotate: {}}'))[0]).toMatch(/annotate/);
+    expect(problemsOf(ruleYaml('tool.name: x', 'action: {annotate: {minScor: 0.3}}'))).toEqual(['p.yaml:10:27: JOCH_POLICY_SCHEMA: unknown field "minScor" in "annotate"\n  hint: did you mean "minScore"?']);
+  });
+});
+
 describe('redact per finding type', () => {
   it('a list of types replaces only those', () => {
     const e = engineFor(policy(`    - id: r\n      action: {redact: [PHONE, AWS_ACCESS_KEY]}`));
