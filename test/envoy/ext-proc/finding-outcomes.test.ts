@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_PROVIDER_HOSTS, providerMatcher } from '../../../src/context/providers.js';
 import type { DecisionContext } from '../../../src/context/types.js';
 import type { Authorizer } from '../../../src/envoy/authorization.js';
+import { authorizeHttp } from '../../../src/envoy/authorization.js';
+import { httpCheckResponse } from '../../../src/envoy/check-response.js';
 import { gatewayStreams } from '../../../src/envoy/ext-proc/index.js';
 import type { ProcessStream } from '../../../src/envoy/ext-proc/process-stream.js';
 import type { Decision } from '../../../src/policy/decision.js';
@@ -162,5 +164,18 @@ describe('model responses (buffered JSON)', () => {
     const set = setHeaders(common.header_mutation);
     expect(set['x-joch-findings']).toBe('injection.INSTRUCTION_OVERRIDE;count=1;score=0.90');
     expect(set['x-joch-decision-id']).toBeDefined();
+  });
+});
+
+describe('ext_authz (a body sent with with_request_body)', () => {
+  it('records the findings on the decision but sets no header: annotate headers are an ext_proc feature', () => {
+    const engine = engineFor(POLICY);
+    const authorizer: Authorizer = { engine: () => engine, providers: providerMatcher([DEFAULT_PROVIDER_HOSTS]) };
+    const body = JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'my key is AKIAIOSFODNN7EXAMPLE' }] });
+    const r = authorizeHttp(authorizer, { method: 'POST', path: '/v1/chat/completions', authority: 'api.openai.com', headers: { 'content-type': 'application/json' }, body }, undefined, undefined);
+    if (r instanceof Promise) throw new Error('expected a synchronous answer');
+    expect(r.decision.decision).toBe('allow');
+    expect(r.decision.findings?.types.map((t) => t.type)).toEqual(['AWS_ACCESS_KEY']);
+    expect(JSON.stringify(httpCheckResponse(r.decision))).not.toContain('x-joch-findings');
   });
 });
