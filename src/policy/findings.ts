@@ -70,9 +70,16 @@ export function payloadFindings(payload: unknown, minScore = DEFAULT_MIN_SCORE):
   return scan();
 }
 
-/** `data.contains: EMAIL`: whether the payload under decision holds a finding of that type. */
-export function findingTypeMatcher(type: string): (value: unknown, s: { readonly ctx: DecisionContext }) => boolean {
-  return (_value, s) => {
+/**
+ * `data.contains: EMAIL`: whether the payload under decision holds a finding of that type.
+ * `classes` is what the path yields, the payload's classes (classified anyway, before any
+ * matcher runs): without the type's class no type of it can be there, and the payload is
+ * not scanned again. (Classifying scans a class until found, so it finds a superset.)
+ */
+export function findingTypeMatcher(type: string): (classes: unknown, s: { readonly ctx: DecisionContext }) => boolean {
+  const cls = CLASS_OF.get(type);
+  return (classes, s) => {
+    if (!(classes instanceof Set) || !classes.has(cls)) return false;
     for (const f of payloadFindings(s.ctx.payload)) if (f.type === type) return true;
     return false;
   };
