@@ -252,7 +252,7 @@ function matchedRule(p: CompiledPolicy, ruleId: string, effect: MatchedRule['eff
   return { policyId: p.name, policyNamespace: p.namespace ?? null, policyVersion: p.version, ruleId, effect };
 }
 
-/** Redactions (one pass over the payload, classes unioned) and header changes in firing order. */
+/** Redactions (one pass over the payload, finding types unioned) and header changes in firing order. */
 function applyModifications(ctx: DecisionContext, modifications: readonly [CompiledPolicy, CompiledRule][]): ModifiedRequest | undefined {
   const types = new Set<string>();
   const headerChanges: HeaderMutation[] = [];
