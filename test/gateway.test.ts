@@ -125,7 +125,7 @@ describe('the gateway process (policies/ on embedded defaults)', () => {
     expect(metrics).toMatch(/joch_decisions_total\{edge="authz_http",outcome="deny",policy="support-egress"\} [1-9]/);
     expect(metrics).toMatch(/joch_check_errors_total\{edge="authz_http",reason="malformed"\} 2/);
     expect(metrics).toContain('joch_check_duration_seconds_bucket');
-    expect(metrics).toMatch(/joch_policies_loaded 5/);
+    expect(metrics).toMatch(/joch_policies_loaded 6/);
     expect((await fetch(`http://127.0.0.1:${gw.addresses.http}/metrics`)).status).toBe(403);
   });
 });

@@ -16,35 +16,39 @@ import type { EncodedEvent, TextRedactor } from './record.js';
 export type DecisionRow = [time: number, tenant: string, actorId: string, ...values: RowValue[]];
 type RowValue = string | number | boolean | null | undefined | readonly RowValue[];
 
-/** How a member is written: a primitive (or a list of them), an object (its sorted keys), a list of such objects. */
-type Shape = 'value' | { readonly keys: readonly string[] } | { readonly listOf: readonly string[] };
+/** How a member is written: a primitive (or a list of them), an object (its members in sorted key order), a list of such. */
+type Shape = 'value' | { readonly fields: readonly (readonly [string, Shape])[] } | { readonly listOf: Shape };
+/** An object of primitives, keys given sorted. */
+const values = (...keys: string[]): Shape => ({ fields: keys.map((k) => [k, 'value'] as const) });
 
 /** The data object's members in canonical (sorted) key order. decisionRow must fill them in this order. */
 const DATA: readonly (readonly [string, Shape])[] = [
-  ['agent', { keys: ['framework', 'id', 'name'] }],
+  ['agent', values('framework', 'id', 'name')],
   ['claimedTenant', 'value'],
   ['decision', 'value'],
   ['decisionId', 'value'],
-  ['destination', { keys: ['address', 'host', 'port', 'scheme', 'sni'] }],
+  ['destination', values('address', 'host', 'port', 'scheme', 'sni')],
   ['edge', 'value'],
   ['environment', 'value'],
+  // What annotate rules found: types, counts, scores and places, never the matched text.
+  ['findings', { fields: [['listed', { listOf: values('class', 'detector', 'end', 'path', 'policyId', 'ruleId', 'score', 'start', 'type') }], ['types', { listOf: values('class', 'count', 'score', 'type') }]] }],
   ['hook', 'value'],
-  ['matched', { listOf: ['effect', 'policyId', 'policyNamespace', 'policyVersion', 'ruleId'] }],
-  ['mcp', { keys: ['direction', 'method', 'server'] }],
-  ['model', { keys: ['name', 'provider'] }],
-  ['modified', { keys: ['headers', 'payload'] }],
+  ['matched', { listOf: values('effect', 'policyId', 'policyNamespace', 'policyVersion', 'ruleId') }],
+  ['mcp', values('direction', 'method', 'server')],
+  ['model', values('name', 'provider')],
+  ['modified', values('headers', 'payload')],
   ['namespace', 'value'],
-  ['pending', { keys: ['approval'] }],
+  ['pending', values('approval')],
   ['policyId', 'value'],
   ['policyNamespace', 'value'],
   ['policyVersion', 'value'],
   ['reason', 'value'],
-  ['request', { keys: ['method', 'path'] }],
+  ['request', values('method', 'path')],
   ['ruleId', 'value'],
   ['session', 'value'],
   ['status', 'value'],
   ['stepId', 'value'],
-  ['tool', { keys: ['name', 'server', 'sideEffect'] }],
+  ['tool', values('name', 'server', 'sideEffect')],
   ['turnId', 'value'],
 ];
 
@@ -54,7 +58,7 @@ export function decisionRow(d: Decision, ctx: DecisionContext | undefined, edge:
   // string redacted on its own.
   let str = asString;
   if (redact !== undefined && ctx !== undefined) {
-    const supplied = agentSupplied(ctx);
+    const supplied = agentSupplied(ctx, d);
     if (redact(supplied) !== supplied) str = (v) => (typeof v === 'string' ? redact(v) : undefined);
   }
   const tenant = ctx?.tenant !== undefined && isValidTenant(ctx.tenant) ? ctx.tenant : defaultTenant;
@@ -73,6 +77,12 @@ export function decisionRow(d: Decision, ctx: DecisionContext | undefined, edge:
     dest ? [str(dest.address), str(dest.host), num(dest.port), str(dest.scheme), str(dest.sni)] : undefined,
     edge,
     str(ctx?.environment),
+    d.findings
+      ? [
+          d.findings.listed.map((f) => [f.class, f.detector, f.end, str(f.path), f.policyId, f.ruleId, f.score, f.start, f.type]),
+          d.findings.types.map((t) => [t.class, t.count, t.score, t.type]),
+        ]
+      : undefined,
     str(ctx?.hook),
     d.matched.map((r) => [r.effect, r.policyId, r.policyNamespace, r.policyVersion, r.ruleId]),
     ctx?.mcp ? [str(ctx.mcp.direction), str(ctx.mcp.method), str(ctx.mcp.server)] : undefined,
@@ -100,26 +110,25 @@ export function isDecisionRow(item: EncodedEvent | DecisionRow): item is Decisio
 
 /** The row as an encoded `decision` event: its data written straight to canonical JSON. */
 export function decisionEncoded(row: DecisionRow): EncodedEvent {
-  let data = '{';
-  for (let i = 0; i < DATA.length; i++) {
-    const v = row[i + 3];
-    if (v === undefined) continue;
-    const [key, shape] = DATA[i] as readonly [string, Shape];
-    data += `${data.length > 1 ? ',' : ''}"${key}":${encode(v, shape)}`;
+  return { tenant: row[1], type: 'decision', time: row[0], actorJson: `{"id":${JSON.stringify(row[2])},"type":"agent"}`, dataJson: members(row, 3, DATA) };
+}
+
+/** `{...}` of `fields` whose values are `v[from]`, `v[from + 1]`, ...; undefined members left out. */
+function members(v: readonly RowValue[], from: number, fields: readonly (readonly [string, Shape])[]): string {
+  let out = '{';
+  for (let i = 0; i < fields.length; i++) {
+    const m = v[from + i];
+    if (m === undefined) continue;
+    const [key, shape] = fields[i] as readonly [string, Shape];
+    out += `${out.length > 1 ? ',' : ''}"${key}":${encode(m, shape)}`;
   }
-  return { tenant: row[1], type: 'decision', time: row[0], actorJson: `{"id":${JSON.stringify(row[2])},"type":"agent"}`, dataJson: `${data}}` };
+  return `${out}}`;
 }
 
 function encode(v: RowValue, shape: Shape): string {
   if (shape === 'value' || !Array.isArray(v)) return primitive(v);
-  if ('listOf' in shape) return `[${v.map((o) => encode(o, { keys: shape.listOf })).join(',')}]`;
-  let out = '{';
-  for (let i = 0; i < shape.keys.length; i++) {
-    const m = v[i];
-    if (m === undefined) continue;
-    out += `${out.length > 1 ? ',' : ''}"${shape.keys[i] as string}":${primitive(m)}`;
-  }
-  return `${out}}`;
+  if ('listOf' in shape) return `[${v.map((o) => encode(o, shape.listOf)).join(',')}]`;
+  return members(v, 0, shape.fields);
 }
 
 /** As canonicalEncode writes primitives (and arrays of them). */
@@ -131,11 +140,11 @@ function primitive(v: RowValue): string {
   return 'null';
 }
 
-/** Every string of the context that a decision record keeps, one per line. */
-function agentSupplied(ctx: DecisionContext): string {
+/** Every string of the context that a decision record keeps, one per line (finding paths hold payload keys). */
+function agentSupplied(ctx: DecisionContext, d: Decision): string {
   const a = ctx.agent;
   const t = ctx.destination;
-  return [ctx.tenant, ctx.namespace, ctx.environment, ctx.hook, a?.id, a?.name, a?.framework, t?.host, t?.sni, t?.address, t?.scheme, ctx.request?.method, ctx.request?.path, ctx.tool?.name, ctx.tool?.server, ctx.tool?.sideEffect, ctx.mcp?.method, ctx.mcp?.server, ctx.mcp?.direction, ctx.model?.name, ctx.model?.provider, ctx.session?.id, ctx.turnId, ctx.stepId]
+  return [ctx.tenant, ctx.namespace, ctx.environment, ctx.hook, a?.id, a?.name, a?.framework, t?.host, t?.sni, t?.address, t?.scheme, ctx.request?.method, ctx.request?.path, ctx.tool?.name, ctx.tool?.server, ctx.tool?.sideEffect, ctx.mcp?.method, ctx.mcp?.server, ctx.mcp?.direction, ctx.model?.name, ctx.model?.provider, ctx.session?.id, ctx.turnId, ctx.stepId, ...(d.findings?.listed.map((f) => f.path) ?? [])]
     .filter((v) => typeof v === 'string')
     .join('\n');
 }

@@ -12,7 +12,7 @@ export const evalHelp = `Usage: joch eval -f PATH [-f PATH ...] --context FILE|-
 
 Evaluates decision contexts against Policy resources and prints the decision as JSON:
 {decision, reason, modifiedRequest?, policyId, policyNamespace, policyVersion, ruleId,
-decisionId, pending?, matched}.
+decisionId, pending?, matched, findings?} (findings: what annotate rules found, never the text).
 
   -f, --file PATH              policy file or folder (as for joch validate); repeatable
   -c, --context FILE           a DecisionContext as JSON (or an array of them, giving an

@@ -1,9 +1,10 @@
 import type { Hook } from '../context/types.js';
-import { DATA_CLASSES, type DataClass } from '../scan/types.js';
+import { DEFAULT_MIN_SCORE } from '../scan/types.js';
 import { contentVersion } from './canonical.js';
 import { compileWhen } from './conditions.js';
 import { compileEgress } from './egress.js';
 import { compileGlob, isGlob } from './glob.js';
+import { FINDING_NAMES, isDataClass, isFindingType, typesNamed } from './findings.js';
 import { compileHeaderMutation, compileInjections } from './header-mutation.js';
 import { globStyle, normalise } from './matchers.js';
 import { resolvePath } from './paths.js';
@@ -12,7 +13,7 @@ import { Codes, type DocPath, type ProblemSink } from './problems.js';
 import { schemaCheck } from './schema-check.js';
 import { compileSelector } from './selector.js';
 import { didYouMean } from './suggest.js';
-import type { AllowEntry, CompiledPolicy, CompiledRule, Effect, PolicyResource, RuleSpec, SourceRef } from './types.js';
+import type { AllowEntry, Annotate, AnnotateSpec, CompiledPolicy, CompiledRule, Effect, PolicyResource, RuleSpec, SourceRef } from './types.js';
 
 const checkPolicySchema = schemaCheck(policySchema);
 
@@ -23,7 +24,9 @@ export interface PolicySource {
   lineOf(at: DocPath): number;
 }
 
-const REDACT_BY_DEFAULT: ReadonlySet<DataClass> = new Set(['pii', 'secret']);
+/** What `redact: true` and `annotate: true` act on when the rule's `data.contains` names nothing. */
+const REDACT_BY_DEFAULT: ReadonlySet<string> = typesNamed(['pii', 'secret']);
+const ANNOTATE_BY_DEFAULT: ReadonlySet<string> = typesNamed(['pii', 'secret', 'injection']);
 
 /**
  * Validates one Policy document and compiles it to closures. Every problem goes to `sink`
@@ -68,7 +71,7 @@ function compileRule(spec: RuleSpec, index: number, source: PolicySource, sink: 
       Codes.rule,
       spec.action === undefined ? `rule has neither "action" nor "require"` : `rule has both "action" and "require"; give it one outcome`,
       at,
-      `write "action: allow", "action: deny", "action: {redact: true}", "action: {headers: {...}}", "action: {inject: {header, secret}}" or "require: {approval: human}"`,
+      `write "action: allow", "action: deny", "action: {redact: true}", "action: {annotate: true}", "action: {headers: {...}}", "action: {inject: {header, secret}}" or "require: {approval: human}"`,
     );
     return undefined;
   }
@@ -113,19 +116,48 @@ function effectOf(spec: RuleSpec, at: DocPath, sink: ProblemSink): Effect | unde
     }
     headers = { set: headers?.set ?? {}, remove: headers?.remove ?? [], inject };
   }
-  const redact = action.redact === undefined ? undefined : action.redact === true ? classesNamedBy(spec.when) : new Set(action.redact);
-  return { kind: 'modify', ...(redact ? { redact } : {}), ...(headers ? { headers } : {}) };
+  if (!knownNames(action.redact, [...at, 'redact'], sink)) return undefined;
+  const redact = action.redact === undefined ? undefined : action.redact === true ? namedBy(spec.when) ?? REDACT_BY_DEFAULT : typesNamed(action.redact);
+  const annotate = action.annotate === undefined ? undefined : annotateOf(action.annotate, spec.when, [...at, 'annotate'], sink);
+  if (annotate === null) return undefined;
+  if (annotate !== undefined && redact === undefined && headers === undefined) return { kind: 'annotate', annotate };
+  return { kind: 'modify', ...(redact ? { redact } : {}), ...(annotate ? { annotate } : {}), ...(headers ? { headers } : {}) };
+}
+
+/** `annotate: true | [names] | {types?, minScore?}`; null when a name is unknown. */
+function annotateOf(spec: true | string[] | AnnotateSpec, when: RuleSpec['when'], at: DocPath, sink: ProblemSink): Annotate | null {
+  const long = spec !== true && !Array.isArray(spec);
+  const names = long ? spec.types : spec;
+  if (!knownNames(names, long ? [...at, 'types'] : at, sink)) return null;
+  return {
+    types: Array.isArray(names) ? typesNamed(names) : namedBy(when) ?? ANNOTATE_BY_DEFAULT,
+    minScore: (long ? spec.minScore : undefined) ?? DEFAULT_MIN_SCORE,
+  };
+}
+
+/** Every name in a `redact` or `annotate` list is a data class or a finding type. */
+function knownNames(names: true | string[] | undefined, at: DocPath, sink: ProblemSink): boolean {
+  if (!Array.isArray(names)) return true;
+  let ok = true;
+  for (const [i, name] of names.entries()) {
+    if (isDataClass(name) || isFindingType(name)) continue;
+    const guess = didYouMean(name, FINDING_NAMES);
+    sink.error(Codes.rule, `"${name}" is neither a data class nor a finding type`, [...at, i], guess ? `did you mean "${guess}"?` : `write pii, secret, injection or a finding type: ${FINDING_NAMES.filter(isFindingType).join(', ')}`);
+    ok = false;
+  }
+  return ok;
 }
 
 /**
- * `redact: true` redacts what the rule's own `data.contains` names (the seed's
- * `data.contains: pii` → redact PII); without one, PII and secrets.
+ * `redact: true` and `annotate: true` act on what the rule's own `data.contains` names (the
+ * seed's `data.contains: pii` → redact PII; `data.contains: EMAIL` → only emails); undefined
+ * when it names no class or type there.
  */
-function classesNamedBy(when: Record<string, unknown> | undefined): ReadonlySet<DataClass> {
+function namedBy(when: Record<string, unknown> | undefined): ReadonlySet<string> | undefined {
   const named = when?.['data.contains'];
   const list = Array.isArray(named) ? named : [named];
-  const classes = list.filter((c): c is DataClass => typeof c === 'string' && (DATA_CLASSES as readonly string[]).includes(c));
-  return classes.length > 0 ? new Set(classes) : REDACT_BY_DEFAULT;
+  const types = typesNamed(list.filter((c): c is string => typeof c === 'string'));
+  return types.size > 0 ? types : undefined;
 }
 
 function checkRuleIds(rules: RuleSpec[], sink: ProblemSink): void {

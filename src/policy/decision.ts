@@ -1,3 +1,4 @@
+import type { DataClass } from '../scan/types.js';
 import type { SecretInjection } from './types.js';
 
 /** The engine's answer: the seed's decision shape plus what audit needs. */
@@ -8,7 +9,7 @@ export interface MatchedRule {
   readonly policyNamespace: string | null;
   readonly policyVersion: string;
   readonly ruleId: string;
-  readonly effect: 'allow' | 'deny' | 'modify' | 'approval' | 'egress';
+  readonly effect: 'allow' | 'deny' | 'modify' | 'annotate' | 'approval' | 'egress';
 }
 
 export interface Decision {
@@ -30,6 +31,42 @@ export interface Decision {
   status?: number;
   /** A sentence for people, e.g. which destination is not allow-listed. */
   message?: string;
+  /**
+   * What annotate rules found in the payload (never the matched text). Set on allow, modify
+   * and default decisions; annotations never change the outcome, and a deny ends evaluation.
+   */
+  findings?: DecisionFindings;
+}
+
+export interface DecisionFindings {
+  /** Every annotated finding type: how many, and the highest score. Highest score first. */
+  readonly types: readonly FindingSummary[];
+  /** The first findings in payload order (at most MAX_LISTED_FINDINGS), with where they are. */
+  readonly listed: readonly DecisionFinding[];
+}
+
+export interface FindingSummary {
+  readonly type: string;
+  readonly class: DataClass;
+  readonly count: number;
+  readonly score: number;
+}
+
+/** One annotated finding: where it is and what matched it, never the text itself. */
+export interface DecisionFinding {
+  readonly type: string;
+  readonly class: DataClass;
+  /** The scanner rule that matched, e.g. `pii.email`, `injection.override.de`. */
+  readonly detector: string;
+  /** JSON pointer of the payload leaf ('' for a payload that is a single string). */
+  readonly path: string;
+  /** UTF-16 offsets into that leaf's string (its raw JSON text for a JSON-text string). */
+  readonly start: number;
+  readonly end: number;
+  readonly score: number;
+  /** The annotate rule that selected it. */
+  readonly policyId: string;
+  readonly ruleId: string;
 }
 
 /** What a modify decision changes. Header changes are applied in the order rules fired. */

@@ -6,6 +6,7 @@ import type { DataClass } from '../scan/types.js';
 import type { ConditionTrace } from './conditions.js';
 import { DefaultReasons, type Decision, type MatchedRule, type ModifiedRequest } from './decision.js';
 import { describeDestination, egressAllows } from './egress.js';
+import { annotate, scanScope, withFindings } from './findings.js';
 import type { EvalState } from './eval-state.js';
 import { mergeHeaderMutations } from './header-mutation.js';
 import type { PolicySet } from './policy-set.js';
@@ -58,7 +59,8 @@ export interface RuleTrace {
  * - `deny` ends evaluation at once (short-circuit);
  * - `allow` ends its own policy (later rules of that policy are skipped; other policies
  *   still run, so any other policy's deny still denies);
- * - modify (`redact`, `headers`) and `require: approval` accumulate, in order.
+ * - modify (`redact`, `headers`), `annotate` and `require: approval` accumulate, in order.
+ *   Annotations ride on the allow, modify or default outcome as `findings` and never change it.
  * Before any rule, egress allow-lists of the applicable policies are checked (a destination
  * on none of them is denied). The outcome: the first deny; else a pending approval (a deny
  * with `pending`); else modify when a redaction changed the payload or headers are changed;
@@ -161,18 +163,19 @@ export class Engine {
       return d;
     }
     const modified = modifications.length > 0 ? applyModifications(ctx, modifications) : undefined;
+    const found = modifications.length > 0 ? annotate(ctx, modifications) : undefined;
     if (modified) {
-      const [p, rule] = modifications[0] as [CompiledPolicy, CompiledRule];
+      const [p, rule] = modifications.find(([, r]) => r.effect.kind === 'modify') as [CompiledPolicy, CompiledRule];
       const onlyRedaction = modified.headers === undefined;
       const d = this.decide('modify', rule.reason ?? (onlyRedaction ? DefaultReasons.redact : DefaultReasons.modify), p, rule.id, matched);
       d.modifiedRequest = modified;
-      return d;
+      return withFindings(d, found);
     }
-    if (allowedBy) return this.decide('allow', allowedBy[1].reason ?? DefaultReasons.allow, allowedBy[0], allowedBy[1].id, matched);
+    if (allowedBy) return withFindings(this.decide('allow', allowedBy[1].reason ?? DefaultReasons.allow, allowedBy[0], allowedBy[1].id, matched), found);
     const fallback = (ctx.environment !== undefined && Object.hasOwn(this.environmentDefaults, ctx.environment)
       ? this.environmentDefaults[ctx.environment]
       : undefined) ?? this.defaultDecision;
-    return {
+    return withFindings({
       decision: fallback,
       reason: fallback === 'allow' ? DefaultReasons.noRule : DefaultReasons.defaultDeny,
       policyId: null,
@@ -182,7 +185,7 @@ export class Engine {
       decisionId: this.newId(),
       matched,
       ...(fallback === 'deny' ? { status: 403 } : {}),
-    };
+    }, found);
   }
 
   /**
@@ -249,18 +252,19 @@ function matchedRule(p: CompiledPolicy, ruleId: string, effect: MatchedRule['eff
   return { policyId: p.name, policyNamespace: p.namespace ?? null, policyVersion: p.version, ruleId, effect };
 }
 
-/** Redactions (one pass over the payload, classes unioned) and header changes in firing order. */
+/** Redactions (one pass over the payload, finding types unioned) and header changes in firing order. */
 function applyModifications(ctx: DecisionContext, modifications: readonly [CompiledPolicy, CompiledRule][]): ModifiedRequest | undefined {
-  const classes = new Set<DataClass>();
+  const types = new Set<string>();
   const headerChanges: HeaderMutation[] = [];
   for (const [, rule] of modifications) {
     if (rule.effect.kind !== 'modify') continue;
-    for (const c of rule.effect.redact ?? []) classes.add(c);
+    for (const t of rule.effect.redact ?? []) types.add(t);
     if (rule.effect.headers) headerChanges.push(rule.effect.headers);
   }
   const out: ModifiedRequest = {};
-  if (classes.size > 0 && ctx.payload !== undefined) {
-    const redacted = redactPayload(ctx.payload, classes);
+  if (types.size > 0 && ctx.payload !== undefined) {
+    const { classes, options } = scanScope(types);
+    const redacted = redactPayload(ctx.payload, classes, options);
     if (redacted.redactions > 0) out.payload = redacted.value;
   }
   if (headerChanges.length > 0) {

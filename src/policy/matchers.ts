@@ -1,6 +1,7 @@
 import { HOOKS } from '../context/types.js';
 import { DATA_CLASSES } from '../scan/types.js';
 import type { EvalState } from './eval-state.js';
+import { FINDING_NAMES, findingTypeMatcher, isFindingType } from './findings.js';
 import { compileGlob, isGlob, type GlobStyle } from './glob.js';
 import type { PathDef, ValueKind } from './paths.js';
 import { Codes, type DocPath, type ProblemSink } from './problems.js';
@@ -108,11 +109,12 @@ function numberScalar(c: MatcherCompiler, spec: unknown, at: DocPath): Matcher |
 
 function classMatcher(c: MatcherCompiler, spec: unknown, at: DocPath): Matcher | undefined {
   const name = String(spec);
+  if (isFindingType(name)) return findingTypeMatcher(name);
   if (!(DATA_CLASSES as readonly string[]).includes(name)) {
-    const hint = didYouMean(name, DATA_CLASSES);
+    const hint = didYouMean(name, FINDING_NAMES);
     c.sink.error(
       Codes.matcher,
-      `"${name}" is not a data class; data.contains takes ${DATA_CLASSES.join(', ')}`,
+      `"${name}" is neither a data class nor a finding type; data.contains takes ${DATA_CLASSES.join(', ')} or a finding type such as EMAIL, AWS_ACCESS_KEY, INSTRUCTION_OVERRIDE`,
       at,
       hint ? `did you mean "${hint}"?` : undefined,
     );

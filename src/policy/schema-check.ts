@@ -54,7 +54,8 @@ function withoutMisspeltRequired(errors: ErrorObject[]): ErrorObject[] {
  * (its errors lie deeper than the anyOf itself); when no branch matched, one summary error.
  */
 function resolveAlternatives(errors: ErrorObject[]): ErrorObject[] {
-  const anyOfs = errors.filter((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf');
+  // Outermost first: an inner alternative's choice must not be undone by its enclosing one's.
+  const anyOfs = errors.filter((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf').sort((a, b) => a.schemaPath.length - b.schemaPath.length);
   if (anyOfs.length === 0) return errors;
   const dropped = new Set<ErrorObject>();
   for (const alt of anyOfs) {

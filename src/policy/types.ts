@@ -1,5 +1,4 @@
 import type { Hook } from '../context/types.js';
-import type { DataClass } from '../scan/types.js';
 import type { Condition } from './conditions.js';
 import type { CompiledSelector, LabelSelectorSpec } from './selector.js';
 
@@ -34,10 +33,16 @@ export interface RuleSpec {
   name?: string;
   description?: string;
   when?: Record<string, unknown>;
-  action?: 'allow' | 'deny' | { redact?: true | DataClass[]; headers?: HeaderMutationSpec; inject?: InjectSpec | InjectSpec[] };
+  action?: 'allow' | 'deny' | { redact?: true | string[]; annotate?: true | string[] | AnnotateSpec; headers?: HeaderMutationSpec; inject?: InjectSpec | InjectSpec[] };
   require?: { approval: 'human' };
   reason?: string;
   status?: number;
+}
+
+/** `annotate` in its long form: which types (default as for `true`) and from which score. */
+export interface AnnotateSpec {
+  types?: string[];
+  minScore?: number;
 }
 
 export interface HeaderMutationSpec {
@@ -74,12 +79,27 @@ export interface SecretInjection {
   readonly suffix: string;
 }
 
-/** What a rule does when its `when` holds. */
+/**
+ * What a rule does when its `when` holds. `redact` and `annotate` hold finding types (a class
+ * named in the policy stands for all of its types, see findings.ts). A rule that only
+ * annotates has kind `annotate`; annotating beside a redaction or header change is a modify.
+ */
 export type Effect =
   | { readonly kind: 'allow' }
   | { readonly kind: 'deny'; readonly status: number }
   | { readonly kind: 'approval'; readonly approval: 'human' }
-  | { readonly kind: 'modify'; readonly redact?: ReadonlySet<DataClass>; readonly headers?: HeaderMutation };
+  | { readonly kind: 'annotate'; readonly annotate: Annotate }
+  | { readonly kind: 'modify'; readonly redact?: ReadonlySet<string>; readonly annotate?: Annotate; readonly headers?: HeaderMutation };
+
+/**
+ * A compiled `annotate`: the finding types it names, and the lowest score it reports. Below the
+ * default 0.5 are mentions (a quoted or negated phrase scores 0.35) that `data.contains`
+ * never sees but an annotation may record.
+ */
+export interface Annotate {
+  readonly types: ReadonlySet<string>;
+  readonly minScore: number;
+}
 
 /** One compiled egress allow-list entry; every field it has must match. */
 export interface EgressEntry {

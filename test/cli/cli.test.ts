@@ -51,7 +51,7 @@ describe('joch --help', () => {
 describe('joch validate', () => {
   it('passes the shipped policies', async () => {
     const { code, out } = await run(['validate', '-f', 'policies']);
-    expect(out).toBe('5 policies in 5 files: valid\n');
+    expect(out).toBe('6 policies in 6 files: valid\n');
     expect(code).toBe(0);
   });
   it('fails the seed as printed with file:line:col lines and exit 1', async () => {
@@ -160,7 +160,7 @@ describe('joch eval', () => {
 describe('the built binary', () => {
   it('bin/joch.js validate runs from the compiled output', async () => {
     const { stdout } = await promisify(execFile)(process.execPath, ['bin/joch.js', 'validate', '-f', 'policies']);
-    expect(stdout).toBe('5 policies in 5 files: valid\n');
+    expect(stdout).toBe('6 policies in 6 files: valid\n');
     const failed = await promisify(execFile)(process.execPath, ['bin/joch.js', 'validate', '-f', 'test/fixtures/seed-policy.yaml']).catch((e: { code: number; stdout: string }) => e);
     expect(failed).toMatchObject({ code: 1 });
   });

@@ -15,7 +15,7 @@ describe('joch serve as a process', () => {
     try {
       for (let i = 0; i < 200 && !stdout.includes('joch gateway ready'); i++) await new Promise((r) => setTimeout(r, 25));
       const ready = JSON.parse(stdout.split('\n').find((l) => l.includes('joch gateway ready')) ?? '{}') as { grpc: number; admin: number; policies: number };
-      expect(ready.policies).toBe(5);
+      expect(ready.policies).toBe(6);
       expect((await fetch(`http://127.0.0.1:${ready.admin}/readyz`)).status).toBe(200);
       const client = checkClient(ready.grpc);
       const r = await client.check(httpCheckRequest({ host: 'example.com' }));

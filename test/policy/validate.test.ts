@@ -42,7 +42,7 @@ spec: {rules: [{action: deny}]}
       'p.yaml:10:16: JOCH_POLICY_SCHEMA: unknown field "redakt" in "action"\n  hint: did you mean "redact"?',
     );
     expect(problemsOf(ruleYaml('tool.name: x', 'action: 7'))[0]).toBe(
-      'p.yaml:10:15: JOCH_POLICY_SCHEMA: "action" has the wrong shape: expected one of "allow", "deny", or a map of "redact", "headers", "inject"',
+      'p.yaml:10:15: JOCH_POLICY_SCHEMA: "action" has the wrong shape: expected one of "allow", "deny", or a map of "redact", "annotate", "headers", "inject"',
     );
   });
   it('an invalid name says what a name may contain', () => {
@@ -79,7 +79,7 @@ describe('condition problems', () => {
   it('operators that do not fit the path type', () => {
     expect(problemsOf(ruleYaml('tool.name: {gt: 3}'))[0]).toMatch(/"gt" compares numbers; "tool.name" holds a string/);
     expect(problemsOf(ruleYaml('cost.runUsd: {glob: "1*"}'))[0]).toMatch(/globs apply to strings/);
-    expect(problemsOf(ruleYaml('data.contains: pi'))[0]).toMatch(/"pi" is not a data class.*did you mean "pii"/s);
+    expect(problemsOf(ruleYaml('data.contains: pi'))[0]).toMatch(/"pi" is neither a data class.*did you mean "pii"/s);
     expect(problemsOf(ruleYaml('tool.name: true'))[0]).toMatch(/holds a string, not a boolean\n  hint: to test presence, write \{exists: true\}/);
     expect(problemsOf(ruleYaml('tool.name: []'))[0]).toMatch(/must not be empty/);
     expect(problemsOf(ruleYaml('tool.name: null'))[0]).toMatch(/has no value to match/);

@@ -6,7 +6,8 @@ import { isMcpMethod, listedTools, mcpCallRecord, mcpRequestContexts, mcpRespons
 import { modelApi, providerError, providerErrorEvent, readModelOutput, requestModel, type ModelApi } from '../../context/model-apis.js';
 import { formatSseEvent, isEventStream, parseSseEvent, splitSseEvents, type SseEvent } from '../../context/sse.js';
 import type { DecisionContext } from '../../context/types.js';
-import type { Decision } from '../../policy/decision.js';
+import type { Decision, FindingSummary } from '../../policy/decision.js';
+import { FINDINGS_HEADER, findingsHeaderValue, mergeSameData, mergeSeparateData } from '../../policy/findings.js';
 import { edgeDeny, EXFILTRATION_MESSAGE, type Authorizer } from '../authorization.js';
 import { DECISION_HEADER, denialBody } from '../check-response.js';
 import type { HeaderChanges } from './headers.js';
@@ -35,8 +36,16 @@ export interface InspectorDeps {
 
 type Kind = 'mcp' | 'a2a' | 'model' | 'plain';
 
+/** What annotate rules found in a payload, and the first decision that says so (for the audit). */
+interface Annotation {
+  readonly types: readonly FindingSummary[];
+  readonly decisionId: string;
+}
+
 /** The outcome of a chain of contexts over one payload. */
-type Outcome = { kind: 'deny'; decision: Decision } | { kind: 'pass'; decision: Decision | undefined; payload: unknown; changed: boolean; headers?: HeaderChanges };
+type Outcome =
+  | { kind: 'deny'; decision: Decision }
+  | { kind: 'pass'; decision: Decision | undefined; payload: unknown; changed: boolean; headers?: HeaderChanges; found?: Annotation };
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
@@ -85,9 +94,10 @@ export class GatewayInspector implements BodyInspector {
           : { ...base, hook: 'message', payload };
     const out = this.decideChain([ctx]);
     if (out.kind === 'deny') return deny(out.decision.status ?? 403, denialBody(out.decision), out.decision);
-    if (!out.changed) return { kind: 'continue' };
+    const headers = annotated('response', out.changed ? out.decision : undefined, undefined, out.found);
+    if (!out.changed) return headers !== undefined ? { kind: 'continue', headers } : { kind: 'continue' };
     const body = typeof out.payload === 'string' ? out.payload : JSON.stringify(out.payload);
-    return { kind: 'replace', body: Buffer.from(body, 'utf8'), ...(out.decision !== undefined ? { headers: { set: { [DECISION_HEADER]: out.decision.decisionId } } } : {}) };
+    return { kind: 'replace', body: Buffer.from(body, 'utf8'), ...(headers !== undefined ? { headers } : {}) };
   }
 
   event(dir: Direction, ex: Exchange, text: string): EventVerdict {
@@ -101,7 +111,7 @@ export class GatewayInspector implements BodyInspector {
     if (this.kind === 'model') {
       const out = this.modelOutcome('response', base, parsed.value);
       if (out.kind === 'deny') return { kind: 'stop', text: providerErrorEvent(this.api, out.decision.message ?? 'denied by policy', out.decision.reason) };
-      return out.changed ? { kind: 'replace', text: formatSseEvent(withData(ev, out.payload)) } : { kind: 'keep' };
+      return annotatedEvent(out.changed ? formatSseEvent(withData(ev, out.payload)) : text, out.changed, out.found);
     }
     const rpc = parseJsonRpcBody(parsed.value);
     if (rpc === undefined) return { kind: 'keep' };
@@ -111,9 +121,10 @@ export class GatewayInspector implements BodyInspector {
       const errors = rpc.messages.map((m) => rpcDenial(m, denied.decision));
       return { kind: 'stop', text: formatSseEvent(withData(ev, rpc.batch ? errors : errors[0])) };
     }
-    if (!results.some((r) => r.kind === 'pass' && r.changed)) return { kind: 'keep' };
+    const found = separateFindings(results);
+    if (!results.some((r) => r.kind === 'pass' && r.changed)) return annotatedEvent(text, false, found);
     const payloads = results.map((r) => (r.kind === 'pass' ? r.payload : undefined));
-    return { kind: 'replace', text: formatSseEvent(withData(ev, rpc.batch ? payloads : payloads[0])) };
+    return annotatedEvent(formatSseEvent(withData(ev, rpc.batch ? payloads : payloads[0])), true, found);
   }
 
   /** The request's context without a payload, built once from the request headers. */
@@ -191,13 +202,12 @@ export class GatewayInspector implements BodyInspector {
     const denied = results.find((r) => r.kind === 'deny');
     if (denied !== undefined && denied.kind === 'deny') return rpcDeny(rpc, denied.decision);
     const changed = results.some((r) => r.kind === 'pass' && r.changed);
-    const headers = mergeHeaders(results);
     const decision = results.find((r) => r.kind === 'pass' && r.changed)?.decision;
-    const respHeaders = dir === 'response' && decision !== undefined ? { set: { [DECISION_HEADER]: decision.decisionId } } : undefined;
-    if (!changed) return headers !== undefined && dir === 'request' ? { kind: 'continue', headers } : { kind: 'continue' };
+    const headers = annotated(dir, decision, mergeHeaders(results), separateFindings(results));
+    if (!changed) return headers !== undefined ? { kind: 'continue', headers } : { kind: 'continue' };
     const payloads = results.map((r) => (r.kind === 'pass' ? r.payload : undefined));
     const out = Buffer.from(JSON.stringify(rpc.batch ? payloads : payloads[0]), 'utf8');
-    return { kind: 'replace', body: out, ...(dir === 'request' ? (headers !== undefined ? { headers } : {}) : respHeaders !== undefined ? { headers: respHeaders } : {}) };
+    return { kind: 'replace', body: out, ...(headers !== undefined ? { headers } : {}) };
   }
 
   private rpcOutcome(dir: Direction, base: DecisionContext, msg: JsonRpcMessage): Outcome {
@@ -234,8 +244,8 @@ export class GatewayInspector implements BodyInspector {
       const status = d.status ?? 403;
       return deny(status, JSON.stringify(providerError(this.api, status, d.message ?? 'denied by policy', d.reason)), d);
     }
-    if (!out.changed) return dir === 'request' && out.headers !== undefined ? { kind: 'continue', headers: out.headers } : { kind: 'continue' };
-    const headers = dir === 'request' ? out.headers : out.decision !== undefined ? { set: { [DECISION_HEADER]: out.decision.decisionId } } : undefined;
+    const headers = annotated(dir, out.changed ? out.decision : undefined, out.headers, out.found);
+    if (!out.changed) return headers !== undefined ? { kind: 'continue', headers } : { kind: 'continue' };
     return { kind: 'replace', body: Buffer.from(JSON.stringify(out.payload), 'utf8'), ...(headers !== undefined ? { headers } : {}) };
   }
 
@@ -257,14 +267,15 @@ export class GatewayInspector implements BodyInspector {
   private plainBody(base: DecisionContext, payload: unknown, complete: boolean): BodyVerdict {
     const out = this.decideChain([{ ...base, payload }]);
     if (out.kind === 'deny') return deny(out.decision.status ?? 403, denialBody(out.decision), out.decision);
-    if (!out.changed) return out.headers !== undefined ? { kind: 'continue', headers: out.headers } : { kind: 'continue' };
+    const headers = annotated('request', undefined, out.headers, out.found);
+    if (!out.changed) return headers !== undefined ? { kind: 'continue', headers } : { kind: 'continue' };
     if (!complete) {
       // The rest of a BUFFERED_PARTIAL body passes unseen: a redaction cannot be applied to it.
       const d = out.decision;
       return deny(403, JSON.stringify({ error: 'a policy redacts this body, but only its first part could be inspected', reason: 'partial-body-modification', decisionId: d?.decisionId }), d);
     }
     const body = typeof out.payload === 'string' ? out.payload : JSON.stringify(out.payload);
-    return { kind: 'replace', body: Buffer.from(body, 'utf8'), ...(out.headers !== undefined ? { headers: out.headers } : {}) };
+    return { kind: 'replace', body: Buffer.from(body, 'utf8'), ...(headers !== undefined ? { headers } : {}) };
   }
 
   // --- event streams answered as a whole (BUFFERED without a mode override) ---
@@ -286,7 +297,7 @@ export class GatewayInspector implements BodyInspector {
 
   /**
    * Decides the contexts of one payload in order, each seeing the payload as the previous one
-   * left it: the first deny wins, redactions accumulate.
+   * left it: the first deny wins, redactions accumulate, annotations merge (same data).
    */
   private decideChain(contexts: readonly DecisionContext[]): Outcome {
     const engine = this.deps.authorizer.engine();
@@ -294,6 +305,7 @@ export class GatewayInspector implements BodyInspector {
     let changed = false;
     let first: Decision | undefined;
     let headers: { set: Record<string, string>; remove: string[] } | undefined;
+    let found: Annotation | undefined;
     for (const ctx of contexts) {
       const c = changed ? { ...ctx, payload } : ctx;
       const t0 = process.hrtime.bigint();
@@ -310,8 +322,9 @@ export class GatewayInspector implements BodyInspector {
         first ??= d;
       }
       first ??= d;
+      if (d.findings !== undefined) found = { types: found === undefined ? d.findings.types : mergeSameData([found.types, d.findings.types]), decisionId: found?.decisionId ?? d.decisionId };
     }
-    return { kind: 'pass', decision: first, payload, changed, ...(headers !== undefined ? { headers } : {}) };
+    return { kind: 'pass', decision: first, payload, changed, ...(headers !== undefined ? { headers } : {}), ...(found !== undefined ? { found } : {}) };
   }
 }
 
@@ -360,4 +373,35 @@ function mergeHeaders(results: readonly Outcome[]): HeaderChanges | undefined {
     remove = [...(remove ?? []), ...(r.headers.remove ?? [])];
   }
   return set === undefined && remove === undefined ? undefined : { ...(set !== undefined ? { set } : {}), ...(remove !== undefined ? { remove } : {}) };
+}
+
+/** Annotations of the messages of one body (a JSON-RPC batch): different data, so counts add up. */
+function separateFindings(results: readonly Outcome[]): Annotation | undefined {
+  const found = results.flatMap((r) => (r.kind === 'pass' && r.found !== undefined ? [r.found] : []));
+  if (found.length <= 1) return found[0];
+  return { types: mergeSeparateData(found.map((f) => f.types)), decisionId: (found[0] as Annotation).decisionId };
+}
+
+/**
+ * The header changes of a body verdict. Requests carry the policies' header changes and, when
+ * annotate rules found something, x-joch-findings to the upstream; answers carry the decision
+ * id of a modify or of the annotation, and x-joch-findings, back to the agent.
+ */
+function annotated(dir: Direction, modified: Decision | undefined, policyHeaders: HeaderChanges | undefined, found: Annotation | undefined): HeaderChanges | undefined {
+  const own = dir === 'request' ? policyHeaders : undefined;
+  const decisionId = dir === 'response' ? (modified?.decisionId ?? found?.decisionId) : undefined;
+  if (found === undefined && decisionId === undefined) return own;
+  const set: Record<string, string> = { ...own?.set };
+  if (found !== undefined) set[FINDINGS_HEADER] = findingsHeaderValue(found.types);
+  if (decisionId !== undefined) set[DECISION_HEADER] = decisionId;
+  return { ...own, set };
+}
+
+/**
+ * An event whose headers have long left: annotations travel as an SSE comment line at the
+ * start of the event (`: x-joch-findings: …`), which every event-stream client ignores.
+ */
+function annotatedEvent(text: string, changed: boolean, found: Annotation | undefined): EventVerdict {
+  if (found === undefined) return changed ? { kind: 'replace', text } : { kind: 'keep' };
+  return { kind: 'replace', text: `: ${FINDINGS_HEADER}: ${findingsHeaderValue(found.types)}\n${text}` };
 }

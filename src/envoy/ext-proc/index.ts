@@ -2,6 +2,7 @@ import { identityFromExtensions, type AgentIdentity } from '../../context/identi
 import type { SideEffectLookup } from '../../context/mcp.js';
 import type { DecisionContext } from '../../context/types.js';
 import type { Decision } from '../../policy/decision.js';
+import { FINDINGS_HEADER } from '../../policy/findings.js';
 import type { Authorizer } from '../authorization.js';
 import { GatewayInspector } from './gateway-inspector.js';
 import type { StreamFactory } from './grpc.js';
@@ -51,6 +52,7 @@ export function gatewayStreams(authorizer: Authorizer, o: ExtProcOptions = {}): 
     new ProcessStream({
       inspector: new GatewayInspector(deps, identityFromMetadata(md)),
       allowModeOverride: o.allowModeOverride ?? true,
+      ownedHeaders: [FINDINGS_HEADER],
       ...(o.onFailure !== undefined ? { onFailure: o.onFailure } : {}),
       ...(o.mode !== undefined ? { mode: o.mode } : {}),
       ...(o.maxBodyBytes !== undefined ? { maxBodyBytes: o.maxBodyBytes } : {}),

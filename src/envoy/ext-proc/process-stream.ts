@@ -70,6 +70,11 @@ export interface ProcessStreamOptions {
   readonly maxEventBytes?: number;
   /** Told when the stream is refused for a protocol or internal failure (the reply's details). */
   readonly onFailure?: (details: string) => void;
+  /**
+   * Headers only the gateway may set (lower case): removed from requests and answers as they
+   * arrive, so neither the agent nor an upstream can pass off its own (e.g. x-joch-findings).
+   */
+  readonly ownedHeaders?: readonly string[];
 }
 
 export interface ProcessResult {
@@ -167,6 +172,7 @@ export class ProcessStream {
     st.headers = headersFromMap(m.headers);
     st.ended = m.end_of_stream === true;
     const response: Record<string, unknown> = { status: 'CONTINUE' };
+    const remove = (this.opts.ownedHeaders ?? []).filter((h) => st.headers[h] !== undefined);
     let override: ProcessingMode | undefined;
     if (!st.ended) {
       const sse = isEventStream(st.headers['content-type']);
@@ -178,8 +184,9 @@ export class ProcessStream {
       }
       st.events = sse && mode === 'STREAMED';
       // A streamed body we may change cannot keep a length announced up front.
-      if (mode === 'STREAMED' && st.headers['content-length'] !== undefined) response.header_mutation = headerMutation({ remove: ['content-length'] });
+      if (mode === 'STREAMED' && st.headers['content-length'] !== undefined) remove.push('content-length');
     }
+    if (remove.length > 0) response.header_mutation = headerMutation({ remove });
     if (override !== undefined) this.mode = override;
     const out: ProcessingResponseMessage = { [`${dir}_headers`]: { response } };
     if (override !== undefined) out.mode_override = override;
