@@ -49,8 +49,11 @@ export function registerOverrideRoutes(app: FastifyInstance, ctx: OverrideRoutes
     const reason = text(body.reason, 'reason', GRANT_LIMITS.maxReason);
     const ttlMs = body.ttl === undefined ? GRANT_LIMITS.defaultGrantTtlMs : parseDuration('ttl', body.ttl, GRANT_LIMITS.maxGrantTtlMs);
     const ticket = await grants.ticket(tenant, decisionId);
+    const decided = ticket ? undefined : await grants.decided(tenant, decisionId);
+    const known = ticket ?? decided?.ticket;
     // An unknown id is only reported to operators who could act in every namespace and environment.
-    const op = await ctx.guard(req, permission, [ticket ? { tenant, namespace: ticket.policyNamespace, environment: ticket.environment } : { tenant, namespace: '*', environment: '*' }]);
+    const op = await ctx.guard(req, permission, [known ? { tenant, namespace: known.policyNamespace, environment: known.environment } : { tenant, namespace: '*', environment: '*' }]);
+    if (decided) throw new JochError('JOCH_ALREADY_DECIDED', `decision ${decisionId} was already ${decided.verdict} by ${decided.by} at ${decided.at}`);
     if (!ticket) {
       throw new JochError('JOCH_NOT_FOUND', `no open denial with decision id ${decisionId}`, {}, `ids stay open for ${formatDuration(GRANT_LIMITS.ticketTtlMs)} after the denial and are decided once; only denials by a policy rule can be ${kind === 'approval' ? 'approved' : 'overridden'}`);
     }

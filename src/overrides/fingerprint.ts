@@ -13,7 +13,7 @@ import { canonicalJson } from '../policy/canonical.js';
  */
 export function requestFingerprint(ctx: DecisionContext): string {
   const { session: _s, turnId: _t, stepId: _st, cost: _c, request, ...rest } = ctx;
-  const stable = request === undefined ? rest : { ...rest, request: { method: request.method, path: request.path } };
+  const stable = request?.method === undefined && request?.path === undefined ? rest : { ...rest, request: { method: request.method, path: request.path } };
   return createHash('sha256').update(canonicalJson(stable)).digest('hex');
 }
 

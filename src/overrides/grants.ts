@@ -20,6 +20,8 @@ export const GRANT_LIMITS = {
 
 const TICKETS = 'overrides/tickets';
 const GRANTS = 'overrides/grants';
+/** Tickets already decided, kept as long as an open one would be, so a second try is told who decided. */
+const DECIDED = 'overrides/decided';
 
 /** What the gateway keeps of a denied (or pending) decision so an operator can act on it by id. */
 export interface DecisionTicket extends GrantSubject {
@@ -33,6 +35,13 @@ export interface DecisionTicket extends GrantSubject {
 }
 
 export type GrantKind = 'approval' | 'override';
+
+export interface DecidedTicket {
+  readonly ticket: DecisionTicket;
+  readonly verdict: GrantOutcome['verdict'];
+  readonly by: string;
+  readonly at: string;
+}
 
 /** A one-shot pass for the next request matching a ticket's subject. */
 export interface Grant {
@@ -138,7 +147,15 @@ export class OneShotGrants {
       ...(approve ? { expiresAt } : {}),
     };
     this.audit.record({ tenant: ticket.tenant, type: kind, actor, data: { action: outcome.verdict, reason, environment: ticket.environment, fingerprint: ticket.fingerprint, ...outcome } });
+    const decided: DecidedTicket = { ticket, verdict: outcome.verdict, by: actor.id, at: new Date().toISOString() };
+    await this.store.setExpiring(ticket.tenant, DECIDED, ticket.decisionId, JSON.stringify(decided), GRANT_LIMITS.ticketTtlMs).catch(() => undefined);
     return outcome;
+  }
+
+  /** How a ticket was decided (for an hour after), or undefined. */
+  async decided(tenant: string, decisionId: string): Promise<DecidedTicket | undefined> {
+    const raw = await this.store.getExpiring(tenant, DECIDED, checkDecisionId(decisionId));
+    return raw === undefined ? undefined : (JSON.parse(raw) as DecidedTicket);
   }
 }
 

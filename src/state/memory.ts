@@ -116,18 +116,21 @@ export class MemoryStore implements Store {
   }
 
   async getExpiring(tenant: string, collection: string, id: string): Promise<string | undefined> {
-    const map = this.expiringMap(tenant, collection);
-    const e = map.get(checkId(id));
-    if (e === undefined) return undefined;
-    if (e.expires > Date.now()) return e.value;
-    map.delete(id);
-    return undefined;
+    return this.readExpiring(tenant, collection, id, false);
   }
 
   async takeExpiring(tenant: string, collection: string, id: string): Promise<string | undefined> {
-    const value = await this.getExpiring(tenant, collection, id);
-    this.expiringMap(tenant, collection).delete(id);
-    return value;
+    return this.readExpiring(tenant, collection, id, true);
+  }
+
+  /** Synchronous, so a take is atomic: no other call runs between the read and the delete. */
+  private readExpiring(tenant: string, collection: string, id: string, take: boolean): string | undefined {
+    const map = this.expiringMap(tenant, collection);
+    const e = map.get(checkId(id));
+    if (e === undefined) return undefined;
+    const live = e.expires > Date.now();
+    if (take || !live) map.delete(id);
+    return live ? e.value : undefined;
   }
 
   async publish(tenant: string, topic: string, message: string): Promise<void> {

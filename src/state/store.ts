@@ -78,11 +78,11 @@ export function checkName(kind: string, name: string): string {
   return name;
 }
 
-const ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/;
+const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
 
-/** Ids of expiring entries: letters, digits, `.`, `_`, `-`, `:` (up to 200). */
+/** Ids of expiring entries: letters, digits, `.`, `_`, `-` (up to 200). */
 export function checkId(id: string): string {
-  if (typeof id !== 'string' || !ID.test(id)) throw new JochError('JOCH_STORE_NAME', `id ${JSON.stringify(id)} is not valid`, {}, 'use letters, digits, ".", "_", "-" and ":"');
+  if (typeof id !== 'string' || !ID.test(id)) throw new JochError('JOCH_STORE_NAME', `id ${JSON.stringify(id)} is not valid`, {}, 'use letters, digits, ".", "_" and "-"');
   return id;
 }
 

@@ -96,6 +96,42 @@ describe.each(implementations)('Store contract: %s', (_kind, make) => {
     }
   });
 
+  it('expiring entries: set, get, replace, and take exactly once even under concurrency', async () => {
+    const s = await make();
+    const t = fresh('acme');
+    await s.setExpiring(t, 'grants', 'g1', 'v1', 60_000);
+    expect(await s.getExpiring(t, 'grants', 'g1')).toBe('v1');
+    await s.setExpiring(t, 'grants', 'g1', 'v2', 60_000);
+    expect(await s.getExpiring(t, 'grants', 'g1')).toBe('v2');
+    expect(await s.getExpiring(fresh('other'), 'grants', 'g1')).toBeUndefined();
+    expect(await s.getExpiring(t, 'other', 'g1')).toBeUndefined();
+    const takes = await Promise.all(Array.from({ length: 20 }, () => s.takeExpiring(t, 'grants', 'g1')));
+    expect(takes.filter((v) => v !== undefined)).toEqual(['v2']);
+    expect(await s.getExpiring(t, 'grants', 'g1')).toBeUndefined();
+    expect(await s.takeExpiring(t, 'grants', 'never-set')).toBeUndefined();
+  });
+
+  it('expiring entries lapse by themselves', async () => {
+    const s = await make();
+    const t = fresh('acme');
+    await s.setExpiring(t, 'grants', 'short', 'x', 60);
+    await s.setExpiring(t, 'grants', 'long', 'y', 60_000);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(await s.getExpiring(t, 'grants', 'short')).toBeUndefined();
+    expect(await s.takeExpiring(t, 'grants', 'short')).toBeUndefined();
+    expect(await s.takeExpiring(t, 'grants', 'long')).toBe('y');
+  });
+
+  it('rejects expiring ids and expiries that are out of bounds', async () => {
+    const s = await make();
+    for (const bad of ['', 'a:b', 'a}b', 'a b', 'x'.repeat(201)]) {
+      await expect(s.setExpiring('acme', 'grants', bad, 'v', 1000)).rejects.toMatchObject({ code: 'JOCH_STORE_NAME' });
+    }
+    for (const ttl of [0, -1, 1.5, 31 * 86_400_000]) {
+      await expect(s.setExpiring('acme', 'grants', 'ok', 'v', ttl)).rejects.toMatchObject({ code: 'JOCH_STORE_RANGE' });
+    }
+  });
+
   it('never returns one tenant’s data to another (property)', async () => {
     const s = await make();
     const tenant = fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,12}$/);
