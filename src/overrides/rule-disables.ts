@@ -103,15 +103,20 @@ export class RuleDisables {
         if (Number.isFinite(next)) timer = setTimeout(() => void load(), Math.max(0, next - Date.now()) + 5);
         onChange(active);
       }));
-    // Not awaited: with Redis down a subscription waits for the reconnect, and starting must not.
+    // With Redis down a subscription waits for the reconnect, and starting must not: wait a
+    // bounded time, and load again once subscribed (a change published before was missed).
     let off: (() => Promise<void>) | undefined;
-    void this.store
+    const subscribed = this.store
       .subscribe(checkTenant(tenant), topic(checkEnvironment(environment)), () => void load())
       .then(async (unsubscribe) => {
-        if (stopped) await unsubscribe();
-        else off = unsubscribe;
+        if (stopped) return void (await unsubscribe());
+        off = unsubscribe;
+        void load();
       })
       .catch(() => undefined);
+    let timeout: NodeJS.Timeout | undefined;
+    await Promise.race([subscribed, new Promise((resolve) => (timeout = setTimeout(resolve, 2000)))]);
+    clearTimeout(timeout);
     this.store.onAvailability((up) => up && void load());
     await load();
     return async () => {
