@@ -5,8 +5,7 @@ import { JochError } from '../errors.js';
 import type { Operator, Permission, Scope } from '../identity/rbac.js';
 import { formatDuration, parseDuration } from '../overrides/duration.js';
 import { checkDecisionId, GRANT_LIMITS, type GrantKind, type OneShotGrants } from '../overrides/grants.js';
-import { DISABLE_LIMITS, type RuleDisables, type RuleRef } from '../overrides/rule-disables.js';
-import { checkEnvironment } from '../state/policies.js';
+import { checkEnvironment, DISABLE_LIMITS, type RuleDisables, type RuleRef } from '../overrides/rule-disables.js';
 
 /** What the gateway lends the override routes. */
 export interface OverrideAdmin {

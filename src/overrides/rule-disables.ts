@@ -1,6 +1,5 @@
 import { JochError } from '../errors.js';
 import type { CompiledPolicy } from '../policy/types.js';
-import { checkEnvironment } from '../state/policies.js';
 import { checkTenant, type Store } from '../state/store.js';
 
 /** Bounds of an emergency rule disable (documented in the README). */
@@ -32,6 +31,19 @@ export interface RuleRef {
   readonly namespace: string | null;
   readonly name: string;
   readonly ruleId: string;
+}
+
+const ENVIRONMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+/**
+ * The environment of denials and rule disables: the gateway's `environment` setting, which
+ * may be any name, so this is looser than a stored policy environment (lower case only).
+ */
+export function checkEnvironment(env: string): string {
+  if (typeof env !== 'string' || !ENVIRONMENT.test(env)) {
+    throw new JochError('JOCH_ENVIRONMENT_INVALID', `environment ${JSON.stringify(env)} is not a valid name`, {}, 'use 1-63 letters, digits, ".", "_" or "-", e.g. staging or prod');
+  }
+  return env;
 }
 
 const collection = (env: string): string => `overrides/rules/${env}`;

@@ -164,7 +164,7 @@ describe('/v1/overrides/rules (emergency rule disable)', () => {
     expect(await bad({ ...body, ttl: undefined, until: 'tomorrow' })).toContain('ISO 8601');
     expect(await bad({ ...body, policy: 'a/b/c' })).toContain('NAMESPACE/NAME');
     expect(await bad({ ...body, rule: '' })).toContain('"rule" is required');
-    expect(await bad({ ...body, environment: 'Prod!' })).toContain('not a valid name');
+    expect(await bad({ ...body, environment: 'prod!' })).toContain('not a valid name');
     const until = new Date(Date.now() + 3_600_000).toISOString();
     expect(await call('POST', '/v1/overrides/rules', 'pat', { ...body, ttl: undefined, until, rule: 'send' })).toMatchObject({ status: 200, json: { until } });
     expect(await call('DELETE', '/v1/overrides/rules/payments/sends/send', 'pat')).toMatchObject({ status: 200 });
