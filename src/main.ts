@@ -18,6 +18,8 @@ import { RedisInvalidationBus } from './secrets/bus.js';
 import { loadPolicyFolders } from './secrets/load.js';
 import type { SecretDefinition } from './secrets/resource.js';
 import { openState, type GatewayState } from './state/open.js';
+import { hasRule, withoutDisabledRules, type RuleDisable, type RuleRef } from './overrides/rule-disables.js';
+import type { CompiledPolicy } from './policy/types.js';
 
 export interface Gateway {
   /** The engine in force (replaced when policies reload). */
@@ -38,20 +40,20 @@ export interface GatewayHooks {
 }
 
 /** Loads and compiles the policies and Secrets; undefined (with every problem logged) when any is invalid. */
-function buildEngine(config: GatewayConfig, log: Logger): { engine: Engine; secrets: SecretDefinition[] } | undefined {
+function loadFolders(config: GatewayConfig, log: Logger): { policies: CompiledPolicy[]; secrets: SecretDefinition[] } | undefined {
   const loaded = loadPolicyFolders(config.policies);
   for (const p of loaded.problems) (p.severity === 'warning' ? log.warn.bind(log) : log.error.bind(log))({ code: p.code }, formatProblem(p));
   if (!loaded.ok) return undefined;
-  return { engine: new Engine(new PolicySet(loaded.policies), { defaultDecision: config.defaultDecision, environmentDefaults: config.environmentDefaults }), secrets: loaded.secrets };
+  return { policies: loaded.policies, secrets: loaded.secrets };
 }
 
 /** Compiles the environment's current stored policies; undefined (logged) when they cannot be read or compiled. */
-async function storeEngine(config: GatewayConfig, state: GatewayState, source: { tenant: string; environment: string }, log: Logger): Promise<Engine | undefined> {
+async function storePolicies(state: GatewayState, source: { tenant: string; environment: string }, log: Logger): Promise<CompiledPolicy[] | undefined> {
   try {
     const { policies, problems } = await state.repo.compileCurrent(source.tenant, source.environment);
     for (const p of problems) log.error({ code: p.code }, formatProblem(p));
     if (problems.length > 0) return undefined;
-    return new Engine(new PolicySet(policies), { defaultDecision: config.defaultDecision, environmentDefaults: config.environmentDefaults });
+    return policies;
   } catch (err) {
     log.error({ code: err instanceof JochError ? err.code : undefined }, `cannot load the stored policies: ${(err as Error).message}`);
     return undefined;
@@ -67,15 +69,19 @@ export async function startGateway(
   const metrics = new Metrics();
   // Audit records go through the logs' redactor (built again here: the logger's own is inside pino).
   const redact = createRedactor({ patterns: config.redactPatterns, ...(config.environment !== undefined ? { environment: config.environment } : {}) });
-  const state = await openState(config.state, log, metrics.registry, { redact });
+  const state = await openState(config.state, log, metrics.registry, { redact, ...(config.environment !== undefined ? { environment: config.environment } : {}) });
   const source = config.state.policySource;
   // Secrets come from the policy folders; stored policy sets carry none yet.
-  const first = source.kind === 'store' ? await storeEngine(config, state, source, log).then((engine) => engine && { engine, secrets: [] }) : buildEngine(config, log);
+  const first = source.kind === 'store' ? await storePolicies(state, source, log).then((policies) => policies && { policies, secrets: [] }) : loadFolders(config, log);
   if (!first) {
     await state.close();
     throw new JochError('JOCH_POLICIES_INVALID', source.kind === 'store' ? `the stored policies of ${source.tenant}/${source.environment} are invalid (every problem is logged above)` : `the policies under ${config.policies.join(', ')} are invalid (every problem is logged above)`);
   }
-  let engine = first.engine;
+  // The engine is built from the loaded policies minus the rules disabled in an emergency.
+  let loaded = first.policies;
+  let disabled: readonly RuleDisable[] = [];
+  const build = (): Engine => new Engine(new PolicySet(withoutDisabledRules(loaded, disabled)), { defaultDecision: config.defaultDecision, environmentDefaults: config.environmentDefaults });
+  let engine = build();
   metrics.policiesLoaded.set(engine.policies.policies.length);
   // Rotations reach the other replicas through `secrets.redis`, or else the store's Redis (single node).
   const storeRedis = config.state.store.kind === 'redis' ? config.state.store.redis : undefined;
@@ -101,13 +107,24 @@ export async function startGateway(
       log.warn({ secret }, message);
     },
   });
+  const disablesTenant = source.kind === 'store' ? source.tenant : config.state.tenant;
+  const unwatchDisables = await state.disables.watch(disablesTenant, state.environment, (active) => {
+    const changed = JSON.stringify(active) !== JSON.stringify(disabled);
+    disabled = active;
+    if (!changed) return;
+    engine = build();
+    log.warn({ disabled: active.map((d) => ({ policy: `${d.policyNamespace ?? '_'}/${d.policyName}`, rule: d.ruleId, until: d.until, followUp: d.followUp })) }, active.length > 0 ? 'emergency rule disables in force' : 'no emergency rule disables in force');
+  });
   const closeAll = async () => {
+    await unwatchDisables();
     await secrets.close(); // its refresh timers and Redis connections would keep a failed start alive
     await state.close();
   };
   await secrets.listen();
   await secrets.warm();
-  const authorizer: Authorizer = { engine: () => engine, providers: providerMatcher([DEFAULT_PROVIDER_HOSTS, config.providers]), recorder: state.recorder, secrets };
+  const authorizer: Authorizer = { engine: () => engine, providers: providerMatcher([DEFAULT_PROVIDER_HOSTS, config.providers]), recorder: state.recorder, secrets, grants: state.grants };
+  const knowsRule = (tenant: string, ref: RuleRef): boolean =>
+    loaded.some((p) => p.name === ref.name && (p.namespace ?? null) === ref.namespace && (p.tenant === undefined || p.tenant === tenant) && hasRule(p, ref.ruleId));
 
   let ready = false;
   const admin: FastifyInstance = buildAdminServer({
@@ -115,7 +132,7 @@ export async function startGateway(
     policies: () => ({ count: engine.policies.policies.length, version: engine.policies.version }),
     metrics: metrics.registry,
     store: () => ({ kind: state.store.kind, available: state.store.available() }),
-  }, { ...state.admin, secrets, ...(config.environment !== undefined ? { environment: config.environment } : {}) });
+  }, { ...state.admin, secrets, overrides: { grants: state.grants, disables: state.disables, environment: state.environment, knowsRule }, ...(config.environment !== undefined ? { environment: config.environment } : {}) });
   let grpc: Awaited<ReturnType<typeof startGrpcEdge>>;
   let http: Awaited<ReturnType<typeof startHttpAuthzEdge>>;
   try {
@@ -133,9 +150,11 @@ export async function startGateway(
   const unwatch =
     source.kind === 'store'
       ? await state.repo.watch(source.tenant, source.environment, async () => {
-          const next = await storeEngine(config, state, source, log);
-          if (next && next.policies.version !== engine.policies.version) {
-            engine = next;
+          const policies = await storePolicies(state, source, log);
+          const next = policies && new PolicySet(policies);
+          if (policies && next && next.version !== engine.policies.version) {
+            loaded = policies;
+            engine = build();
             metrics.reloads.inc({ result: 'ok' });
             metrics.policiesLoaded.set(engine.policies.policies.length);
             log.info({ policies: engine.policies.policies.length, policySetVersion: engine.policies.version }, 'stored policies reloaded');
@@ -144,13 +163,14 @@ export async function startGateway(
       : undefined;
   const watcher = config.reload && source.kind === 'folder'
     ? watchPaths(config.policies, () => {
-        const next = buildEngine(config, log);
+        const next = loadFolders(config, log);
         if (!next) {
           metrics.reloads.inc({ result: 'error' });
           log.error({ policySetVersion: engine.policies.version }, 'policy reload failed; keeping the last good policies');
           return;
         }
-        engine = next.engine;
+        loaded = next.policies;
+        engine = build();
         secrets.update(next.secrets);
         void secrets.warm();
         metrics.reloads.inc({ result: 'ok' });
@@ -171,6 +191,7 @@ export async function startGateway(
       ready = false;
       watcher?.close();
       await unwatch?.();
+      await unwatchDisables();
       await Promise.all([grpc.close(), http.close()]);
       await admin.close();
       await secrets.close();

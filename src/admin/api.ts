@@ -12,6 +12,7 @@ import { compileSources } from '../policy/load.js';
 import { parseYaml } from '../policy/yaml-source.js';
 import { diffJson, type PolicyRef, type PolicyRepository } from '../state/policies.js';
 import { checkTenant, isValidTenant } from '../state/store.js';
+import { registerOverrideRoutes, type OverrideAdmin } from './overrides-routes.js';
 import { registerSecretRoutes, type SecretAdmin } from './secrets-routes.js';
 
 export interface AdminApiDeps {
@@ -25,8 +26,10 @@ export interface AdminApiDeps {
   readonly productVersion?: string;
   /** The gateway's Secrets (`/v1/secrets`); absent: no Secret routes. */
   readonly secrets?: SecretAdmin;
-  /** The gateway's environment: the scope of its Secrets. */
+  /** The gateway's environment: the scope of its Secrets, the default one of rule disables. */
   readonly environment?: string;
+  /** Approvals, break-glass overrides and rule disables (`/v1/approvals`, `/v1/overrides`); absent: no such routes. */
+  readonly overrides?: OverrideAdmin;
 }
 
 /** HTTP status per stable error code; anything else is a 500 with a generic message. */
@@ -49,6 +52,9 @@ const STATUS: Readonly<Record<string, number>> = {
   JOCH_AUTH_UNAVAILABLE: 503,
   JOCH_SECRET_UNKNOWN: 404,
   JOCH_SECRET_UNAVAILABLE: 502,
+  JOCH_NOT_PENDING: 409,
+  JOCH_ALREADY_DECIDED: 409,
+  JOCH_LIMIT: 409,
 };
 
 type Req = FastifyRequest<{ Querystring: Record<string, string | undefined>; Params: Record<string, string>; Body: unknown }>;
@@ -248,6 +254,9 @@ export function registerAdminApi(app: FastifyInstance, deps: AdminApiDeps): void
     return reply.send({ tenant, checkpoint: (await deps.checkpoints.checkpointer.checkpoint(tenant)) ?? null });
   });
 
+  if (deps.overrides) {
+    registerOverrideRoutes(app, { overrides: deps.overrides, audit: deps.audit, tenantOf: (req) => tenantOf(req as Req), guard });
+  }
   if (deps.secrets) {
     registerSecretRoutes(app, { secrets: deps.secrets, tenant: defaultTenant, environment: deps.environment, guard, allowed: (op, permission, scope) => allowed(deps.auth, op, permission, scope) });
   }

@@ -46,7 +46,7 @@ export class AdminClient {
   }
 
   /** `path` may carry a query; the tenant is added when one was given. */
-  async call<T>(method: 'GET' | 'POST', path: string, query: Record<string, string | undefined> = {}, body?: unknown): Promise<ApiResult<T>> {
+  async call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, query: Record<string, string | undefined> = {}, body?: unknown): Promise<ApiResult<T>> {
     const url = new URL(`${this.server}${path}`);
     for (const [k, v] of Object.entries({ ...query, tenant: this.tenant })) if (v !== undefined) url.searchParams.set(k, v);
     let res: Response;

@@ -1,12 +1,15 @@
 import { apply, applyHelp } from './apply.js';
 import { wantsHelp } from './args.js';
+import { approve, approveHelp } from './approve.js';
 import { audit, auditHelp } from './audit.js';
+import { disableRule, disableRuleHelp } from './disable-rule.js';
 import { evalHelp, evaluate } from './eval.js';
 import { Exit, UsageError, processIO, type CliIO } from './io.js';
 import { promote, promoteHelp } from './promote.js';
 import { rollback, rollbackHelp } from './rollback.js';
 import { secret, secretHelp } from './secret.js';
 import { mcpPins, mcpPinsHelp } from './mcp-pins.js';
+import { override, overrideHelp } from './override.js';
 import { serve, serveHelp } from './serve.js';
 import { validate, validateHelp } from './validate.js';
 
@@ -21,6 +24,9 @@ const VERBS: Record<string, Verb> = {
   rollback: { run: rollback, help: rollbackHelp, summary: 'make an earlier policy version current again' },
   audit: { run: audit, help: auditHelp, summary: 'verify or export the hash-chained audit log' },
   secret: { run: secret, help: secretHelp, summary: 'rotate a Secret on every gateway replica (joch secret rotate NAME)' },
+  approve: { run: approve, help: approveHelp, summary: 'approve (or reject) a decision waiting for a human approval, once' },
+  override: { run: override, help: overrideHelp, summary: 'break-glass: let the request of a denied decision through once' },
+  'disable-rule': { run: disableRule, help: disableRuleHelp, summary: 'switch one policy rule off for a bounded window (emergency)' },
   'mcp-pins': { run: mcpPins, help: mcpPinsHelp, summary: 'review and accept changed MCP server tool lists' },
 };
 
@@ -30,7 +36,7 @@ Joch gateway: decides allow / deny / modify for every external action an AI agen
 
 Commands:
 ${Object.entries(VERBS)
-  .map(([name, v]) => `  ${name.padEnd(10)} ${v.summary}`)
+  .map(([name, v]) => `  ${name.padEnd(12)} ${v.summary}`)
   .join('\n')}
 
 Run 'joch <command> --help' for a command's options.

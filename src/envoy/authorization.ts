@@ -33,6 +33,11 @@ export interface Authorizer {
   readonly recorder?: DecisionRecorder;
   /** The secret broker, for `inject` outcomes and the exfiltration guard; absent: no Secrets loaded. */
   readonly secrets?: SecretAccess;
+  /**
+   * One-shot approvals and break-glass overrides, asked about denials only (an allow never
+   * waits for it): a promise (never rejecting) when it consults the store; absent: none.
+   */
+  readonly grants?: { review(ctx: DecisionContext, d: Decision): Decision | Promise<Decision> };
 }
 
 /** Why a request carrying a managed secret is denied; which value, and where, stays unsaid. */
@@ -73,6 +78,8 @@ export function authorizeHttp(
   }
   const context = contextFromHttpRequest(req, identity, a.providers);
   const d = engine.evaluate(context);
+  const reviewed = d.decision === 'deny' ? a.grants?.review(context, d) : undefined;
+  if (reviewed instanceof Promise) return reviewed.then((r) => ({ response: r, decision: r, context }));
   if (d.decision === 'modify' && d.modifiedRequest?.payload !== undefined) {
     const deny = edgeDeny('body-modification-unsupported', 'a policy changes this request body, which ext_authz cannot do; send bodies through ext_proc', engine.policies.version);
     return { response: deny, decision: deny, failure: 'unsupported', context };
@@ -146,6 +153,8 @@ export function check(a: Authorizer, msg: CheckRequestMessage | undefined): Chec
       },
     });
     const d = engine.evaluate(ctx);
+    const reviewed = d.decision === 'deny' ? a.grants?.review(ctx, d) : undefined;
+    if (reviewed instanceof Promise) return reviewed.then((r): CheckResult => ({ response: networkCheckResponse(r), decision: r, edge: 'authz_network', context: ctx }), () => internalError(a, 'authz_network'));
     return { response: networkCheckResponse(d), decision: d, edge, context: ctx };
   } catch {
     return internalError(a, edge);

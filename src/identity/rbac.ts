@@ -4,7 +4,7 @@ export const ROLES = ['viewer', 'operator', 'approver', 'admin', 'break-glass'] 
 export type Role = (typeof ROLES)[number];
 
 /** What an admin API call needs. */
-export type Permission = 'read' | 'apply' | 'rollback' | 'promote' | 'approve' | 'audit.read' | 'override' | 'secret.rotate';
+export type Permission = 'read' | 'apply' | 'rollback' | 'promote' | 'approve' | 'audit.read' | 'override' | 'rule.disable' | 'secret.rotate';
 
 /**
  * Roles to permissions. Break-glass is its own role: admin does not include it, and it grants
@@ -14,7 +14,8 @@ const GRANTS: Readonly<Record<Role, readonly Permission[]>> = {
   viewer: ['read', 'audit.read'],
   operator: ['read', 'apply', 'rollback', 'secret.rotate'],
   approver: ['read', 'promote', 'approve'],
-  admin: ['read', 'apply', 'rollback', 'promote', 'approve', 'audit.read', 'secret.rotate'],
+  // Only admin may switch a rule off for a bounded window (emergency policy disable).
+  admin: ['read', 'apply', 'rollback', 'promote', 'approve', 'audit.read', 'rule.disable', 'secret.rotate'],
   'break-glass': ['override'],
 };
 

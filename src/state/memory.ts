@@ -1,4 +1,7 @@
-import { checkCount, checkName, checkTenant, type AppendResult, type LogEntry, type Store } from './store.js';
+import { checkCount, checkId, checkName, checkTenant, checkTtl, type AppendResult, type LogEntry, type Store } from './store.js';
+
+/** Most expiring entries held per tenant and collection. */
+const MAX_EXPIRING = 100_000;
 
 /** A log held in memory: the newest entries, `dropped` older ones no longer held. */
 interface HeldLog {
@@ -18,6 +21,8 @@ export class MemoryStore implements Store {
   private readonly logs = new Map<string, HeldLog>();
   constructor(private readonly maxLogEntries = Number.MAX_SAFE_INTEGER) {}
   private readonly topics = new Map<string, Set<(message: string) => void>>();
+  /** Expiring entries by tenant and collection: value and expiry (epoch ms), oldest set first. */
+  private readonly expiring = new Map<string, Map<string, { value: string; expires: number }>>();
 
   available(): boolean {
     return true;
@@ -86,6 +91,46 @@ export class MemoryStore implements Store {
   async length(tenant: string, log: string): Promise<number> {
     const held = this.log(tenant, log);
     return held.dropped + held.entries.length;
+  }
+
+  private expiringMap(tenant: string, collection: string): Map<string, { value: string; expires: number }> {
+    const key = `${checkTenant(tenant)}\u0000${checkName('collection', collection)}`;
+    let map = this.expiring.get(key);
+    if (!map) this.expiring.set(key, (map = new Map()));
+    return map;
+  }
+
+  async setExpiring(tenant: string, collection: string, id: string, value: string, ttlMs: number): Promise<void> {
+    const map = this.expiringMap(tenant, collection);
+    const now = Date.now();
+    map.delete(checkId(id)); // re-inserted last, so the map stays in set order
+    map.set(id, { value, expires: now + checkTtl(ttlMs) });
+    if (map.size > MAX_EXPIRING) {
+      // Bounded: drop what expired, then the oldest (a flood of denials cannot grow memory).
+      for (const [k, e] of map) if (e.expires <= now) map.delete(k);
+      for (const k of map.keys()) {
+        if (map.size <= MAX_EXPIRING) break;
+        map.delete(k);
+      }
+    }
+  }
+
+  async getExpiring(tenant: string, collection: string, id: string): Promise<string | undefined> {
+    return this.readExpiring(tenant, collection, id, false);
+  }
+
+  async takeExpiring(tenant: string, collection: string, id: string): Promise<string | undefined> {
+    return this.readExpiring(tenant, collection, id, true);
+  }
+
+  /** Synchronous, so a take is atomic: no other call runs between the read and the delete. */
+  private readExpiring(tenant: string, collection: string, id: string, take: boolean): string | undefined {
+    const map = this.expiringMap(tenant, collection);
+    const e = map.get(checkId(id));
+    if (e === undefined) return undefined;
+    const live = e.expires > Date.now();
+    if (take || !live) map.delete(id);
+    return live ? e.value : undefined;
   }
 
   async publish(tenant: string, topic: string, message: string): Promise<void> {

@@ -11,6 +11,8 @@ import { AuditDecisionRecorder, NO_DECISION_RECORDING, type DecisionRecorder } f
 import { JochError } from '../errors.js';
 import { OidcVerifier } from '../identity/oidc.js';
 import { OperatorAuth } from '../identity/operators.js';
+import { OneShotGrants } from '../overrides/grants.js';
+import { checkEnvironment, RuleDisables } from '../overrides/rule-disables.js';
 import { MemoryStore } from './memory.js';
 import { PolicyRepository } from './policies.js';
 import { RedisStore } from './redis.js';
@@ -24,6 +26,12 @@ export interface GatewayState {
   /** The hot path's audit call (a no-op when audit is off). */
   readonly recorder: DecisionRecorder;
   readonly repo: PolicyRepository;
+  /** One-shot approvals and break-glass overrides (the hot path asks it about denials). */
+  readonly grants: OneShotGrants;
+  /** Emergency rule disables of the gateway's tenant and environment. */
+  readonly disables: RuleDisables;
+  /** The environment the gateway's denials and rule disables belong to. */
+  readonly environment: string;
   readonly admin: AdminApiDeps;
   /** Flushes the audit log (bounded wait), stops checkpoints, closes the store. */
   close(): Promise<void>;
@@ -34,8 +42,10 @@ export interface GatewayState {
  * goes on and reconnects by itself: deciding never waits for Redis), the audit log with its
  * sinks and checkpoints, and operator authentication.
  */
-export async function openState(settings: StateSettings, log: Logger, registry: Registry, options: { productVersion?: string; redact?: TextRedactor } = {}): Promise<GatewayState> {
+export async function openState(settings: StateSettings, log: Logger, registry: Registry, options: { productVersion?: string; redact?: TextRedactor; environment?: string } = {}): Promise<GatewayState> {
   const { productVersion = '0.0.0', redact } = options;
+  // Denials and rule disables need an environment: the configured one, the stored policies' one, else `default`.
+  const environment = checkEnvironment(options.environment ?? (settings.policySource.kind === 'store' ? settings.policySource.environment : 'default'));
   let store: Store;
   if (settings.store.kind === 'redis') {
     const redis = new RedisStore(settings.store.redis);
@@ -73,12 +83,17 @@ export async function openState(settings: StateSettings, log: Logger, registry: 
   const auth = new OperatorAuth({ ...(a.oidc ? { oidc: new OidcVerifier(a.oidc) } : {}), ...(token ? { staticToken: token } : {}), bindings: a.bindings ?? [] });
   if (a.oidc && token) log.warn('adminAuth: OIDC is configured, so the static admin token is off');
   const repo = new PolicyRepository(store);
+  const grants = new OneShotGrants(store, audit, { tenant: settings.tenant, environment });
+  const disables = new RuleDisables(store);
   return {
     store,
     audit,
+    grants,
+    disables,
+    environment,
     recorder: settings.audit.enabled ? new AuditDecisionRecorder(audit, settings.tenant, redact) : NO_DECISION_RECORDING,
     repo,
-    admin: { repo, audit, auth, checkpoints: { checkpointer, publicJwk: key.publicJwk }, defaultTenant: settings.tenant, productVersion },
+    admin: { repo, audit, auth, checkpoints: { checkpointer, publicJwk: key.publicJwk }, defaultTenant: settings.tenant, productVersion, overrides: { grants, disables, environment } },
     close: async () => {
       checkpointer.stop();
       await audit.close(5000);

@@ -1,5 +1,5 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
-import { checkCount, checkName, checkTenant, storeUnavailable, type AppendResult, type LogEntry, type Store } from './store.js';
+import { checkCount, checkId, checkName, checkTenant, checkTtl, storeUnavailable, type AppendResult, type LogEntry, type Store } from './store.js';
 
 export interface HostPortRef {
   readonly host: string;
@@ -29,8 +29,15 @@ for i = 2, #ARGV do redis.call('XADD', KEYS[1], '0-' .. (n + i - 1), 'v', ARGV[i
 return {1, n + #ARGV - 1}
 `;
 
+/** GET and DEL in one step (GETDEL needs Redis 6.2; the script works on every version). */
+const TAKE_SCRIPT = `
+local v = redis.call('GET', KEYS[1])
+if v then redis.call('DEL', KEYS[1]) end
+return v
+`;
+
 type Client = Redis | Cluster;
-type WithAppend = Client & { jochAppend(key: string, ...args: string[]): Promise<[number, number]> };
+type WithAppend = Client & { jochAppend(key: string, ...args: string[]): Promise<[number, number]>; jochTake(key: string): Promise<string | null> };
 
 /**
  * Redis through ioredis. Keys are `<prefix>{<tenant>}:<kind>:<name>`: the tenant is a Redis
@@ -63,6 +70,7 @@ export class RedisStore implements Store {
     });
     this.client = createClient(options, common) as WithAppend;
     this.client.defineCommand('jochAppend', { numberOfKeys: 1, lua: APPEND_SCRIPT });
+    this.client.defineCommand('jochTake', { numberOfKeys: 1, lua: TAKE_SCRIPT });
     this.client.on('error', () => {
       // Connection errors surface through availability; ioredis reconnects by itself.
     });
@@ -100,6 +108,11 @@ export class RedisStore implements Store {
 
   private key(tenant: string, kind: 'c' | 'l' | 'p', name: string): string {
     return `${this.prefix}{${checkTenant(tenant)}}:${kind}:${checkName(kind === 'c' ? 'collection' : kind === 'l' ? 'log' : 'topic', name)}`;
+  }
+
+  /** Expiring entries are string keys (a hash field cannot expire before Redis 7.4): `<prefix>{<tenant>}:x:<collection>:<id>`. */
+  private expiringKey(tenant: string, collection: string, id: string): string {
+    return `${this.prefix}{${checkTenant(tenant)}}:x:${checkName('collection', collection)}:${checkId(id)}`;
   }
 
   private async run<T>(op: () => Promise<T>): Promise<T> {
@@ -158,6 +171,24 @@ export class RedisStore implements Store {
   async length(tenant: string, log: string): Promise<number> {
     const key = this.key(tenant, 'l', log);
     return this.run(() => this.client.xlen(key));
+  }
+
+  async setExpiring(tenant: string, collection: string, id: string, value: string, ttlMs: number): Promise<void> {
+    const key = this.expiringKey(tenant, collection, id);
+    checkTtl(ttlMs);
+    return this.run(async () => {
+      await this.client.set(key, value, 'PX', ttlMs);
+    });
+  }
+
+  async getExpiring(tenant: string, collection: string, id: string): Promise<string | undefined> {
+    const key = this.expiringKey(tenant, collection, id);
+    return this.run(async () => (await this.client.get(key)) ?? undefined);
+  }
+
+  async takeExpiring(tenant: string, collection: string, id: string): Promise<string | undefined> {
+    const key = this.expiringKey(tenant, collection, id);
+    return this.run(async () => (await this.client.jochTake(key)) ?? undefined);
   }
 
   async publish(tenant: string, topic: string, message: string): Promise<void> {

@@ -38,6 +38,16 @@ export interface Store {
   read(tenant: string, log: string, from: number, count: number): Promise<LogEntry[]>;
   length(tenant: string, log: string): Promise<number>;
 
+  /**
+   * Expiring entries (one-shot grants and the like): `value` under `id` in `collection` for
+   * `ttlMs`, then gone by itself. A later set replaces the value and the expiry.
+   */
+  setExpiring(tenant: string, collection: string, id: string, value: string, ttlMs: number): Promise<void>;
+  /** The value, unless it expired or was taken. */
+  getExpiring(tenant: string, collection: string, id: string): Promise<string | undefined>;
+  /** Reads and removes in one atomic step: of several concurrent callers at most one gets the value. */
+  takeExpiring(tenant: string, collection: string, id: string): Promise<string | undefined>;
+
   publish(tenant: string, topic: string, message: string): Promise<void>;
   /** Resolves once subscribed; the returned function unsubscribes. */
   subscribe(tenant: string, topic: string, handler: (message: string) => void): Promise<() => Promise<void>>;
@@ -66,6 +76,20 @@ export function checkName(kind: string, name: string): string {
     throw new JochError('JOCH_STORE_NAME', `${kind} name ${JSON.stringify(name)} is not valid`, {}, 'use letters, digits, ".", "_", "-" and "/"');
   }
   return name;
+}
+
+const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
+
+/** Ids of expiring entries: letters, digits, `.`, `_`, `-` (up to 200). */
+export function checkId(id: string): string {
+  if (typeof id !== 'string' || !ID.test(id)) throw new JochError('JOCH_STORE_NAME', `id ${JSON.stringify(id)} is not valid`, {}, 'use letters, digits, ".", "_" and "-"');
+  return id;
+}
+
+/** Expiry of an expiring entry: a whole number of milliseconds, 1 ms to 30 days. */
+export function checkTtl(ttlMs: number): number {
+  if (!Number.isSafeInteger(ttlMs) || ttlMs < 1 || ttlMs > 30 * 86_400_000) throw new JochError('JOCH_STORE_RANGE', `an expiry of ${ttlMs} ms is out of range (1 ms to 30 days)`);
+  return ttlMs;
 }
 
 export function checkCount(from: number, count: number): void {

@@ -9,6 +9,8 @@ import { OperatorAuth } from '../../src/identity/operators.js';
 import type { RoleBinding } from '../../src/identity/rbac.js';
 import { MemoryStore } from '../../src/state/memory.js';
 import { PolicyRepository } from '../../src/state/policies.js';
+import { OneShotGrants } from '../../src/overrides/grants.js';
+import { RuleDisables } from '../../src/overrides/rule-disables.js';
 import type { TestIssuer } from '../identity/oidc-issuer.js';
 
 export const BINDINGS: RoleBinding[] = [
@@ -24,6 +26,10 @@ export interface AdminUnderTest {
   readonly url: string;
   readonly audit: AuditLog;
   readonly repo: PolicyRepository;
+  readonly store: MemoryStore;
+  /** Approvals and overrides, for a gateway in environment `prod`. */
+  readonly grants: OneShotGrants;
+  readonly disables: RuleDisables;
   close(): Promise<void>;
 }
 
@@ -34,6 +40,8 @@ export async function startAdmin(auth: { issuer?: TestIssuer; staticToken?: stri
   const repo = new PolicyRepository(store);
   const key = await checkpointKey();
   const checkpointer = new Checkpointer(audit, store, key);
+  const grants = new OneShotGrants(store, audit, { tenant: 'default', environment: 'prod' });
+  const disables = new RuleDisables(store);
   const app = buildAdminServer(
     { ready: () => true, policies: () => ({ count: 0, version: 'x' }), metrics: new Registry(), store: () => ({ kind: store.kind, available: true }) },
     {
@@ -45,10 +53,11 @@ export async function startAdmin(auth: { issuer?: TestIssuer; staticToken?: stri
         bindings: BINDINGS,
       }),
       checkpoints: { checkpointer, publicJwk: key.publicJwk },
+      overrides: { grants, disables, environment: gateway.environment ?? 'prod' },
       ...gateway,
     },
   );
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address();
-  return { app, url: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`, audit, repo, close: () => app.close() };
+  return { app, url: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`, audit, repo, store, grants, disables, close: () => app.close() };
 }

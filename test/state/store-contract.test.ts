@@ -1,10 +1,9 @@
-import fc from 'fast-check';
-import { afterAll, describe, expect, it } from 'vitest';
-import { JochError } from '../../src/errors.js';
+import { afterAll } from 'vitest';
 import { MemoryStore } from '../../src/state/memory.js';
 import { RedisStore } from '../../src/state/redis.js';
 import type { Store } from '../../src/state/store.js';
-import { eventually, REDIS_URL, testPrefix } from './redis-helpers.js';
+import { REDIS_URL, testPrefix } from './redis-helpers.js';
+import { describeStoreContract } from './store-contract.js';
 
 const redisKeys = testPrefix();
 const stores: Store[] = [];
@@ -26,94 +25,4 @@ const implementations: [string, () => Promise<Store>][] = [
   ],
 ];
 
-let n = 0;
-const fresh = (base: string): string => `${base}-${++n}`;
-
-describe.each(implementations)('Store contract: %s', (_kind, make) => {
-  it('puts, gets, lists and removes documents per tenant and collection', async () => {
-    const s = await make();
-    const t = fresh('acme');
-    await s.put(t, 'things', 'b', '2');
-    await s.put(t, 'things', 'a', '1');
-    await s.put(t, 'things', 'a', '1b');
-    expect(await s.get(t, 'things', 'a')).toBe('1b');
-    expect(await s.get(t, 'things', 'missing')).toBeUndefined();
-    expect(await s.list(t, 'things')).toEqual(['a', 'b']);
-    expect(await s.remove(t, 'things', 'a')).toBe(true);
-    expect(await s.remove(t, 'things', 'a')).toBe(false);
-    expect(await s.list(t, 'things')).toEqual(['b']);
-    expect(await s.list(t, 'other')).toEqual([]);
-  });
-
-  it('appends only at the expected length and reads by sequence', async () => {
-    const s = await make();
-    const t = fresh('acme');
-    expect(await s.append(t, 'log', 0, ['a', 'b'])).toEqual({ ok: true, length: 2 });
-    expect(await s.append(t, 'log', 1, ['x'])).toEqual({ ok: false, length: 2 });
-    expect(await s.append(t, 'log', 2, ['c'])).toEqual({ ok: true, length: 3 });
-    expect(await s.length(t, 'log')).toBe(3);
-    expect(await s.read(t, 'log', 1, 10)).toEqual([
-      { seq: 1, value: 'a' },
-      { seq: 2, value: 'b' },
-      { seq: 3, value: 'c' },
-    ]);
-    expect(await s.read(t, 'log', 2, 1)).toEqual([{ seq: 2, value: 'b' }]);
-    expect(await s.read(t, 'log', 4, 10)).toEqual([]);
-    await expect(s.read(t, 'log', 0, 1)).rejects.toThrow(JochError);
-  });
-
-  it('serialises concurrent appenders: exactly one wins each sequence', async () => {
-    const s = await make();
-    const t = fresh('acme');
-    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => s.append(t, 'race', 0, [`w${i}`])));
-    expect(results.filter((r) => r.ok)).toHaveLength(1);
-    expect(await s.length(t, 'race')).toBe(1);
-  });
-
-  it('delivers published messages to subscribers of the same tenant and topic only', async () => {
-    const s = await make();
-    const t = fresh('acme');
-    const other = fresh('globex');
-    const got: string[] = [];
-    const leaked: string[] = [];
-    const off = await s.subscribe(t, 'changes', (m) => got.push(m));
-    const offOther = await s.subscribe(other, 'changes', (m) => leaked.push(m));
-    await s.publish(t, 'changes', 'hello');
-    await eventually(() => got.length === 1, 2000, 'message');
-    expect(got).toEqual(['hello']);
-    expect(leaked).toEqual([]);
-    await off();
-    await offOther();
-  });
-
-  it('rejects tenant and collection names that could reach other keys', async () => {
-    const s = await make();
-    for (const bad of ['', 'a:b', 'a}b', '{a}', 'a b', '../x', 'a\u0000b']) {
-      await expect(s.get(bad, 'c', 'x')).rejects.toMatchObject({ code: 'JOCH_TENANT_INVALID' });
-    }
-    for (const bad of ['', 'a:b', 'x}y', 'a//b', ' c']) {
-      await expect(s.list('acme', bad)).rejects.toMatchObject({ code: 'JOCH_STORE_NAME' });
-    }
-  });
-
-  it('never returns one tenant’s data to another (property)', async () => {
-    const s = await make();
-    const tenant = fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,12}$/);
-    const ids = fc.string({ minLength: 0, maxLength: 12 });
-    await fc.assert(
-      fc.asyncProperty(tenant, tenant, ids, fc.string({ maxLength: 20 }), async (a, b, id, value) => {
-        fc.pre(a !== b);
-        const ta = fresh(a);
-        const tb = fresh(b);
-        await s.put(ta, 'secrets', id, value);
-        await s.append(ta, 'log', 0, [value]);
-        expect(await s.get(tb, 'secrets', id)).toBeUndefined();
-        expect(await s.list(tb, 'secrets')).toEqual([]);
-        expect(await s.read(tb, 'log', 1, 10)).toEqual([]);
-        expect(await s.length(tb, 'log')).toBe(0);
-        expect(await s.get(ta, 'secrets', id)).toBe(value);
-      }),
-      { numRuns: 40 },
-    );
-  });
-});
+describeStoreContract(implementations);
