@@ -54,3 +54,23 @@ describe('audit chain worker', () => {
     expect(lines().filter((l) => /chain worker failed/.test(String(l.msg)))).toHaveLength(1);
   });
 });
+
+describe('batch window', () => {
+  it('events recorded over several turns within the window go to the chainer as one batch; flush does not wait for the window', async () => {
+    const calls: number[] = [];
+    const counting = { chain: (items: readonly ChainItem[], seq: number, prev: string, now: number) => (calls.push(items.length), chainBatch(items, seq, prev, now)), close: () => Promise.resolve() };
+    const audit = new AuditLog({ store: new MemoryStore(), chainer: counting, batchWindowMs: 200 });
+    const rows = items(93).filter(Array.isArray); // 62 decisions
+    for (let turn = 0; turn < 3; turn++) {
+      for (const row of rows.slice(turn * 20, turn * 20 + 20)) audit.recordDecision(row);
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(calls).toEqual([]);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(calls).toEqual([60]);
+    audit.recordDecision(rows[60] as never);
+    expect(await audit.flush(100)).toBe(true); // well inside the 200 ms window
+    expect(calls).toEqual([60, 1]);
+    expect(await audit.verify('acme')).toMatchObject({ ok: true, records: 61 });
+  });
+});
