@@ -6,19 +6,9 @@ import { startIssuer, type TestIssuer } from '../identity/oidc-issuer.js';
 import { engineFor } from '../policy/helpers.js';
 import { eventually } from '../state/redis-helpers.js';
 import { startAdmin, type AdminUnderTest } from './helpers.js';
+import { SENDS_POLICY } from '../overrides/fixtures.js';
 
-const POLICIES = `apiVersion: joch.dev/v1alpha1
-kind: Policy
-metadata: {name: sends, namespace: payments}
-spec:
-  rules:
-    - id: shell
-      when: {tool.name: shell}
-      action: deny
-    - id: send
-      when: {tool.name: send_email}
-      require: {approval: human}
-`;
+const POLICIES = SENDS_POLICY;
 
 let issuer: TestIssuer;
 let admin: AdminUnderTest;

@@ -1,7 +1,7 @@
 import type { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WorkerChainer } from '../../src/audit/chainer.js';
-import { decisionRow } from '../../src/audit/decision-row.js';
+import { decisionRow, isDecisionRow } from '../../src/audit/decision-row.js';
 import { AuditLog } from '../../src/audit/log.js';
 import { chainBatch, encodeEvent, GENESIS_HASH, type ChainItem } from '../../src/audit/record.js';
 import type { Decision } from '../../src/policy/decision.js';
@@ -60,7 +60,7 @@ describe('batch window', () => {
     const calls: number[] = [];
     const counting = { chain: (items: readonly ChainItem[], seq: number, prev: string, now: number) => (calls.push(items.length), chainBatch(items, seq, prev, now)), close: () => Promise.resolve() };
     const audit = new AuditLog({ store: new MemoryStore(), chainer: counting, batchWindowMs: 200 });
-    const rows = items(93).filter(Array.isArray); // 62 decisions
+    const rows = items(93).filter(isDecisionRow); // 62 decisions
     for (let turn = 0; turn < 3; turn++) {
       for (const row of rows.slice(turn * 20, turn * 20 + 20)) audit.recordDecision(row);
       await new Promise((r) => setImmediate(r));
@@ -68,7 +68,7 @@ describe('batch window', () => {
     expect(calls).toEqual([]);
     await new Promise((r) => setTimeout(r, 300));
     expect(calls).toEqual([60]);
-    audit.recordDecision(rows[60] as never);
+    audit.recordDecision(rows[60]!);
     expect(await audit.flush(100)).toBe(true); // well inside the 200 ms window
     expect(calls).toEqual([60, 1]);
     expect(await audit.verify('acme')).toMatchObject({ ok: true, records: 61 });

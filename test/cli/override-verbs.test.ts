@@ -9,23 +9,13 @@ import { startAdmin, type AdminUnderTest } from '../admin/helpers.js';
 import { startIssuer, type TestIssuer } from '../identity/oidc-issuer.js';
 import { engineFor } from '../policy/helpers.js';
 import { eventually } from '../state/redis-helpers.js';
+import { SENDS_POLICY } from '../overrides/fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'joch-cli-overrides-'));
 let issuer: TestIssuer;
 let admin: AdminUnderTest;
 const tokenFile: Record<string, string> = {};
-const engine = engineFor(`apiVersion: joch.dev/v1alpha1
-kind: Policy
-metadata: {name: sends, namespace: payments}
-spec:
-  rules:
-    - id: shell
-      when: {tool.name: shell}
-      action: deny
-    - id: send
-      when: {tool.name: send_email}
-      require: {approval: human}
-`);
+const engine = engineFor(SENDS_POLICY);
 
 beforeAll(async () => {
   issuer = await startIssuer();

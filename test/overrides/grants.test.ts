@@ -9,19 +9,9 @@ import { RedisStore } from '../../src/state/redis.js';
 import type { Store } from '../../src/state/store.js';
 import { engineFor } from '../policy/helpers.js';
 import { eventually, REDIS_URL, redisProxy, testPrefix } from '../state/redis-helpers.js';
+import { SENDS_POLICY } from './fixtures.js';
 
-const POLICIES = `apiVersion: joch.dev/v1alpha1
-kind: Policy
-metadata: {name: sends, namespace: payments}
-spec:
-  rules:
-    - id: shell
-      when: {tool.name: shell}
-      action: deny
-    - id: send
-      when: {tool.name: send_email}
-      require: {approval: human}
-    - id: rest
+const POLICIES = `${SENDS_POLICY}    - id: rest
       when: {tool.name: {glob: "*"}}
       action: allow
 `;
