@@ -1,6 +1,5 @@
 import { CARD_MAX_DIGITS, isCardNumber } from './card.js';
 import { isDigit, isWordChar } from './chars.js';
-import { lowerForScan } from './lower.js';
 import type { Finding } from './types.js';
 
 const PLUS = 0x2b;
@@ -51,29 +50,59 @@ export function scanNumbers(text: string, out: Finding[]): void {
       CANDIDATE.lastIndex = d + 1;
     }
   }
-  scanContextPhones(text, out);
 }
 
 // National numbers without a '+' ("Tel: 020 7946 0958", "mobile 06 12 34 56 78") are told
 // from order numbers and ids only by the word before them.
-const PHONE_CONTEXT =
-  /\b(?:phone|tel|telephone|mobile|cell|fax|whatsapp|téléphone|portable|telefon|teléfono|telefone|handy|móvil|cellulare)(?:\s{0,3}(?:number|no\.?|nr\.?|#))?\s{0,3}[:=]?\s{0,3}(?=[(\d])/g;
+export const PHONE_WORDS: readonly string[] = [
+  'phone', 'tel', 'telephone', 'mobile', 'cell', 'fax', 'whatsapp', 'téléphone', 'portable', 'telefon', 'teléfono', 'telefone', 'handy', 'móvil', 'cellulare',
+];
+const PHONE_CONTEXT_SOURCE = String.raw`(?:${PHONE_WORDS.join('|')})(?:\s{0,3}(?:number|no\.?|nr\.?|#))?\s{0,3}[:=]?\s{0,3}(?=[(\d])`;
+const PHONE_CONTEXT = new RegExp(String.raw`\b${PHONE_CONTEXT_SOURCE}`, 'g');
+const PHONE_CONTEXT_AT = new RegExp(PHONE_CONTEXT_SOURCE, 'y');
 const NATIONAL = /\(?\d[\d ().-]{6,22}\d/y;
 
-function scanContextPhones(text: string, out: Finding[]): void {
-  const lower = lowerForScan(text);
+/** Phone numbers after a phone word ("tel:", "mobile") in `lower`, the lower-cased `text`. */
+export function scanContextPhones(text: string, lower: string, out: Finding[]): void {
   PHONE_CONTEXT.lastIndex = 0;
   for (let m = PHONE_CONTEXT.exec(lower); m !== null; m = PHONE_CONTEXT.exec(lower)) {
-    const start = PHONE_CONTEXT.lastIndex;
-    NATIONAL.lastIndex = start;
-    const n = NATIONAL.exec(text);
-    if (n === null) continue;
-    const digits = n[0].replace(/\D/g, '').length;
-    const doubled = /[ ().-]{2}/.test(n[0].replace(/\) /g, ')'));
-    if (digits < 8 || digits > 15 || doubled || !endsCleanly(text, start + n[0].length)) continue;
-    out.push({ class: 'pii', type: 'PHONE', start, end: start + n[0].length, score: 0.75, rule: 'pii.phone.context' });
-    PHONE_CONTEXT.lastIndex = start + n[0].length;
+    const end = contextPhoneAt(text, PHONE_CONTEXT.lastIndex, out);
+    if (end !== undefined) PHONE_CONTEXT.lastIndex = end;
   }
+}
+
+/**
+ * scanContextPhones driven by someone else's pass (word-pass.ts): `at` is called with word
+ * starts in increasing order, a superset of where a phone word starts, and does what
+ * scanContextPhones does there, skipping the places its own regex would have stepped over.
+ */
+export class ContextPhoneScanner {
+  private next = 0;
+
+  constructor(
+    private readonly text: string,
+    private readonly lower: string,
+    readonly out: Finding[],
+  ) {}
+
+  at(p: number): void {
+    if (p < this.next) return;
+    PHONE_CONTEXT_AT.lastIndex = p;
+    if (!PHONE_CONTEXT_AT.test(this.lower)) return;
+    this.next = contextPhoneAt(this.text, PHONE_CONTEXT_AT.lastIndex, this.out) ?? PHONE_CONTEXT_AT.lastIndex;
+  }
+}
+
+/** Reports the national number starting at `start` (just after a phone word), if any, and returns its end. */
+function contextPhoneAt(text: string, start: number, out: Finding[]): number | undefined {
+  NATIONAL.lastIndex = start;
+  const n = NATIONAL.exec(text);
+  if (n === null) return undefined;
+  const digits = n[0].replace(/\D/g, '').length;
+  const doubled = /[ ().-]{2}/.test(n[0].replace(/\) /g, ')'));
+  if (digits < 8 || digits > 15 || doubled || !endsCleanly(text, start + n[0].length)) return undefined;
+  out.push({ class: 'pii', type: 'PHONE', start, end: start + n[0].length, score: 0.75, rule: 'pii.phone.context' });
+  return start + n[0].length;
 }
 
 function matchAt(text: string, i: number): Match | undefined {

@@ -1,8 +1,13 @@
-import { injectionDetector } from './injection.js';
-import { piiDetector } from './pii.js';
-import { secretDetector } from './secrets.js';
+import { injectionDetector, injectionFindings } from './injection.js';
+import { KeyFormatScanner } from './key-formats.js';
+import { lowerForScan } from './lower.js';
+import { ContextPhoneScanner } from './numbers.js';
+import { PhraseCollector } from './phrases.js';
+import { piiDetector, piiFindings } from './pii.js';
+import { secretDetector, secretFindings } from './secrets.js';
 import { DATA_CLASSES, DEFAULT_MIN_SCORE } from './types.js';
 import type { DataClass, Detector, Finding, ScanOptions } from './types.js';
+import { keysFollowLower, runWordPass } from './word-pass.js';
 
 /** The detector of each data class. */
 export const detectors: Readonly<Record<DataClass, Detector>> = {
@@ -15,13 +20,29 @@ export const detectors: Readonly<Record<DataClass, Detector>> = {
  * Findings of the detectors for `classes` (all when omitted) scoring at least
  * `options.minScore`, sorted by start, with no two spans overlapping: of overlapping
  * findings the earlier-starting one wins, then the longer, then the more confident.
+ *
+ * The same findings as running detectors[c].scan for each class, but the word-start literals
+ * of all of them are found in one shared pass (word-pass.ts) rather than one pass each.
  */
 export function scanText(text: string, classes?: ReadonlySet<DataClass>, options?: ScanOptions): Finding[] {
   const minScore = options?.minScore ?? DEFAULT_MIN_SCORE;
+  const wants = (c: DataClass): boolean => classes === undefined || classes.has(c);
+  const lower = lowerForScan(text);
+  const phones = wants('pii') ? new ContextPhoneScanner(text, lower, []) : undefined;
+  const keys = wants('secret') && keysFollowLower(text) ? new KeyFormatScanner(text, []) : undefined;
+  const phrases = wants('injection') ? new PhraseCollector(lower, []) : undefined;
+  runWordPass(lower, { phrases, phones, keys });
+  phrases?.runOthers();
   const all: Finding[] = [];
   for (const c of DATA_CLASSES) {
-    if (classes !== undefined && !classes.has(c)) continue;
-    for (const f of detectors[c].scan(text, options)) if (f.score >= minScore) all.push(f);
+    if (!wants(c)) continue;
+    const found =
+      c === 'pii'
+        ? piiFindings(text, phones!.out)
+        : c === 'secret'
+          ? secretFindings(text, keys?.out)
+          : injectionFindings(text, lower, phrases!.out, options);
+    for (const f of found) if (f.score >= minScore) all.push(f);
   }
   return resolveOverlaps(all);
 }

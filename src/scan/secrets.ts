@@ -19,16 +19,25 @@ const BEARER = /\bbearer[ \t]+/g; // run on the lower-cased text
 export const secretDetector: Detector = {
   class: 'secret',
   scan(text: string): Finding[] {
-    const out: Finding[] = [];
-    scanKeyFormats(text, out);
-    scanBearer(text, out);
-    scanPrivateKeys(text, out);
-    scanCloudFormats(text, out);
-    scanUrlCredentials(text, out);
-    scanCredentialAssignments(text, out);
-    return out;
+    return secretFindings(text, undefined);
   },
 };
+
+/**
+ * Every secret in `text`. `keyFormats` are its API-key-format findings when a shared word pass
+ * found them already; else they are looked for here.
+ */
+export function secretFindings(text: string, keyFormats: readonly Finding[] | undefined): Finding[] {
+  const out: Finding[] = [];
+  if (keyFormats === undefined) scanKeyFormats(text, out);
+  else for (const f of keyFormats) out.push(f);
+  scanBearer(text, out);
+  scanPrivateKeys(text, out);
+  scanCloudFormats(text, out);
+  scanUrlCredentials(text, out);
+  scanCredentialAssignments(text, out);
+  return out;
+}
 
 /** token68 (RFC 7235) characters before the padding: base64url, base64 and JWT dots. */
 function isBearerChar(c: number): boolean {
