@@ -1,5 +1,6 @@
 import { CARD_MAX_DIGITS, isCardNumber } from './card.js';
 import { isDigit, isWordChar } from './chars.js';
+import type { Ipv4Scanner } from './ip.js';
 import type { Finding } from './types.js';
 
 const PLUS = 0x2b;
@@ -28,16 +29,17 @@ const CANDIDATE = /\b\d[\d \-.()]{6}/g;
 /**
  * Phone numbers, US SSNs and payment cards in one left-to-right pass. Candidates start at a
  * '+', a '(' or the first digit of a digit run, and only where the run is not glued to a
- * word or a longer number, so ids, versions, dates, UUIDs and hashes do not match.
+ * word or a longer number, so ids, versions, dates, UUIDs and hashes do not match. Every
+ * candidate is also offered to `ipv4`, whose addresses start at such places too.
  */
-export function scanNumbers(text: string, out: Finding[]): void {
+export function scanNumbers(text: string, out: Finding[], ipv4?: Ipv4Scanner): void {
+  let next = 0; // where the last number ended: candidates before it are inside it
   CANDIDATE.lastIndex = 0;
   for (let c = CANDIDATE.exec(text); c !== null; c = CANDIDATE.exec(text)) {
     const d = c.index;
-    if (isWordChar(text.charCodeAt(d - 1))) {
-      CANDIDATE.lastIndex = d + 1;
-      continue;
-    }
+    CANDIDATE.lastIndex = d + 1;
+    ipv4?.at(d);
+    if (d < next) continue;
     const lead = text.charCodeAt(d - 1);
     const hasLead = (lead === 0x2b || lead === OPEN_PAREN) && !isWordChar(text.charCodeAt(d - 2));
     let i = hasLead ? d - 1 : d;
@@ -45,9 +47,7 @@ export function scanNumbers(text: string, out: Finding[]): void {
     if (m === undefined && hasLead) m = matchAt(text, (i = d)); // "+4111…": the digits may be a card on their own
     if (m !== undefined) {
       out.push({ class: 'pii', type: m[0], start: i, end: m[3], score: m[2], rule: m[1] });
-      CANDIDATE.lastIndex = m[3];
-    } else {
-      CANDIDATE.lastIndex = d + 1;
+      next = m[3];
     }
   }
 }

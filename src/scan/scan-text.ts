@@ -1,3 +1,4 @@
+import { IbanScanner } from './iban.js';
 import { injectionDetector, injectionFindings } from './injection.js';
 import { KeyFormatScanner } from './key-formats.js';
 import { lowerForScan } from './lower.js';
@@ -7,7 +8,7 @@ import { piiDetector, piiFindings } from './pii.js';
 import { secretDetector, secretFindings } from './secrets.js';
 import { DATA_CLASSES, DEFAULT_MIN_SCORE } from './types.js';
 import type { DataClass, Detector, Finding, ScanOptions } from './types.js';
-import { keysFollowLower, runWordPass } from './word-pass.js';
+import { runWordPass, wordStartsAgree } from './word-pass.js';
 
 /** The detector of each data class. */
 export const detectors: Readonly<Record<DataClass, Detector>> = {
@@ -29,16 +30,19 @@ export function scanText(text: string, classes?: ReadonlySet<DataClass>, options
   const wants = (c: DataClass): boolean => classes === undefined || classes.has(c);
   const lower = lowerForScan(text);
   const phones = wants('pii') ? new ContextPhoneScanner(text, lower, []) : undefined;
-  const keys = wants('secret') && keysFollowLower(text) ? new KeyFormatScanner(text, []) : undefined;
+  // Scanners of the original text join the pass over `lower` only where both have the same word starts.
+  const agree = wordStartsAgree(text);
+  const ibans = wants('pii') && agree ? new IbanScanner(text, []) : undefined;
+  const keys = wants('secret') && agree ? new KeyFormatScanner(text, []) : undefined;
   const phrases = wants('injection') ? new PhraseCollector(lower, []) : undefined;
-  runWordPass(lower, { phrases, phones, keys });
+  runWordPass(lower, { phrases, phones, keys, ibans });
   phrases?.runOthers();
   const all: Finding[] = [];
   for (const c of DATA_CLASSES) {
     if (!wants(c)) continue;
     const found =
       c === 'pii'
-        ? piiFindings(text, phones!.out)
+        ? piiFindings(text, phones!.out, ibans?.out)
         : c === 'secret'
           ? secretFindings(text, keys?.out)
           : injectionFindings(text, lower, phrases!.out, options);
