@@ -1,3 +1,4 @@
+import { CssHiddenScanner } from './hidden.js';
 import { IbanScanner } from './iban.js';
 import { injectionDetector, injectionFindings } from './injection.js';
 import { KeyFormatScanner } from './key-formats.js';
@@ -5,7 +6,7 @@ import { lowerForScan } from './lower.js';
 import { ContextPhoneScanner } from './numbers.js';
 import { PhraseCollector } from './phrases.js';
 import { piiDetector, piiFindings } from './pii.js';
-import { secretDetector, secretFindings } from './secrets.js';
+import { BearerScanner, secretDetector, secretFindings } from './secrets.js';
 import { DATA_CLASSES, DEFAULT_MIN_SCORE } from './types.js';
 import type { DataClass, Detector, Finding, ScanOptions } from './types.js';
 import { runWordPass, wordStartsAgree } from './word-pass.js';
@@ -34,8 +35,10 @@ export function scanText(text: string, classes?: ReadonlySet<DataClass>, options
   const agree = wordStartsAgree(text);
   const ibans = wants('pii') && agree ? new IbanScanner(text, []) : undefined;
   const keys = wants('secret') && agree ? new KeyFormatScanner(text, []) : undefined;
+  const bearer = wants('secret') ? new BearerScanner(text, lower, []) : undefined;
   const phrases = wants('injection') ? new PhraseCollector(lower, []) : undefined;
-  runWordPass(lower, { phrases, phones, keys, ibans });
+  const hiding = wants('injection') ? new CssHiddenScanner(lower, []) : undefined;
+  runWordPass(lower, { phrases, phones, ibans, keys, bearer, hiding });
   phrases?.runOthers();
   const all: Finding[] = [];
   for (const c of DATA_CLASSES) {
@@ -44,8 +47,8 @@ export function scanText(text: string, classes?: ReadonlySet<DataClass>, options
       c === 'pii'
         ? piiFindings(text, phones!.out, ibans?.out)
         : c === 'secret'
-          ? secretFindings(text, keys?.out)
-          : injectionFindings(text, lower, phrases!.out, options);
+          ? secretFindings(text, keys?.out, bearer!.out)
+          : injectionFindings(text, lower, phrases!.out, hiding!.done(), options);
     for (const f of found) if (f.score >= minScore) all.push(f);
   }
   return resolveOverlaps(all);

@@ -1,56 +1,76 @@
+import { CssHiddenScanner, HIDING_WORDS } from './hidden.js';
 import { IbanScanner, mayStartIban } from './iban.js';
 import { KEY_PREFIXES, KeyFormatScanner } from './key-formats.js';
 import { literalsSource } from './literals.js';
 import { ContextPhoneScanner, PHONE_WORDS } from './numbers.js';
 import { PhraseCollector, WORD_ANCHORS, rulesOfAnchor } from './phrases.js';
 import type { PhraseRule } from './phrase-rules.js';
+import { BearerScanner } from './secrets.js';
 
 // One regex pass over the lower-cased text for everything that must start a word: the phrase
-// anchors (injection), the phone words before national numbers and IBAN starts (PII), and
-// the API-key prefixes (secrets). Case-sensitive ones are looked for lower-cased here and
-// checked in their own case at each hit. Each was
-// a pass of its own, and a pass costs about as much as the literals it looks for are cheap:
-// V8 tests the trie at every word start, so three tries cost three times one.
+// anchors and hiding declarations (injection), the phone words before national numbers and
+// IBAN starts (PII), the API-key prefixes and "bearer" (secrets). Case-sensitive ones are
+// looked for lower-cased here and checked in their own case at each hit. Each was a pass of
+// its own, and V8 tests a literal trie at every word start, so a pass costs about the same
+// whatever it looks for: several tries merged into one cost about one.
 //
-// A hit is dispatched to each wanted scanner whose literal starts there. The trie reports the
+// A hit goes to each wanted scanner with a literal starting there. The trie reports the
 // longest literal at a place, and every other literal starting there is a prefix of it, so
-// each literal carries, per scanner, what that scanner's own trie would have reported.
+// each literal carries which scanners' literals start it and, for phrases, the rules of the
+// longest phrase anchor among them: what that scanner's own trie would have reported.
 
+/** The scanners the pass feeds; each is called at word starts in increasing order. */
 export interface WordPassWants {
   readonly phrases?: PhraseCollector;
   readonly phones?: ContextPhoneScanner;
-  readonly keys?: KeyFormatScanner;
   readonly ibans?: IbanScanner;
+  readonly keys?: KeyFormatScanner;
+  readonly bearer?: BearerScanner;
+  readonly hiding?: CssHiddenScanner;
 }
+
+const PHRASES = 1;
+const PHONES = 2;
+const IBANS = 4;
+const KEYS = 8;
+const BEARER = 16;
+const HIDING = 32;
+
+const LITERALS: readonly (readonly [number, readonly string[]])[] = [
+  [PHRASES, WORD_ANCHORS],
+  [PHONES, PHONE_WORDS],
+  [KEYS, KEY_PREFIXES.map((k) => k.toLowerCase())],
+  [BEARER, ['bearer']],
+  [HIDING, HIDING_WORDS],
+];
+// Two letters and two digits: an IBAN's start, lower-cased. Not a literal, so it follows the trie.
+const IBAN_START = String.raw`[a-z]{2}\d\d`;
 
 interface Entry {
-  /** The rules of the longest phrase anchor the literal starts with. */
+  /** Bits of the scanners whose literals start this one. */
+  readonly kinds: number;
+  /** The rules of the longest phrase anchor this literal starts with. */
   readonly rules: readonly PhraseRule[];
-  readonly phone: boolean;
-  readonly key: boolean;
 }
 
-const LOWER_KEYS = KEY_PREFIXES.map((k) => k.toLowerCase());
-const compiled = new Map<number, { re: RegExp; entries: Map<string, Entry> }>();
+interface Pass {
+  readonly re: RegExp;
+  readonly entries: ReadonlyMap<string, Entry>;
+}
 
-// Two letters and two digits: an IBAN's start, lower-cased. Not a literal, so it follows the trie.
-const IBAN_START = '[a-z]{2}\\d\\d';
+const passes = new Map<number, Pass>();
 
-function build(mask: number): { re: RegExp; entries: Map<string, Entry> } {
-  const phrases = mask & 1 ? WORD_ANCHORS : [];
-  const phones = mask & 2 ? PHONE_WORDS : [];
-  const keys = mask & 4 ? LOWER_KEYS : [];
-  const all = [...new Set([...phrases, ...phones, ...keys])];
+function build(mask: number): Pass {
+  const wanted = LITERALS.filter(([bit]) => mask & bit);
+  const all = [...new Set(wanted.flatMap(([, lits]) => lits))];
   const entries = new Map<string, Entry>();
   for (const lit of all) {
-    const anchor = phrases.filter((a) => lit.startsWith(a)).reduce((a, b) => (b.length > a.length ? b : a), '');
-    entries.set(lit, {
-      rules: anchor === '' ? [] : rulesOfAnchor(anchor),
-      phone: phones.some((w) => lit.startsWith(w)),
-      key: keys.some((k) => lit.startsWith(k)),
-    });
+    let kinds = 0;
+    for (const [bit, lits] of wanted) if (lits.some((l) => lit.startsWith(l))) kinds |= bit;
+    const anchor = mask & PHRASES ? WORD_ANCHORS.filter((a) => lit.startsWith(a)).reduce((a, b) => (b.length > a.length ? b : a), '') : '';
+    entries.set(lit, { kinds, rules: anchor === '' ? [] : rulesOfAnchor(anchor) });
   }
-  const alternatives = [...(all.length > 0 ? [literalsSource(all)] : []), ...(mask & 8 ? [IBAN_START] : [])];
+  const alternatives = [...(all.length > 0 ? [literalsSource(all)] : []), ...(mask & IBANS ? [IBAN_START] : [])];
   return { re: new RegExp(`\\b(?:${alternatives.join('|')})`, 'g'), entries };
 }
 
@@ -60,12 +80,13 @@ function build(mask: number): { re: RegExp; entries: Map<string, Entry> } {
  * can differ from `\b` in the text (see wordStartsAgree).
  */
 export function runWordPass(lower: string, wants: WordPassWants): void {
-  const mask = (wants.phrases ? 1 : 0) | (wants.phones ? 2 : 0) | (wants.keys ? 4 : 0) | (wants.ibans ? 8 : 0);
+  const { phrases, phones, ibans, keys, bearer, hiding } = wants;
+  const mask =
+    (phrases ? PHRASES : 0) | (phones ? PHONES : 0) | (ibans ? IBANS : 0) | (keys ? KEYS : 0) | (bearer ? BEARER : 0) | (hiding ? HIDING : 0);
   if (mask === 0) return;
-  let c = compiled.get(mask);
-  if (c === undefined) compiled.set(mask, (c = build(mask)));
-  const { re, entries } = c;
-  const { phrases, phones, keys, ibans } = wants;
+  let pass = passes.get(mask);
+  if (pass === undefined) passes.set(mask, (pass = build(mask)));
+  const { re, entries } = pass;
   phrases?.pass();
   re.lastIndex = 0;
   for (let m = re.exec(lower); m !== null; m = re.exec(lower)) {
@@ -73,10 +94,13 @@ export function runWordPass(lower: string, wants: WordPassWants): void {
     re.lastIndex = p + 1; // literals starting inside this one are found too
     if (ibans !== undefined && mayStartIban(lower, p)) ibans.at(p);
     const e = entries.get(m[0]);
-    if (e === undefined) continue; // an IBAN start
-    if (e.key) keys?.at(p);
-    if (e.phone) phones?.at(p);
-    if (e.rules.length > 0) phrases?.hit(p, e.rules);
+    if (e === undefined) continue; // an IBAN start only
+    const k = e.kinds;
+    if (k & KEYS) keys!.at(p);
+    if (k & PHONES) phones!.at(p);
+    if (k & BEARER) bearer!.at(p);
+    if (k & HIDING) hiding!.at(p);
+    if (e.rules.length > 0) phrases!.hit(p, e.rules);
   }
 }
 
