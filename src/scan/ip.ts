@@ -47,13 +47,24 @@ export class Ipv4Scanner {
   ) {}
 
   at(p: number): void {
-    if (p < this.next || isWordish(this.text.charCodeAt(p - 1))) return;
+    const text = this.text;
+    if (p < this.next || isWordish(text.charCodeAt(p - 1))) return;
+    if (!firstOctetAt(text, p)) return; // most number candidates fail here, before the regex
     IPV4_AT.lastIndex = p;
-    const m = IPV4_AT.exec(this.text);
+    const m = IPV4_AT.exec(text);
     if (m === null) return;
     this.next = p + m[0].length;
-    ipv4At(this.text, p, m[0], this.out);
+    ipv4At(text, p, m[0], this.out);
   }
+}
+
+/** One to three digits from `p`, then a dot. */
+function firstOctetAt(text: string, p: number): boolean {
+  for (let i = p + 1; i <= p + 3; i++) {
+    if (text.charCodeAt(i) === 0x2e) return true;
+    if (!isDigitAt(text, i)) return false;
+  }
+  return false;
 }
 
 /** Judges the dotted quad `m` found at `start`, which no word character or dot precedes. */

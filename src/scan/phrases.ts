@@ -56,8 +56,8 @@ const CONTEXT = 24;
  */
 export class PhraseCollector {
   private readonly seen = new Set<string>(); // a rule with anchors in two passes can find a match twice
-  /** Per rule, where its last match in the current pass ended: later anchors inside it are done. */
-  private doneUpTo = new Map<PhraseRule, number>();
+  /** Per rule (by index), where its last match in the current pass ended: later anchors inside it are done. */
+  private doneUpTo: number[] = [];
 
   constructor(
     private readonly lower: string,
@@ -66,17 +66,17 @@ export class PhraseCollector {
 
   /** Starts a new anchor pass. */
   pass(): void {
-    this.doneUpTo = new Map();
+    this.doneUpTo = new Array<number>(PHRASE_RULES.length).fill(0);
   }
 
   /** The anchor whose rules are `rules` starts at `p`; anchors must be visited in order within a pass. */
   hit(p: number, rules: readonly PhraseRule[]): void {
     const lower = this.lower;
     for (const rule of rules) {
-      if (p < (this.doneUpTo.get(rule) ?? 0)) continue;
+      if (p < this.doneUpTo[rule.index]!) continue;
       const found = rule.anchored ? matchAt(rule, lower, p) : matchAround(rule, lower, p);
       if (found === undefined) continue;
-      this.doneUpTo.set(rule, found.end);
+      this.doneUpTo[rule.index] = found.end;
       const key = `${found.rule}:${found.start}:${found.end}`;
       if (this.seen.has(key)) continue;
       this.seen.add(key);
