@@ -57,7 +57,7 @@ const CONTEXT = 24;
 export class PhraseCollector {
   private readonly seen = new Set<string>(); // a rule with anchors in two passes can find a match twice
   /** Per rule (by index), where its last match in the current pass ended: later anchors inside it are done. */
-  private doneUpTo: number[] = [];
+  private readonly doneUpTo: number[] = new Array<number>(PHRASE_RULES.length).fill(0);
 
   constructor(
     private readonly lower: string,
@@ -66,7 +66,7 @@ export class PhraseCollector {
 
   /** Starts a new anchor pass. */
   pass(): void {
-    this.doneUpTo = new Array<number>(PHRASE_RULES.length).fill(0);
+    this.doneUpTo.fill(0);
   }
 
   /** The anchor whose rules are `rules` starts at `p`; anchors must be visited in order within a pass. */
