@@ -1,4 +1,4 @@
-import { CARD_MAX_DIGITS, isCardNumber } from './card.js';
+import { CARD_MAX_DIGITS, CARD_MIN_DIGITS, isCardNumber } from './card.js';
 import { isDigit, isWordChar } from './chars.js';
 import type { Ipv4Scanner } from './ip.js';
 import type { Finding } from './types.js';
@@ -199,14 +199,15 @@ function matchCard(text: string, i: number): Match | undefined {
   let best: Match | undefined;
   for (;;) {
     const groupStart = p;
-    while (isDigit(text.charCodeAt(p)) && digits.length <= CARD_MAX_DIGITS) digits += text.charAt(p++);
+    while (isDigit(text.charCodeAt(p)) && digits.length + (p - groupStart) <= CARD_MAX_DIGITS) p++;
+    digits += text.slice(groupStart, p); // a group at a time: most candidates are short dates and ids
     const groupLen = p - groupStart;
     if (digits.length > CARD_MAX_DIGITS) {
       if (groupLen === digits.length) return undefined; // an unbroken run too long to be a card
       break;
     }
     if (groupLen < CARD_MIN_GROUP) break;
-    if (isCardNumber(digits)) {
+    if (digits.length >= CARD_MIN_DIGITS && isCardNumber(digits)) {
       best = cleanMatch(text, 'CARD', 'pii.card', 0.95, p) ?? best;
     }
     const c = text.charCodeAt(p);
