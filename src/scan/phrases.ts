@@ -55,9 +55,10 @@ const CONTEXT = 24;
  * of a window of at most 2 × MAX_PHRASE characters): bounded work per anchor, so linear.
  */
 export class PhraseCollector {
-  private readonly seen = new Set<string>(); // a rule with anchors in two passes can find a match twice
+  /** rule:start:end of each match reported: a rule with anchors in two passes can find a match twice. */
+  private seen: Set<string> | undefined;
   /** Per rule (by index), where its last match in the current pass ended: later anchors inside it are done. */
-  private readonly doneUpTo: number[] = new Array<number>(PHRASE_RULES.length).fill(0);
+  private doneUpTo: number[] = [];
 
   constructor(
     private readonly lower: string,
@@ -66,18 +67,19 @@ export class PhraseCollector {
 
   /** Starts a new anchor pass. */
   pass(): void {
-    this.doneUpTo.fill(0);
+    this.doneUpTo = [];
   }
 
   /** The anchor whose rules are `rules` starts at `p`; anchors must be visited in order within a pass. */
   hit(p: number, rules: readonly PhraseRule[]): void {
     const lower = this.lower;
     for (const rule of rules) {
-      if (p < this.doneUpTo[rule.index]!) continue;
+      if (p < (this.doneUpTo[rule.index] ?? 0)) continue;
       const found = rule.anchored ? matchAt(rule, lower, p) : matchAround(rule, lower, p);
       if (found === undefined) continue;
       this.doneUpTo[rule.index] = found.end;
       const key = `${found.rule}:${found.start}:${found.end}`;
+      this.seen ??= new Set();
       if (this.seen.has(key)) continue;
       this.seen.add(key);
       this.out.push({ ...found, score: rule.contextual && isMention(lower, found.start, found.end) ? MENTION_SCORE : rule.score });

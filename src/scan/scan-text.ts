@@ -28,21 +28,23 @@ export const detectors: Readonly<Record<DataClass, Detector>> = {
  */
 export function scanText(text: string, classes?: ReadonlySet<DataClass>, options?: ScanOptions): Finding[] {
   const minScore = options?.minScore ?? DEFAULT_MIN_SCORE;
-  const wants = (c: DataClass): boolean => classes === undefined || classes.has(c);
+  const pii = classes === undefined || classes.has('pii');
+  const secret = classes === undefined || classes.has('secret');
+  const injection = classes === undefined || classes.has('injection');
   const lower = lowerForScan(text);
-  const phones = wants('pii') ? new ContextPhoneScanner(text, lower, []) : undefined;
+  const phones = pii ? new ContextPhoneScanner(text, lower, []) : undefined;
   // Scanners of the original text join the pass over `lower` only where both have the same word starts.
   const agree = wordStartsAgree(text);
-  const ibans = wants('pii') && agree ? new IbanScanner(text, []) : undefined;
-  const keys = wants('secret') && agree ? new KeyFormatScanner(text, []) : undefined;
-  const bearer = wants('secret') ? new BearerScanner(text, lower, []) : undefined;
-  const phrases = wants('injection') ? new PhraseCollector(lower, []) : undefined;
-  const hiding = wants('injection') ? new CssHiddenScanner(lower, []) : undefined;
+  const ibans = pii && agree ? new IbanScanner(text, []) : undefined;
+  const keys = secret && agree ? new KeyFormatScanner(text, []) : undefined;
+  const bearer = secret ? new BearerScanner(text, lower, []) : undefined;
+  const phrases = injection ? new PhraseCollector(lower, []) : undefined;
+  const hiding = injection ? new CssHiddenScanner(lower, []) : undefined;
   runWordPass(lower, { phrases, phones, ibans, keys, bearer, hiding });
   phrases?.runOthers();
   const all: Finding[] = [];
   for (const c of DATA_CLASSES) {
-    if (!wants(c)) continue;
+    if (classes !== undefined && !classes.has(c)) continue;
     const found =
       c === 'pii'
         ? piiFindings(text, phones!.out, ibans?.out)
