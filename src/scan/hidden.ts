@@ -113,11 +113,13 @@ export function scanCssHidden(lower: string, out: Finding[]): void {
 /**
  * scanCssHidden driven by someone else's pass (word-pass.ts): `at` is called with word starts
  * in increasing order, a superset of where a declaration starts, and does what scanCssHidden
- * does there. The findings, in `found`, hold only for texts that pass mayHide (see done()).
+ * does there, into `found`.
  */
 export class CssHiddenScanner {
   private next = 0;
   private coveredTo = 0;
+  /** mayHide, asked at the first declaration. */
+  private hides: boolean | undefined;
 
   constructor(
     private readonly lower: string,
@@ -129,13 +131,9 @@ export class CssHiddenScanner {
     HIDING_AT.lastIndex = p;
     if (!HIDING_AT.test(this.lower)) return;
     this.next = HIDING_AT.lastIndex;
+    if (!(this.hides ??= mayHide(this.lower))) return;
     const tagEnd = this.declarationAt(p);
     if (tagEnd !== undefined) this.next = Math.max(this.next, tagEnd);
-  }
-
-  /** The findings scanCssHidden reports. */
-  done(): readonly Finding[] {
-    return this.found.length > 0 && !mayHide(this.lower) ? [] : this.found;
   }
 
   /** Judges the declaration at `at`; returns the end of its tag when it is reported. */

@@ -50,7 +50,7 @@ export function scanText(text: string, classes?: ReadonlySet<DataClass>, options
         ? piiFindings(text, phones!.out, ibans?.out)
         : c === 'secret'
           ? secretFindings(text, keys?.out, bearer!.out)
-          : injectionFindings(text, lower, phrases!.out, hiding!.done(), options);
+          : injectionFindings(text, lower, phrases!.out, hiding!.found, options);
     for (const f of found) if (f.score >= minScore) all.push(f);
   }
   return resolveOverlaps(all);
