@@ -31,7 +31,7 @@ const IIN_RANGES: readonly IinRange[] = [
   { from: '67', to: '67', lengths: range(13, 19) },
 ];
 
-const CARD_MIN_DIGITS = 13;
+export const CARD_MIN_DIGITS = 13;
 export const CARD_MAX_DIGITS = 19;
 
 /** True when `digits` (ASCII digits only) has a known issuer prefix and length and passes Luhn. */

@@ -58,55 +58,106 @@ export function scanInvisible(text: string, out: Finding[]): void {
 
 /** HTML comments that carry instructions. Comments are disjoint, so the inner scans add up to the text length. */
 export function scanHtmlComments(lower: string, out: Finding[]): void {
-  for (let open = lower.indexOf('<!--'); open !== -1; ) {
+  for (let open = commentOpen(lower, 0); open !== -1; ) {
     const close = lower.indexOf('-->', open + 4);
     const end = close === -1 ? lower.length : close + 3;
     if (hasInstructions(lower.slice(open + 4, close === -1 ? lower.length : close))) {
       out.push(finding('injection.hidden.html-comment', open, end, 0.85));
     }
     if (close === -1) return; // an unclosed comment hides the rest; no later comment can close
-    open = lower.indexOf('<!--', end);
+    open = commentOpen(lower, end);
   }
 }
 
+/** lower.indexOf('<!--', from), by the rare '!' rather than '<' (common in HTML), which V8's indexOf steps through. */
+function commentOpen(lower: string, from: number): number {
+  for (let bang = lower.indexOf('!--', from + 1); bang !== -1; bang = lower.indexOf('!--', bang + 1)) {
+    if (lower.charCodeAt(bang - 1) === 0x3c) return bang - 1;
+  }
+  return -1;
+}
+
 // A hiding declaration; found by its literal start, then checked to sit inside a tag.
-const HIDING =
-  /\b(?:display\s{0,3}:\s{0,3}none|visibility\s{0,3}:\s{0,3}hidden|font-size\s{0,3}:\s{0,3}0(?![.\d])|opacity\s{0,3}:\s{0,3}0(?![.\d])|text-indent\s{0,3}:\s{0,3}-\d{3,}|(?:left|top)\s{0,3}:\s{0,3}-\d{4,}|hidden(?=[\s>=/])|aria-hidden\s{0,3}=\s{0,3}["']?true)/g;
+const HIDING_SOURCE = String.raw`(?:display\s{0,3}:\s{0,3}none|visibility\s{0,3}:\s{0,3}hidden|font-size\s{0,3}:\s{0,3}0(?![.\d])|opacity\s{0,3}:\s{0,3}0(?![.\d])|text-indent\s{0,3}:\s{0,3}-\d{3,}|(?:left|top)\s{0,3}:\s{0,3}-\d{4,}|hidden(?=[\s>=/])|aria-hidden\s{0,3}=\s{0,3}["']?true)`;
+const HIDING = new RegExp(String.raw`\b${HIDING_SOURCE}`, 'g');
+const HIDING_AT = new RegExp(HIDING_SOURCE, 'y');
+/** Every hiding declaration starts a word with one of these. */
+export const HIDING_WORDS: readonly string[] = ['display', 'visibility', 'font-size', 'opacity', 'text-indent', 'left', 'top', 'hidden', 'aria-hidden'];
 const MAX_TAG = 1024;
 const MAX_HIDDEN_TEXT = 4096;
 const TAG_NAME = /^<([a-z][a-z0-9]{0,15})/;
+
+/**
+ * Every hiding declaration sits in a style attribute or is a hidden attribute: texts with
+ * neither are not looked at. 'yle' rather than 'style': V8's indexOf tests each occurrence of
+ * a short needle's first character, and 'y' is rarer than 's'.
+ */
+function mayHide(lower: string): boolean {
+  return lower.indexOf('yle') !== -1 || lower.indexOf('hidden') !== -1;
+}
 
 /**
  * Elements hidden by CSS or the `hidden` attribute, with the text inside them. Scored high
  * when that text carries instructions, low otherwise (hidden menus are everyday HTML).
  */
 export function scanCssHidden(lower: string, out: Finding[]): void {
-  // Every hiding declaration sits in a style attribute or is a hidden attribute: two indexOf
-  // calls (far cheaper than a regex pass) rule out most texts. 'yle' rather than 'style': V8's
-  // indexOf tests each occurrence of a short needle's first character, and 'y' is rarer than 's'.
-  if (lower.indexOf('yle') === -1 && lower.indexOf('hidden') === -1) return;
-  let coveredTo = 0;
+  if (!mayHide(lower)) return;
+  const s = new CssHiddenScanner(lower, out);
   HIDING.lastIndex = 0;
   for (let m = HIDING.exec(lower); m !== null; m = HIDING.exec(lower)) {
-    if (m.index < coveredTo) continue;
+    const tagEnd = s.declarationAt(m.index);
+    if (tagEnd !== undefined) HIDING.lastIndex = Math.max(HIDING.lastIndex, tagEnd);
+  }
+}
+
+/**
+ * scanCssHidden driven by someone else's pass (word-pass.ts): `at` is called with word starts
+ * in increasing order, a superset of where a declaration starts, and does what scanCssHidden
+ * does there, into `found`.
+ */
+export class CssHiddenScanner {
+  private next = 0;
+  private coveredTo = 0;
+  /** mayHide, asked at the first declaration. */
+  private hides: boolean | undefined;
+
+  constructor(
+    private readonly lower: string,
+    readonly found: Finding[],
+  ) {}
+
+  at(p: number): void {
+    if (p < this.next) return;
+    HIDING_AT.lastIndex = p;
+    if (!HIDING_AT.test(this.lower)) return;
+    this.next = HIDING_AT.lastIndex;
+    if (!(this.hides ??= mayHide(this.lower))) return;
+    const tagEnd = this.declarationAt(p);
+    if (tagEnd !== undefined) this.next = Math.max(this.next, tagEnd);
+  }
+
+  /** Judges the declaration at `at`; returns the end of its tag when it is reported. */
+  declarationAt(at: number): number | undefined {
+    const lower = this.lower;
+    if (at < this.coveredTo) return undefined;
     // Every search below is confined to MAX_TAG characters around the declaration.
-    const from = Math.max(0, m.index - MAX_TAG);
-    const before = lower.slice(from, m.index);
+    const from = Math.max(0, at - MAX_TAG);
+    const before = lower.slice(from, at);
     const lt = before.lastIndexOf('<');
-    if (lt === -1 || before.lastIndexOf('>') > lt) continue; // not inside a tag
+    if (lt === -1 || before.lastIndexOf('>') > lt) return undefined; // not inside a tag
     const open = from + lt;
     const name = TAG_NAME.exec(lower.slice(open, open + 17))?.[1];
-    const gt = lower.slice(m.index, open + MAX_TAG).indexOf('>');
-    if (name === undefined || gt === -1) continue;
-    const tagEnd = m.index + gt;
+    const gt = lower.slice(at, open + MAX_TAG).indexOf('>');
+    if (name === undefined || gt === -1) return undefined;
+    const tagEnd = at + gt;
     const limit = Math.min(lower.length, tagEnd + 1 + MAX_HIDDEN_TEXT);
     const closeAt = lower.slice(tagEnd + 1, limit).indexOf(`</${name}`);
     const innerEnd = closeAt === -1 ? limit : tagEnd + 1 + closeAt;
     const inner = lower.slice(tagEnd + 1, innerEnd).replace(/<[^>]{0,1024}>/g, ' ');
-    if (!/[\p{L}\p{N}]/u.test(inner)) continue;
-    const end = closeAt === -1 ? innerEnd : Math.min(lower.length, innerEnd + name.length + 3);
-    out.push(finding('injection.hidden.css', open, end, hasInstructions(inner) ? 0.85 : 0.4));
-    coveredTo = end;
-    HIDING.lastIndex = Math.max(HIDING.lastIndex, tagEnd);
+    if (!/[\p{L}\p{N}]/u.test(inner)) return undefined;
+    const elementEnd = closeAt === -1 ? innerEnd : Math.min(lower.length, innerEnd + name.length + 3);
+    this.found.push(finding('injection.hidden.css', open, elementEnd, hasInstructions(inner) ? 0.85 : 0.4));
+    this.coveredTo = elementEnd;
+    return tagEnd;
   }
 }

@@ -33,17 +33,50 @@ function isAlnum(c: number): boolean {
 
 export function scanIbans(text: string, out: Finding[]): void {
   CANDIDATE.lastIndex = 0;
-  for (let m = CANDIDATE.exec(text); m !== null; m = CANDIDATE.exec(text)) {
-    if (isAlnum(text.charCodeAt(m.index - 1))) {
-      CANDIDATE.lastIndex = m.index + 1;
-      continue;
-    }
-    if (isAlnum(text.charCodeAt(m.index + m[0].length))) continue;
-    const spaced = m[0].includes(' ');
-    // Spaced IBANs come in groups of exactly four (the last may be shorter).
-    if (spaced && !/^[A-Z]{2}\d{2}(?: [A-Z0-9]{4})*(?: [A-Z0-9]{1,4})$/.test(m[0])) continue;
-    if (ibanValid(m[0].replaceAll(' ', ''))) {
-      out.push({ class: 'pii', type: 'IBAN', start: m.index, end: m.index + m[0].length, score: 0.9, rule: 'pii.iban' });
-    }
+  for (let m = CANDIDATE.exec(text); m !== null; m = CANDIDATE.exec(text)) ibanAt(text, m.index, m[0], out);
+}
+
+const CANDIDATE_AT = new RegExp(CANDIDATE.source.slice(2), 'y'); // without the \b: callers visit word starts
+
+/**
+ * scanIbans driven by someone else's pass (word-pass.ts): `at` is called with word starts in
+ * increasing order, a superset of where a candidate starts, and does what scanIbans does there,
+ * skipping the places its own regex would have stepped over.
+ */
+export class IbanScanner {
+  private next = 0;
+
+  constructor(
+    private readonly text: string,
+    readonly out: Finding[],
+  ) {}
+
+  at(p: number): void {
+    if (p < this.next) return;
+    CANDIDATE_AT.lastIndex = p;
+    const m = CANDIDATE_AT.exec(this.text);
+    if (m === null) return;
+    this.next = p + m[0].length;
+    ibanAt(this.text, p, m[0], this.out);
+  }
+}
+
+/** Two letters then two digits, any case: where `at` may find a candidate once the case is checked. */
+export function mayStartIban(lower: string, p: number): boolean {
+  const a = lower.charCodeAt(p);
+  const b = lower.charCodeAt(p + 1);
+  const c = lower.charCodeAt(p + 2);
+  const d = lower.charCodeAt(p + 3);
+  return a >= 0x61 && a <= 0x7a && b >= 0x61 && b <= 0x7a && c >= 0x30 && c <= 0x39 && d >= 0x30 && d <= 0x39;
+}
+
+/** Judges the candidate `m` found at word start `i`. */
+function ibanAt(text: string, i: number, m: string, out: Finding[]): void {
+  if (isAlnum(text.charCodeAt(i + m.length))) return;
+  const spaced = m.includes(' ');
+  // Spaced IBANs come in groups of exactly four (the last may be shorter).
+  if (spaced && !/^[A-Z]{2}\d{2}(?: [A-Z0-9]{4})*(?: [A-Z0-9]{1,4})$/.test(m)) return;
+  if (ibanValid(m.replaceAll(' ', ''))) {
+    out.push({ class: 'pii', type: 'IBAN', start: i, end: i + m.length, score: 0.9, rule: 'pii.iban' });
   }
 }

@@ -18,16 +18,31 @@ import type { Detector, Finding, ScanOptions } from './types.js';
 export const injectionDetector: Detector = {
   class: 'injection',
   scan(text: string, options?: ScanOptions): Finding[] {
-    const out: Finding[] = [];
     const lower = lowerForScan(text);
     const phrases: PhraseMatch[] = [];
     scanPhrases(lower, phrases);
-    for (const p of phrases) out.push({ class: 'injection', ...p });
-    scanInvisible(text, out);
-    scanHtmlComments(lower, out);
-    scanCssHidden(lower, out);
-    scanExfiltration(text, lower, out, options);
-    scanEncoded(text, lower, out);
-    return out;
+    return injectionFindings(text, lower, phrases, undefined, options);
   },
 };
+
+/**
+ * Every injection finding in `text` (lower-cased: `lower`), given its phrase matches and, when
+ * a shared word pass found them already, its CSS-hidden elements.
+ */
+export function injectionFindings(
+  text: string,
+  lower: string,
+  phrases: readonly PhraseMatch[],
+  cssHidden: readonly Finding[] | undefined,
+  options?: ScanOptions,
+): Finding[] {
+  const out: Finding[] = [];
+  for (const p of phrases) out.push({ class: 'injection', ...p });
+  scanInvisible(text, out);
+  scanHtmlComments(lower, out);
+  if (cssHidden === undefined) scanCssHidden(lower, out);
+  else for (const f of cssHidden) out.push(f);
+  scanExfiltration(text, lower, out, options);
+  scanEncoded(text, lower, out);
+  return out;
+}

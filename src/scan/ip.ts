@@ -21,21 +21,62 @@ function publicV4(octets: number[]): boolean {
 export function scanIps(text: string, out: Finding[]): void {
   IPV4.lastIndex = 0;
   for (let m = IPV4.exec(text); m !== null; m = IPV4.exec(text)) {
-    const before = text.charCodeAt(m.index - 1);
-    const end = m.index + m[0].length;
-    if (isWordish(before)) {
+    if (isWordish(text.charCodeAt(m.index - 1))) {
       IPV4.lastIndex = m.index + 1; // inside a longer word or dotted run: try the next digit
       continue;
     }
-    if (isWordish(text.charCodeAt(end)) && !(text.charCodeAt(end) === 0x2e && !isDigitAt(text, end + 1))) continue;
-    const parts = m[0].split('.');
-    if (parts.some((p) => p.length > 1 && p.startsWith('0'))) continue;
-    const octets = parts.map(Number);
-    if (octets.some((o) => o > 255) || !publicV4(octets)) continue;
-    if (VERSION_BEFORE.test(text.slice(Math.max(0, m.index - 12), m.index))) continue;
-    out.push({ class: 'pii', type: 'IP_ADDRESS', start: m.index, end: m.index + m[0].length, score: 0.6, rule: 'pii.ip.v4' });
+    ipv4At(text, m.index, m[0], out);
   }
   scanIpv6(text, out);
+}
+
+const IPV4_AT = new RegExp(IPV4.source, 'y');
+
+/**
+ * The IPv4 part of scanIps driven by someone else's pass (scanNumbers' candidates, which
+ * include every digit an address can start at: one not after a word character or a dot, with
+ * seven characters of digits and dots from there). `at` is called in increasing order and does
+ * what scanIps does there, skipping the places its own regex would have stepped over.
+ */
+export class Ipv4Scanner {
+  private next = 0;
+
+  constructor(
+    private readonly text: string,
+    readonly out: Finding[],
+  ) {}
+
+  at(p: number): void {
+    const text = this.text;
+    if (p < this.next || isWordish(text.charCodeAt(p - 1))) return;
+    if (!firstOctetAt(text, p)) return; // most number candidates fail here, before the regex
+    IPV4_AT.lastIndex = p;
+    const m = IPV4_AT.exec(text);
+    if (m === null) return;
+    this.next = p + m[0].length;
+    ipv4At(text, p, m[0], this.out);
+  }
+}
+
+/** One to three digits from `p`, then a dot. */
+function firstOctetAt(text: string, p: number): boolean {
+  for (let i = p + 1; i <= p + 3; i++) {
+    if (text.charCodeAt(i) === 0x2e) return true;
+    if (!isDigitAt(text, i)) return false;
+  }
+  return false;
+}
+
+/** Judges the dotted quad `m` found at `start`, which no word character or dot precedes. */
+function ipv4At(text: string, start: number, m: string, out: Finding[]): void {
+  const end = start + m.length;
+  if (isWordish(text.charCodeAt(end)) && !(text.charCodeAt(end) === 0x2e && !isDigitAt(text, end + 1))) return;
+  const parts = m.split('.');
+  if (parts.some((p) => p.length > 1 && p.startsWith('0'))) return;
+  const octets = parts.map(Number);
+  if (octets.some((o) => o > 255) || !publicV4(octets)) return;
+  if (VERSION_BEFORE.test(text.slice(Math.max(0, start - 12), start))) return;
+  out.push({ class: 'pii', type: 'IP_ADDRESS', start, end, score: 0.6, rule: 'pii.ip.v4' });
 }
 
 // IPv6 always has "::" or a hex group between two colons: each ':' (found by indexOf) is tried.
@@ -91,7 +132,7 @@ function colonPairAt(text: string, c: number): boolean {
   return text.charCodeAt(p) === 0x3a;
 }
 
-function scanIpv6(text: string, out: Finding[]): void {
+export function scanIpv6(text: string, out: Finding[]): void {
   for (let c = text.indexOf(':'); c !== -1; c = text.indexOf(':', c + 1)) {
     if (!colonPairAt(text, c)) continue;
     let s = c;

@@ -41,9 +41,11 @@ const JWT_PREFIX = 'eyJ'; // base64url of '{"'
 const JWT_MIN_SEGMENT = 10;
 const DOT = 0x2e;
 
-/** Every prefix above, found in one native regex pass (case-sensitive, so fast). */
+/** Every match of a rule above starts with one of these (case-sensitive). */
+export const KEY_PREFIXES: readonly string[] = [...TOKEN_RULES.flatMap((r) => r.prefixes), JWT_PREFIX, 'ya29.', 'SG.'];
 // \b first: V8 then only tries word starts.
-const PREFIXES = new RegExp(`\\b${literalsSource([...TOKEN_RULES.flatMap((r) => r.prefixes), JWT_PREFIX, 'ya29.', 'SG.'])}`, 'g');
+const PREFIXES = new RegExp(`\\b${literalsSource(KEY_PREFIXES)}`, 'g');
+const PREFIX_AT = new RegExp(literalsSource(KEY_PREFIXES), 'y');
 
 export function tokenEnd(text: string, from: number): number {
   let p = from;
@@ -55,14 +57,40 @@ export function tokenEnd(text: string, from: number): number {
 export function scanKeyFormats(text: string, out: Finding[]): void {
   PREFIXES.lastIndex = 0;
   for (let m = PREFIXES.exec(text); m !== null; m = PREFIXES.exec(text)) {
-    const i = m.index;
-    if (isTokenChar(text.charCodeAt(i - 1))) continue;
-    const found = tokenAt(text, i, tokenEnd(text, i));
-    if (found !== undefined) {
-      out.push(found);
-      PREFIXES.lastIndex = found.end;
-    }
+    const next = keyAt(text, m.index, out);
+    if (next !== undefined) PREFIXES.lastIndex = next;
   }
+}
+
+/**
+ * scanKeyFormats driven by someone else's pass (word-pass.ts): `at` is called with word starts
+ * in increasing order, a superset of where a prefix starts, and does what scanKeyFormats does
+ * there, skipping the places its own regex would have stepped over.
+ */
+export class KeyFormatScanner {
+  private next = 0;
+
+  constructor(
+    private readonly text: string,
+    readonly out: Finding[],
+  ) {}
+
+  at(p: number): void {
+    if (p < this.next) return;
+    PREFIX_AT.lastIndex = p;
+    const m = PREFIX_AT.exec(this.text);
+    if (m === null) return;
+    this.next = keyAt(this.text, p, this.out) ?? p + m[0].length;
+  }
+}
+
+/** Reports the key starting at prefix `i`, if any, and returns its end, where the search resumes. */
+function keyAt(text: string, i: number, out: Finding[]): number | undefined {
+  if (isTokenChar(text.charCodeAt(i - 1))) return undefined;
+  const found = tokenAt(text, i, tokenEnd(text, i));
+  if (found === undefined) return undefined;
+  out.push(found);
+  return found.end;
 }
 
 function tokenAt(text: string, i: number, end: number): Finding | undefined {

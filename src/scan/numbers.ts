@@ -1,6 +1,6 @@
-import { CARD_MAX_DIGITS, isCardNumber } from './card.js';
+import { CARD_MAX_DIGITS, CARD_MIN_DIGITS, isCardNumber } from './card.js';
 import { isDigit, isWordChar } from './chars.js';
-import { lowerForScan } from './lower.js';
+import type { Ipv4Scanner } from './ip.js';
 import type { Finding } from './types.js';
 
 const PLUS = 0x2b;
@@ -29,16 +29,17 @@ const CANDIDATE = /\b\d[\d \-.()]{6}/g;
 /**
  * Phone numbers, US SSNs and payment cards in one left-to-right pass. Candidates start at a
  * '+', a '(' or the first digit of a digit run, and only where the run is not glued to a
- * word or a longer number, so ids, versions, dates, UUIDs and hashes do not match.
+ * word or a longer number, so ids, versions, dates, UUIDs and hashes do not match. Every
+ * candidate is also offered to `ipv4`, whose addresses start at such places too.
  */
-export function scanNumbers(text: string, out: Finding[]): void {
+export function scanNumbers(text: string, out: Finding[], ipv4?: Ipv4Scanner): void {
+  let next = 0; // where the last number ended: candidates before it are inside it
   CANDIDATE.lastIndex = 0;
   for (let c = CANDIDATE.exec(text); c !== null; c = CANDIDATE.exec(text)) {
     const d = c.index;
-    if (isWordChar(text.charCodeAt(d - 1))) {
-      CANDIDATE.lastIndex = d + 1;
-      continue;
-    }
+    CANDIDATE.lastIndex = d + 1;
+    ipv4?.at(d);
+    if (d < next) continue;
     const lead = text.charCodeAt(d - 1);
     const hasLead = (lead === 0x2b || lead === OPEN_PAREN) && !isWordChar(text.charCodeAt(d - 2));
     let i = hasLead ? d - 1 : d;
@@ -46,34 +47,62 @@ export function scanNumbers(text: string, out: Finding[]): void {
     if (m === undefined && hasLead) m = matchAt(text, (i = d)); // "+4111…": the digits may be a card on their own
     if (m !== undefined) {
       out.push({ class: 'pii', type: m[0], start: i, end: m[3], score: m[2], rule: m[1] });
-      CANDIDATE.lastIndex = m[3];
-    } else {
-      CANDIDATE.lastIndex = d + 1;
+      next = m[3];
     }
   }
-  scanContextPhones(text, out);
 }
 
 // National numbers without a '+' ("Tel: 020 7946 0958", "mobile 06 12 34 56 78") are told
 // from order numbers and ids only by the word before them.
-const PHONE_CONTEXT =
-  /\b(?:phone|tel|telephone|mobile|cell|fax|whatsapp|téléphone|portable|telefon|teléfono|telefone|handy|móvil|cellulare)(?:\s{0,3}(?:number|no\.?|nr\.?|#))?\s{0,3}[:=]?\s{0,3}(?=[(\d])/g;
+export const PHONE_WORDS: readonly string[] = [
+  'phone', 'tel', 'telephone', 'mobile', 'cell', 'fax', 'whatsapp', 'téléphone', 'portable', 'telefon', 'teléfono', 'telefone', 'handy', 'móvil', 'cellulare',
+];
+const PHONE_CONTEXT_SOURCE = String.raw`(?:${PHONE_WORDS.join('|')})(?:\s{0,3}(?:number|no\.?|nr\.?|#))?\s{0,3}[:=]?\s{0,3}(?=[(\d])`;
+const PHONE_CONTEXT = new RegExp(String.raw`\b${PHONE_CONTEXT_SOURCE}`, 'g');
+const PHONE_CONTEXT_AT = new RegExp(PHONE_CONTEXT_SOURCE, 'y');
 const NATIONAL = /\(?\d[\d ().-]{6,22}\d/y;
 
-function scanContextPhones(text: string, out: Finding[]): void {
-  const lower = lowerForScan(text);
+/** Phone numbers after a phone word ("tel:", "mobile") in `lower`, the lower-cased `text`. */
+export function scanContextPhones(text: string, lower: string, out: Finding[]): void {
   PHONE_CONTEXT.lastIndex = 0;
   for (let m = PHONE_CONTEXT.exec(lower); m !== null; m = PHONE_CONTEXT.exec(lower)) {
-    const start = PHONE_CONTEXT.lastIndex;
-    NATIONAL.lastIndex = start;
-    const n = NATIONAL.exec(text);
-    if (n === null) continue;
-    const digits = n[0].replace(/\D/g, '').length;
-    const doubled = /[ ().-]{2}/.test(n[0].replace(/\) /g, ')'));
-    if (digits < 8 || digits > 15 || doubled || !endsCleanly(text, start + n[0].length)) continue;
-    out.push({ class: 'pii', type: 'PHONE', start, end: start + n[0].length, score: 0.75, rule: 'pii.phone.context' });
-    PHONE_CONTEXT.lastIndex = start + n[0].length;
+    const end = contextPhoneAt(text, PHONE_CONTEXT.lastIndex, out);
+    if (end !== undefined) PHONE_CONTEXT.lastIndex = end;
   }
+}
+
+/**
+ * scanContextPhones driven by someone else's pass (word-pass.ts): `at` is called with word
+ * starts in increasing order, a superset of where a phone word starts, and does what
+ * scanContextPhones does there, skipping the places its own regex would have stepped over.
+ */
+export class ContextPhoneScanner {
+  private next = 0;
+
+  constructor(
+    private readonly text: string,
+    private readonly lower: string,
+    readonly out: Finding[],
+  ) {}
+
+  at(p: number): void {
+    if (p < this.next) return;
+    PHONE_CONTEXT_AT.lastIndex = p;
+    if (!PHONE_CONTEXT_AT.test(this.lower)) return;
+    this.next = contextPhoneAt(this.text, PHONE_CONTEXT_AT.lastIndex, this.out) ?? PHONE_CONTEXT_AT.lastIndex;
+  }
+}
+
+/** Reports the national number starting at `start` (just after a phone word), if any, and returns its end. */
+function contextPhoneAt(text: string, start: number, out: Finding[]): number | undefined {
+  NATIONAL.lastIndex = start;
+  const n = NATIONAL.exec(text);
+  if (n === null) return undefined;
+  const digits = n[0].replace(/\D/g, '').length;
+  const doubled = /[ ().-]{2}/.test(n[0].replace(/\) /g, ')'));
+  if (digits < 8 || digits > 15 || doubled || !endsCleanly(text, start + n[0].length)) return undefined;
+  out.push({ class: 'pii', type: 'PHONE', start, end: start + n[0].length, score: 0.75, rule: 'pii.phone.context' });
+  return start + n[0].length;
 }
 
 function matchAt(text: string, i: number): Match | undefined {
@@ -170,14 +199,15 @@ function matchCard(text: string, i: number): Match | undefined {
   let best: Match | undefined;
   for (;;) {
     const groupStart = p;
-    while (isDigit(text.charCodeAt(p)) && digits.length <= CARD_MAX_DIGITS) digits += text.charAt(p++);
+    while (isDigit(text.charCodeAt(p)) && digits.length + (p - groupStart) <= CARD_MAX_DIGITS) p++;
+    digits += text.slice(groupStart, p); // a group at a time: most candidates are short dates and ids
     const groupLen = p - groupStart;
     if (digits.length > CARD_MAX_DIGITS) {
       if (groupLen === digits.length) return undefined; // an unbroken run too long to be a card
       break;
     }
     if (groupLen < CARD_MIN_GROUP) break;
-    if (isCardNumber(digits)) {
+    if (digits.length >= CARD_MIN_DIGITS && isCardNumber(digits)) {
       best = cleanMatch(text, 'CARD', 'pii.card', 0.95, p) ?? best;
     }
     const c = text.charCodeAt(p);

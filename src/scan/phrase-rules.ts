@@ -12,6 +12,8 @@ import { regexSpan } from './regex-span.js';
 export type PhraseType = 'INSTRUCTION_OVERRIDE' | 'ROLE_SPOOFING' | 'TOOL_HIJACK' | 'TOOL_POISONING' | 'EXFILTRATION';
 
 export interface PhraseRule {
+  /** Position in PHRASE_RULES, for per-rule state kept in arrays. */
+  readonly index: number;
   readonly rule: string;
   readonly type: PhraseType;
   readonly score: number;
@@ -266,10 +268,11 @@ const SPECS: Spec[] = [
   },
 ];
 
-export const PHRASE_RULES: readonly PhraseRule[] = SPECS.map((s) => {
+export const PHRASE_RULES: readonly PhraseRule[] = SPECS.map((s, index) => {
   // The `u` flag only where a pattern needs it (\p{…}): V8 runs patterns without it faster.
   const unicode = s.re.includes('\\p{');
   return {
+    index,
     rule: s.rule,
     type: s.type,
     score: s.score,

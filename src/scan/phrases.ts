@@ -26,44 +26,89 @@ for (const a of RULES_OF.keys()) {
 }
 // Three passes, each cheap for V8: ASCII word anchors behind \b (only word starts are tried),
 // ASCII anchors that start with punctuation (rare first characters), and the non-ASCII
-// anchors (which V8 dismisses at once on a one-byte string without Latin-1 letters).
+// anchors. The word-anchor pass is shared with other detectors' word-start literals (see
+// word-pass.ts), so it is exported as a list and a hit handler rather than run here.
 const isAscii = (a: string): boolean => /^[\x00-\x7f]*$/.test(a);
 const anchors = [...BY_ANCHOR.keys()];
-const WORD_ANCHORS = new RegExp(`\\b${literalsSource(anchors.filter((a) => isAscii(a) && /^[a-z]/.test(a)))}`, 'g');
+export const WORD_ANCHORS: readonly string[] = anchors.filter((a) => isAscii(a) && /^[a-z]/.test(a));
+const WORD_ANCHOR_RE = new RegExp(`\\b${literalsSource(WORD_ANCHORS)}`, 'g');
 const MARK_ANCHORS = new RegExp(literalsSource(anchors.filter((a) => isAscii(a) && !/^[a-z]/.test(a))), 'g');
-const OTHER_ANCHORS = new RegExp(literalsSource(anchors.filter((a) => !isAscii(a))), 'gu');
+const otherAnchors = anchors.filter((a) => !isAscii(a));
+const OTHER_ANCHORS = new RegExp(literalsSource(otherAnchors), 'gu');
+// On a one-byte string V8 dismisses at once a pattern whose every match starts above U+00FF;
+// the anchors that start lower each contain one of LATIN_MARKS, which indexOf rules out cheaply.
+const WIDE_ANCHORS = new RegExp(literalsSource(otherAnchors.filter((a) => a.charCodeAt(0) > 0xff)), 'gu');
+const LATIN_MARKS = [...new Set(otherAnchors.filter((a) => a.charCodeAt(0) <= 0xff).map((a) => [...a].find((ch) => !isAscii(ch))!))];
+
+/** The phrase rules to try where word anchor `anchor` (the longest at that place) was found. */
+export function rulesOfAnchor(anchor: string): readonly PhraseRule[] {
+  return BY_ANCHOR.get(anchor) ?? [];
+}
 
 // The text a rule looks at around an anchor: the longest match, plus a little context on
 // each side for look-behinds and look-aheads. Matches must contain the anchor.
 const CONTEXT = 24;
 
 /**
- * Every phrase rule's matches in `lower` (lower-cased text), each reported once. The cost is
- * two or three regex passes for the anchors plus, per anchor occurrence, one sticky attempt of each of
- * its rules (or, for inner-anchored rules, a search of a window of at most 2 × MAX_PHRASE characters):
- * a bounded amount of work per anchor, so linear in the text length.
+ * Collects phrase matches over the anchor passes of one text. The cost is, per anchor
+ * occurrence, one sticky attempt of each of its rules (or, for inner-anchored rules, a search
+ * of a window of at most 2 × MAX_PHRASE characters): bounded work per anchor, so linear.
  */
-export function scanPhrases(lower: string, out: PhraseMatch[]): void {
-  const seen = new Set<string>(); // a rule with anchors in two passes can find a match twice
-  for (const re of [WORD_ANCHORS, MARK_ANCHORS, OTHER_ANCHORS]) {
-    // Per rule, where its last match in this pass ended: later anchors inside it are done.
-    const doneUpTo = new Map<PhraseRule, number>();
-    re.lastIndex = 0;
-    for (let m = re.exec(lower); m !== null; m = re.exec(lower)) {
-      const p = m.index;
-      re.lastIndex = p + 1;
-      for (const rule of BY_ANCHOR.get(m[0]) ?? []) {
-        if (p < (doneUpTo.get(rule) ?? 0)) continue;
-        const found = rule.anchored ? matchAt(rule, lower, p) : matchAround(rule, lower, p);
-        if (found === undefined) continue;
-        doneUpTo.set(rule, found.end);
-        const key = `${found.rule}:${found.start}:${found.end}`;
-        if (seen.has(key)) continue;
-        seen.add(key);
-        out.push({ ...found, score: rule.contextual && isMention(lower, found.start, found.end) ? MENTION_SCORE : rule.score });
-      }
+export class PhraseCollector {
+  /** rule:start:end of each match reported: a rule with anchors in two passes can find a match twice. */
+  private seen: Set<string> | undefined;
+  /** Per rule (by index), where its last match in the current pass ended: later anchors inside it are done. */
+  private doneUpTo: number[] = [];
+
+  constructor(
+    private readonly lower: string,
+    readonly out: PhraseMatch[],
+  ) {}
+
+  /** Starts a new anchor pass. */
+  pass(): void {
+    this.doneUpTo = [];
+  }
+
+  /** The anchor whose rules are `rules` starts at `p`; anchors must be visited in order within a pass. */
+  hit(p: number, rules: readonly PhraseRule[]): void {
+    const lower = this.lower;
+    for (const rule of rules) {
+      if (p < (this.doneUpTo[rule.index] ?? 0)) continue;
+      const found = rule.anchored ? matchAt(rule, lower, p) : matchAround(rule, lower, p);
+      if (found === undefined) continue;
+      this.doneUpTo[rule.index] = found.end;
+      const key = `${found.rule}:${found.start}:${found.end}`;
+      this.seen ??= new Set();
+      if (this.seen.has(key)) continue;
+      this.seen.add(key);
+      this.out.push({ ...found, score: rule.contextual && isMention(lower, found.start, found.end) ? MENTION_SCORE : rule.score });
     }
   }
+
+  /** Every anchor of `re` (global) in order, each position tried, so anchors inside others are found. */
+  run(re: RegExp): void {
+    this.pass();
+    const lower = this.lower;
+    re.lastIndex = 0;
+    for (let m = re.exec(lower); m !== null; m = re.exec(lower)) {
+      re.lastIndex = m.index + 1;
+      this.hit(m.index, rulesOfAnchor(m[0]));
+    }
+  }
+
+  /** The punctuation-led and non-ASCII anchor passes; the word-anchor pass is the caller's. */
+  runOthers(): void {
+    this.run(MARK_ANCHORS);
+    this.run(LATIN_MARKS.some((ch) => this.lower.includes(ch)) ? OTHER_ANCHORS : WIDE_ANCHORS);
+  }
+}
+
+/** Every phrase rule's matches in `lower` (lower-cased text), each reported once. */
+export function scanPhrases(lower: string, out: PhraseMatch[]): void {
+  const c = new PhraseCollector(lower, out);
+  c.run(WORD_ANCHOR_RE);
+  c.runOthers();
 }
 
 function matchAt(rule: PhraseRule, lower: string, p: number): { type: PhraseType; rule: string; start: number; end: number } | undefined {

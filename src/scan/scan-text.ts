@@ -1,8 +1,15 @@
-import { injectionDetector } from './injection.js';
-import { piiDetector } from './pii.js';
-import { secretDetector } from './secrets.js';
+import { CssHiddenScanner } from './hidden.js';
+import { IbanScanner } from './iban.js';
+import { injectionDetector, injectionFindings } from './injection.js';
+import { KeyFormatScanner } from './key-formats.js';
+import { lowerForScan } from './lower.js';
+import { ContextPhoneScanner } from './numbers.js';
+import { PhraseCollector } from './phrases.js';
+import { piiDetector, piiFindings } from './pii.js';
+import { BearerScanner, secretDetector, secretFindings } from './secrets.js';
 import { DATA_CLASSES, DEFAULT_MIN_SCORE } from './types.js';
 import type { DataClass, Detector, Finding, ScanOptions } from './types.js';
+import { runWordPass, wordStartsAgree } from './word-pass.js';
 
 /** The detector of each data class. */
 export const detectors: Readonly<Record<DataClass, Detector>> = {
@@ -15,13 +22,36 @@ export const detectors: Readonly<Record<DataClass, Detector>> = {
  * Findings of the detectors for `classes` (all when omitted) scoring at least
  * `options.minScore`, sorted by start, with no two spans overlapping: of overlapping
  * findings the earlier-starting one wins, then the longer, then the more confident.
+ *
+ * The same findings as running detectors[c].scan for each class, but the word-start literals
+ * of all of them are found in one shared pass (word-pass.ts) rather than one pass each.
  */
 export function scanText(text: string, classes?: ReadonlySet<DataClass>, options?: ScanOptions): Finding[] {
   const minScore = options?.minScore ?? DEFAULT_MIN_SCORE;
+  const pii = classes === undefined || classes.has('pii');
+  const secret = classes === undefined || classes.has('secret');
+  const injection = classes === undefined || classes.has('injection');
+  const lower = lowerForScan(text);
+  const phones = pii ? new ContextPhoneScanner(text, lower, []) : undefined;
+  // Scanners of the original text join the pass over `lower` only where both have the same word starts.
+  const agree = wordStartsAgree(text);
+  const ibans = pii && agree ? new IbanScanner(text, []) : undefined;
+  const keys = secret && agree ? new KeyFormatScanner(text, []) : undefined;
+  const bearer = secret ? new BearerScanner(text, lower, []) : undefined;
+  const phrases = injection ? new PhraseCollector(lower, []) : undefined;
+  const hiding = injection ? new CssHiddenScanner(lower, []) : undefined;
+  runWordPass(lower, { phrases, phones, ibans, keys, bearer, hiding });
+  phrases?.runOthers();
   const all: Finding[] = [];
   for (const c of DATA_CLASSES) {
     if (classes !== undefined && !classes.has(c)) continue;
-    for (const f of detectors[c].scan(text, options)) if (f.score >= minScore) all.push(f);
+    const found =
+      c === 'pii'
+        ? piiFindings(text, phones!.out, ibans?.out)
+        : c === 'secret'
+          ? secretFindings(text, keys?.out, bearer!.out)
+          : injectionFindings(text, lower, phrases!.out, hiding!.found, options);
+    for (const f of found) if (f.score >= minScore) all.push(f);
   }
   return resolveOverlaps(all);
 }

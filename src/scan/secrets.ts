@@ -11,6 +11,7 @@ const PEM_BEGIN = /-----BEGIN ((?:[A-Z0-9]{1,20} ){0,3})PRIVATE KEY-----/y;
 const PEM_END = /-----END ((?:[A-Z0-9]{1,20} ){0,3})PRIVATE KEY-----/y;
 // The `[ \t]+` run is consumed once per keyword; the token after it is walked by hand.
 const BEARER = /\bbearer[ \t]+/g; // run on the lower-cased text
+const BEARER_AT = /bearer[ \t]+/y;
 
 /**
  * API keys by their documented formats, JWTs, bearer tokens, PEM private-key blocks, cloud
@@ -19,16 +20,26 @@ const BEARER = /\bbearer[ \t]+/g; // run on the lower-cased text
 export const secretDetector: Detector = {
   class: 'secret',
   scan(text: string): Finding[] {
-    const out: Finding[] = [];
-    scanKeyFormats(text, out);
-    scanBearer(text, out);
-    scanPrivateKeys(text, out);
-    scanCloudFormats(text, out);
-    scanUrlCredentials(text, out);
-    scanCredentialAssignments(text, out);
-    return out;
+    return secretFindings(text, undefined, undefined);
   },
 };
+
+/**
+ * Every secret in `text`. `keyFormats` and `bearer` are its API-key-format and bearer-token
+ * findings when a shared word pass found them already; else they are looked for here.
+ */
+export function secretFindings(text: string, keyFormats: readonly Finding[] | undefined, bearer: readonly Finding[] | undefined): Finding[] {
+  const out: Finding[] = [];
+  if (keyFormats === undefined) scanKeyFormats(text, out);
+  else for (const f of keyFormats) out.push(f);
+  if (bearer === undefined) scanBearer(text, out);
+  else for (const f of bearer) out.push(f);
+  scanPrivateKeys(text, out);
+  scanCloudFormats(text, out);
+  scanUrlCredentials(text, out);
+  scanCredentialAssignments(text, out);
+  return out;
+}
 
 /** token68 (RFC 7235) characters before the padding: base64url, base64 and JWT dots. */
 function isBearerChar(c: number): boolean {
@@ -39,15 +50,41 @@ function scanBearer(text: string, out: Finding[]): void {
   const lower = lowerForScan(text);
   BEARER.lastIndex = lower.indexOf('bearer') === -1 ? lower.length : 0;
   for (let m = BEARER.exec(lower); m !== null; m = BEARER.exec(lower)) {
-    const start = BEARER.lastIndex;
-    let end = start;
-    while (isBearerChar(text.charCodeAt(end)) || text.charCodeAt(end) === EQUALS) end++;
-    while (end > start && text.charCodeAt(end - 1) === DOT) end--; // a sentence's full stop
-    if (end - start >= BEARER_MIN && isToken68(text, start, end) && hasDigit(text, start, end)) {
-      out.push({ class: 'secret', type: 'BEARER_TOKEN', start, end, score: 0.8, rule: 'secret.bearer' });
-      BEARER.lastIndex = end;
-    }
+    const end = bearerTokenAt(text, BEARER.lastIndex, out);
+    if (end !== undefined) BEARER.lastIndex = end;
   }
+}
+
+/**
+ * scanBearer driven by someone else's pass over the lower-cased text (word-pass.ts): `at` is
+ * called with word starts in increasing order, a superset of where 'bearer' starts a word, and
+ * does what scanBearer does there, skipping the places its own regex would have stepped over.
+ */
+export class BearerScanner {
+  private next = 0;
+
+  constructor(
+    private readonly text: string,
+    private readonly lower: string,
+    readonly out: Finding[],
+  ) {}
+
+  at(p: number): void {
+    if (p < this.next) return;
+    BEARER_AT.lastIndex = p;
+    if (!BEARER_AT.test(this.lower)) return;
+    this.next = bearerTokenAt(this.text, BEARER_AT.lastIndex, this.out) ?? BEARER_AT.lastIndex;
+  }
+}
+
+/** Reports the token starting at `start` (after "Bearer "), if it is one, and returns its end. */
+function bearerTokenAt(text: string, start: number, out: Finding[]): number | undefined {
+  let end = start;
+  while (isBearerChar(text.charCodeAt(end)) || text.charCodeAt(end) === EQUALS) end++;
+  while (end > start && text.charCodeAt(end - 1) === DOT) end--; // a sentence's full stop
+  if (end - start < BEARER_MIN || !isToken68(text, start, end) || !hasDigit(text, start, end)) return undefined;
+  out.push({ class: 'secret', type: 'BEARER_TOKEN', start, end, score: 0.8, rule: 'secret.bearer' });
+  return end;
 }
 
 /** Token characters, then only '=' padding. */

@@ -72,7 +72,8 @@ export class StreamScanner {
       this.reportedEnd = base + f.end;
     }
     // Keep the window, or further back the start of a match in progress, up to MAX_HELD.
-    const pemOpen = text.lastIndexOf('-----BEGIN ');
+    // lastIndexOf walks back char by char; indexOf of 'BEGIN ' (led by a rare 'B') rules most texts out first.
+    const pemOpen = text.indexOf('BEGIN ') === -1 ? -1 : text.lastIndexOf('-----BEGIN ');
     const pemOpenStill = pemOpen !== -1 && !PEM_FOOTER.test(text.slice(pemOpen, pemOpen + MAX_HELD));
     const inProgress = pemOpenStill ? Math.min(pemOpen, pendingStart) : pendingStart;
     const keep = Math.max(0, Math.min(text.length - this.window, Math.max(inProgress, text.length - MAX_HELD)));
