@@ -159,6 +159,19 @@ export class OneShotGrants {
   }
 }
 
+/**
+ * One request can be decided on several contexts (ext_proc: an MCP tools/call is a
+ * `toolCallRequest` and an `mcpOutbound`), and one rule may deny more than one of them. The
+ * pass `granted` (what `review` returned) covers a later denial `d` of the same request by the
+ * same policy rule: allowed the same way, without asking the store again. Else undefined.
+ */
+export function coveredByPass(granted: Decision, d: Decision): Decision | undefined {
+  if (d.decision !== 'deny' || granted.decision !== 'allow' || (granted.reason !== 'approved-once' && granted.reason !== 'break-glass-override')) return undefined;
+  if (d.policyId === null || d.policyId !== granted.policyId || d.policyNamespace !== granted.policyNamespace || d.ruleId !== granted.ruleId) return undefined;
+  const { pending: _p, status: _s, ...rest } = d;
+  return { ...rest, decision: 'allow', reason: granted.reason, ...(granted.message !== undefined ? { message: granted.message } : {}) };
+}
+
 const DECISION_ID = /^[A-Za-z0-9][A-Za-z0-9-]{0,99}$/;
 
 export function checkDecisionId(id: unknown): string {

@@ -4,7 +4,7 @@ import { DEFAULT_PROVIDER_HOSTS, providerMatcher } from '../../../src/context/pr
 import type { Authorizer } from '../../../src/envoy/authorization.js';
 import { gatewayStreams } from '../../../src/envoy/ext-proc/index.js';
 import { engineFor } from '../../policy/helpers.js';
-import { headerMap, wireRequest, wireResponse } from './wire.js';
+import { headerMap, send, wireRequest } from './wire.js';
 
 const POLICY = `apiVersion: joch.dev/v1alpha1
 kind: Policy
@@ -57,7 +57,7 @@ describe('ProcessStream under arbitrary message sequences', () => {
         let immediate = false;
         for (const raw of msgs) {
           const msg = wireRequest(raw);
-          const out = stream.onMessage(msg).responses.map(wireResponse);
+          const out = send(stream, msg);
           if (immediate) {
             expect(out).toEqual([]);
             continue;
