@@ -51,7 +51,7 @@ interface Annotation {
 /** The outcome of a chain of contexts over one payload. */
 type Outcome =
   | { kind: 'deny'; decision: Decision }
-  | { kind: 'pass'; decision: Decision | undefined; payload: unknown; changed: boolean; headers?: HeaderChanges; found?: Annotation };
+  | { kind: 'pass'; decision: Decision | undefined; payload: unknown; changed: boolean; headers?: HeaderChanges; found?: Annotation; passes?: readonly Decision[] };
 
 /** What a chain has gathered so far; it outlives a pause for a grant lookup. */
 interface ChainState {
@@ -60,7 +60,7 @@ interface ChainState {
   first: Decision | undefined;
   headers: { set: Record<string, string>; remove: string[] } | undefined;
   found: Annotation | undefined;
-  /** Passes used in this chain: they cover later denials by the same rule (one request, one pass). */
+  /** Passes in force: used in this chain, or by the request this payload answers (one call, one pass). */
   readonly passes: Decision[];
 }
 
@@ -78,6 +78,12 @@ export class GatewayInspector implements BodyInspector {
   private api: ModelApi | undefined;
   private modelName: string | undefined;
   private readonly calls = new Map<JsonRpcId, McpCallRecord>();
+  /**
+   * Passes a request used (by JSON-RPC id; a model call has one request): they cover its
+   * answer's denials by the same rule, so an approved call's result reaches the agent.
+   */
+  private readonly passes = new Map<JsonRpcId, readonly Decision[]>();
+  private modelPasses: readonly Decision[] | undefined;
 
   constructor(
     private readonly deps: InspectorDeps,
@@ -250,6 +256,7 @@ export class GatewayInspector implements BodyInspector {
   private rpcVerdict(dir: Direction, rpc: JsonRpcBody, results: readonly Outcome[]): BodyVerdict {
     const denied = results.find((r) => r.kind === 'deny');
     if (denied !== undefined && denied.kind === 'deny') return rpcDeny(rpc, denied.decision);
+    if (dir === 'request') this.rememberPasses(rpc, results);
     const changed = results.some((r) => r.kind === 'pass' && r.changed);
     const decision = results.find((r) => r.kind === 'pass' && r.changed)?.decision;
     const headers = annotated(dir, decision, mergeHeaders(results), separateFindings(results));
@@ -259,6 +266,21 @@ export class GatewayInspector implements BodyInspector {
     return { kind: 'replace', body: out, ...(headers !== undefined ? { headers } : {}) };
   }
 
+  /** A request's passes by the id its answer will carry; an id sent twice in one body gets none. */
+  private rememberPasses(rpc: JsonRpcBody, results: readonly Outcome[]): void {
+    const ids = rpc.messages.map((m) => (m.method !== undefined ? m.id : undefined));
+    results.forEach((r, i) => {
+      const id = ids[i];
+      if (r.kind !== 'pass' || r.passes === undefined || id === undefined) return;
+      if (ids.indexOf(id) === ids.lastIndexOf(id)) this.passes.set(id, r.passes);
+    });
+  }
+
+  /** Passes covering an answer: what its request used (answers carry the request's id and no method). */
+  private passesFor(msg: JsonRpcMessage): readonly Decision[] | undefined {
+    return msg.method === undefined && msg.id !== undefined ? this.passes.get(msg.id) : undefined;
+  }
+
   private rpcOutcome(dir: Direction, base: DecisionContext, msg: JsonRpcMessage, review: false): Outcome;
   private rpcOutcome(dir: Direction, base: DecisionContext, msg: JsonRpcMessage, review: boolean): Maybe<Outcome>;
   private rpcOutcome(dir: Direction, base: DecisionContext, msg: JsonRpcMessage, review: boolean): Maybe<Outcome> {
@@ -266,7 +288,7 @@ export class GatewayInspector implements BodyInspector {
     if (this.kind === 'a2a') {
       const method = msg.method ?? (msg.id !== undefined ? this.calls.get(msg.id)?.method : undefined);
       if (dir === 'request' && msg.method !== undefined && msg.id !== undefined) this.calls.set(msg.id, { method: msg.method });
-      return this.decideChain([a2aContext(base, server, msg, dir === 'request' ? 'outbound' : 'inbound', method)], review);
+      return this.decideChain([a2aContext(base, server, msg, dir === 'request' ? 'outbound' : 'inbound', method)], review, dir === 'response' ? this.passesFor(msg) : undefined);
     }
     if (dir === 'request') {
       const rec = mcpCallRecord(msg);
@@ -279,7 +301,7 @@ export class GatewayInspector implements BodyInspector {
       const drift = this.deps.pins.observe(server, listedTools(msg.result), this.pinScope(base));
       if (drift !== undefined) for (const c of contexts) c.mcp = { ...c.mcp, toolDrift: drift };
     }
-    return this.decideChain(contexts, review);
+    return this.decideChain(contexts, review, this.passesFor(msg));
   }
 
   private pinScope(base: DecisionContext): string {
@@ -293,6 +315,7 @@ export class GatewayInspector implements BodyInspector {
   }
 
   private modelVerdict(dir: Direction, out: Outcome): BodyVerdict {
+    if (dir === 'request' && out.kind === 'pass' && out.passes !== undefined) this.modelPasses = out.passes;
     if (out.kind === 'deny') {
       const d = out.decision;
       const status = d.status ?? 403;
@@ -315,7 +338,7 @@ export class GatewayInspector implements BodyInspector {
     const contexts: DecisionContext[] = [{ ...base, hook: 'message', model, payload: value }];
     // A tool call the model asks for is decided like the call itself, before the agent makes it.
     for (const call of read.toolCalls) contexts.push({ ...base, hook: 'toolCallRequest', model, tool: { name: call.name, ...(call.arguments !== undefined ? { arguments: call.arguments } : {}) }, payload: value });
-    return this.decideChain(contexts, review);
+    return this.decideChain(contexts, review, this.modelPasses);
   }
 
   // --- plain HTTP ---
@@ -360,10 +383,10 @@ export class GatewayInspector implements BodyInspector {
    * `review`, a rule's denial is first shown to the grants: a promise then, resuming the chain
    * after an allow (a pass used) and ending it on a denial.
    */
-  private decideChain(contexts: readonly DecisionContext[], review: false): Outcome;
-  private decideChain(contexts: readonly DecisionContext[], review: boolean): Maybe<Outcome>;
-  private decideChain(contexts: readonly DecisionContext[], review: boolean): Maybe<Outcome> {
-    const state: ChainState = { payload: contexts[0]?.payload, changed: false, first: undefined, headers: undefined, found: undefined, passes: [] };
+  private decideChain(contexts: readonly DecisionContext[], review: false, passes?: readonly Decision[]): Outcome;
+  private decideChain(contexts: readonly DecisionContext[], review: boolean, passes?: readonly Decision[]): Maybe<Outcome>;
+  private decideChain(contexts: readonly DecisionContext[], review: boolean, passes: readonly Decision[] = []): Maybe<Outcome> {
+    const state: ChainState = { payload: contexts[0]?.payload, changed: false, first: undefined, headers: undefined, found: undefined, passes: [...passes] };
     return this.runChain(contexts, 0, state, review ? this.deps.authorizer.grants : undefined);
   }
 
@@ -395,8 +418,8 @@ export class GatewayInspector implements BodyInspector {
       if (d.decision === 'deny') return { kind: 'deny', decision: d };
       this.gather(s, d);
     }
-    const { first, payload, changed, headers, found } = s;
-    return { kind: 'pass', decision: first, payload, changed, ...(headers !== undefined ? { headers } : {}), ...(found !== undefined ? { found } : {}) };
+    const { first, payload, changed, headers, found, passes } = s;
+    return { kind: 'pass', decision: first, payload, changed, ...(headers !== undefined ? { headers } : {}), ...(found !== undefined ? { found } : {}), ...(passes.length > 0 ? { passes } : {}) };
   }
 
   private report(d: Decision, ctx: DecisionContext, t0: bigint): void {
