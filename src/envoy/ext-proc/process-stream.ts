@@ -27,9 +27,10 @@ import {
  *
  * A body verdict is synchronous unless the inspector has to ask the state store (a denial
  * looking for a one-shot pass). The answer to that message is then a promise, and messages
- * arriving meanwhile wait (at most MAX_BACKLOG, bytes within `maxBodyBytes`) and are answered,
- * in order, after it: `onMessage` returns promises until the backlog is drained. `close()`
- * during the wait answers nothing more and drops what was held.
+ * arriving meanwhile wait (at most MAX_BACKLOG, bytes within `maxBodyBytes`; one more fails
+ * the stream closed) and are answered, in order, after it: `onMessage` returns promises,
+ * settling in message order, until the backlog is drained. `close()` during the wait drops
+ * what was held; the waiting messages then get no responses.
  */
 
 export type Direction = 'request' | 'response';
@@ -95,9 +96,12 @@ export const MAX_BACKLOG = 8;
 
 /** A message that arrived while a verdict was pending, and how to hand over its answer. */
 interface Waiting {
+  /** Dropped (undefined) once the stream is closed. */
   readonly msg: ProcessingRequestMessage | undefined;
   readonly bytes: number;
   readonly answer: (r: ProcessResult | Promise<ProcessResult>) => void;
+  /** Its answer, already decided (the refusal of a message over the backlog's bounds). */
+  readonly ready?: ProcessResult;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -158,10 +162,10 @@ export class ProcessStream {
     this.req.release();
     this.res.release();
     this.parked = undefined;
-    const waiting = this.backlog;
-    this.backlog = [];
     this.backlogBytes = 0;
-    for (const w of waiting) w.answer(SILENT);
+    // Waiting answers still settle after the pending one (in order), but hold no message.
+    this.backlog = this.backlog.map(({ answer, ready }) => ({ msg: undefined, bytes: 0, answer, ...(ready !== undefined ? { ready } : {}) }));
+    if (!this.busy) this.drain();
   }
 
   /**
@@ -194,10 +198,12 @@ export class ProcessStream {
     return answered;
   }
 
-  private wait(msg: ProcessingRequestMessage | undefined): ProcessResult | Promise<ProcessResult> {
+  private wait(msg: ProcessingRequestMessage | undefined): Promise<ProcessResult> {
     const bytes = bodyBytes(msg);
     if (this.backlog.length >= MAX_BACKLOG || this.backlogBytes + bytes > this.maxBody) {
-      return this.fail('joch_ext_proc_backlog', `more than ${MAX_BACKLOG} messages or ${this.maxBody} body bytes arrived while a decision was pending`);
+      // Refused now (the stream is closed: what waits gets nothing), answered in its turn.
+      const ready = this.fail('joch_ext_proc_backlog', `more than ${MAX_BACKLOG} messages or ${this.maxBody} body bytes arrived while a decision was pending`);
+      return new Promise((answer) => this.backlog.push({ msg: undefined, bytes: 0, answer, ready }));
     }
     this.backlogBytes += bytes;
     return new Promise((answer) => this.backlog.push({ msg, bytes, answer }));
@@ -209,7 +215,7 @@ export class ProcessStream {
       const w = this.backlog.shift();
       if (w === undefined) return;
       this.backlogBytes -= w.bytes;
-      w.answer(this.finished ? SILENT : this.handle(w.msg));
+      w.answer(w.ready ?? (this.finished ? SILENT : this.handle(w.msg)));
     }
   }
 

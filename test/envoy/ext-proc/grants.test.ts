@@ -326,9 +326,11 @@ describe('ProcessStream while a verdict is pending', () => {
     const body = s.onMessage(reqBody('WAIT', true));
     const queued = s.onMessage(respHeaders());
     s.close();
-    expect(await queued).toEqual({ responses: [] });
+    const order: string[] = [];
+    const both = Promise.all([Promise.resolve(body).then((r) => (order.push('body'), r)), Promise.resolve(queued).then((r) => (order.push('queued'), r))]);
     gates[0]!.resolve({ kind: 'continue' });
-    expect(await body).toEqual({ responses: [] });
+    expect(await both).toEqual([{ responses: [] }, { responses: [] }]);
+    expect(order).toEqual(['body', 'queued']);
     expect(s.onMessage(respBody('x'))).toEqual({ responses: [] });
   });
 
@@ -342,7 +344,7 @@ describe('ProcessStream while a verdict is pending', () => {
     expect((r as any).immediate_response.details).toBe('joch_ext_proc_internal_error');
   });
 
-  it('the backlog is bounded: one message too many fails the stream closed at once', async () => {
+  it('the backlog is bounded: one message too many fails the stream closed, answered in its turn', async () => {
     const { inspector, gates } = gatedInspector();
     const failures: string[] = [];
     const s = new ProcessStream({ inspector, mode: withTrailers, onFailure: (d) => failures.push(d) });
@@ -350,12 +352,13 @@ describe('ProcessStream while a verdict is pending', () => {
     const body = s.onMessage(reqBody('WAIT'));
     const waiting = Array.from({ length: MAX_BACKLOG }, () => s.onMessage(trailers('response')));
     const over = s.onMessage(trailers('response'));
-    expect(over).not.toBeInstanceOf(Promise);
-    expect(((over as { responses: any[] }).responses[0] as any).immediate_response.details).toBe('joch_ext_proc_backlog');
     expect(failures).toEqual(['joch_ext_proc_backlog']);
-    for (const w of waiting) expect(await w).toEqual({ responses: [] });
+    expect(s.done).toBe(true);
     gates[0]!.resolve({ kind: 'continue' });
     expect(await body).toEqual({ responses: [] });
+    for (const w of waiting) expect(await w).toEqual({ responses: [] });
+    const [r] = (await over).responses;
+    expect((r as any).immediate_response.details).toBe('joch_ext_proc_backlog');
   });
 
   it('bytes waiting count against maxBodyBytes', () => {
@@ -364,7 +367,7 @@ describe('ProcessStream while a verdict is pending', () => {
     send(s, reqHeaders());
     void s.onMessage(reqBody('WAIT'));
     expect(s.onMessage(respBody('x'.repeat(40), false))).toBeInstanceOf(Promise);
-    const over = s.onMessage(respBody('y'.repeat(40), false));
-    expect(((over as { responses: any[] }).responses[0] as any).immediate_response.details).toBe('joch_ext_proc_backlog');
+    void s.onMessage(respBody('y'.repeat(40), false));
+    expect(s.done).toBe(true);
   });
 });
