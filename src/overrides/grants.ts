@@ -183,6 +183,7 @@ function policyOf(s: GrantSubject, version: string): GrantOutcome['policy'] {
   return { namespace: s.policyNamespace, name: s.policyId, version };
 }
 
-function storeDown(d: Decision): Decision {
+/** A denial that stays one because approvals and overrides could not be checked. */
+export function storeDown(d: Decision): Decision {
   return { ...d, message: d.message === undefined ? STORE_DOWN_MESSAGE : `${d.message}; ${STORE_DOWN_MESSAGE}` };
 }

@@ -8,7 +8,7 @@ import { formatSseEvent, isEventStream, parseSseEvent, splitSseEvents, type SseE
 import type { DecisionContext } from '../../context/types.js';
 import type { Decision, FindingSummary } from '../../policy/decision.js';
 import { FINDINGS_HEADER, findingsHeaderValue, mergeSameData, mergeSeparateData } from '../../policy/findings.js';
-import { coveredByPass } from '../../overrides/grants.js';
+import { coveredByPass, storeDown } from '../../overrides/grants.js';
 import { edgeDeny, EXFILTRATION_MESSAGE, type Authorizer } from '../authorization.js';
 import { DECISION_HEADER, denialBody } from '../check-response.js';
 import type { HeaderChanges } from './headers.js';
@@ -38,7 +38,15 @@ export interface InspectorDeps {
   readonly onDecision?: (d: Decision, ctx: DecisionContext, seconds: number) => void;
   /** Told when a body is refused before any policy ran (`secret-exfiltration`), for the error metric. */
   readonly onFailure?: (reason: string) => void;
+  /**
+   * Longest wait for a grant lookup (default GRANT_LOOKUP_TIMEOUT_MS); then the denial stands,
+   * fail closed. Envoy stops waiting after its message_timeout anyway; this bounds what a
+   * cancelled stream keeps while the store does not answer.
+   */
+  readonly grantLookupTimeoutMs?: number;
 }
+
+export const GRANT_LOOKUP_TIMEOUT_MS = 1000;
 
 type Kind = 'mcp' | 'a2a' | 'model' | 'plain';
 
@@ -400,7 +408,7 @@ export class GatewayInspector implements BodyInspector {
       if (d.decision === 'deny') {
         const denied = d;
         const covered = firstOf(s.passes, (p) => coveredByPass(p, denied));
-        const reviewed = covered ?? grants?.review(c, d) ?? d;
+        const reviewed = covered ?? (grants === undefined ? d : this.bounded(grants.review(c, d), d));
         if (reviewed instanceof Promise) {
           const next = i + 1;
           return reviewed.then((r) => {
@@ -420,6 +428,17 @@ export class GatewayInspector implements BodyInspector {
     }
     const { first, payload, changed, headers, found, passes } = s;
     return { kind: 'pass', decision: first, payload, changed, ...(headers !== undefined ? { headers } : {}), ...(found !== undefined ? { found } : {}), ...(passes.length > 0 ? { passes } : {}) };
+  }
+
+  /** A lookup that takes too long leaves the denial standing, with the fail-closed message. */
+  private bounded(reviewed: Maybe<Decision>, d: Decision): Maybe<Decision> {
+    if (!(reviewed instanceof Promise)) return reviewed;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<Decision>((resolve) => {
+      timer = setTimeout(() => resolve(storeDown(d)), this.deps.grantLookupTimeoutMs ?? GRANT_LOOKUP_TIMEOUT_MS);
+      timer.unref();
+    });
+    return Promise.race([reviewed, late]).finally(() => clearTimeout(timer));
   }
 
   private report(d: Decision, ctx: DecisionContext, t0: bigint): void {

@@ -221,6 +221,16 @@ describe('ext_proc request bodies and one-shot grants', () => {
     expect(r.body).toMatchObject({ id: 5, error: { message: STORE_DOWN_MESSAGE, data: { reason: 'tool-forbidden' } } });
   });
 
+  it('a lookup the store never answers: denied with the fail-closed message after grantLookupTimeoutMs', async () => {
+    const engine = engineFor(POLICY);
+    const hanging: Authorizer = { engine: () => engine, providers: providerMatcher([DEFAULT_PROVIDER_HOSTS]), grants: { review: () => new Promise<Decision>(() => undefined) } };
+    const s = gatewayStreams(hanging, { grantLookupTimeoutMs: 30 })(IDENTITY);
+    const started = Date.now();
+    const r = immediate((await reviewedCall(s, call(6, 'shell', { cmd: 'id' })))[0]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(25);
+    expect(r.body).toMatchObject({ id: 6, error: { message: STORE_DOWN_MESSAGE, data: { reason: 'tool-forbidden' } } });
+  });
+
   it('a batch: only the first denial that stays denied is reviewed (one ticket), every request gets an error', async () => {
     const t = setup();
     const batch = `[${call(1, 'send_email', { to: 'a@example.com' })},${call(2, 'send_email', { to: 'b@example.com' })}]`;
