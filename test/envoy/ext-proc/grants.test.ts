@@ -37,6 +37,14 @@ spec:
       when: {hook: toolCallResult, tool.name: read_vault}
       action: deny
       reason: vault-output
+    - id: model-allowlist
+      when: {model.name: gpt-forbidden}
+      action: deny
+      reason: model-not-permitted
+    - id: no-uploads
+      when: {request.path: /upload}
+      action: deny
+      reason: uploads-closed
 `;
 
 const IDENTITY = { 'x-joch-identity-tenant': 'acme', 'x-joch-identity-namespace': 'support-platform', 'x-joch-identity-agent-id': 'support-bot-7f9c2' };
@@ -263,6 +271,49 @@ describe('ext_proc response bodies and one-shot grants', () => {
     expect(kindOf(passed!)).toBe('response_body');
     expect(t.decisions.find(({ ctx }) => ctx.hook === 'toolCallResult')?.d).toMatchObject({ decision: 'allow', reason: 'break-glass-override' });
     expect(immediate((await exchange(3))[0]).body.error.data.reason).toBe('vault-output');
+  });
+});
+
+describe('ext_proc model and plain bodies and one-shot grants', () => {
+  const headersFor = (authority: string, path: string) => wireRequest({ request_headers: { headers: headerMap({ ':method': 'POST', ':path': path, ':authority': authority, ':scheme': 'https', 'content-type': 'application/json' }) } });
+
+  it('a model call: the provider-shaped 403 names the decision in x-joch-decision-id; overridden, the call and its answer pass once', async () => {
+    const t = setup();
+    const chat = JSON.stringify({ model: 'gpt-forbidden', messages: [{ role: 'user', content: 'hi' }] });
+    const exchange = async (): Promise<{ req: Decoded; res?: Decoded }> => {
+      const s = t.stream();
+      send(s, headersFor('api.openai.com', '/v1/chat/completions'));
+      const [req] = await sendAsync(s, reqBody(chat));
+      if (kindOf(req!) === 'immediate_response') return { req: req! };
+      send(s, respHeaders());
+      const [res] = await sendAsync(s, respBody(JSON.stringify({ id: 'c1', model: 'gpt-forbidden', choices: [{ message: { role: 'assistant', content: 'hello' } }] })));
+      return { req: req!, res: res! };
+    };
+    const first = immediate((await exchange()).req);
+    expect(first.status).toBe('Forbidden');
+    expect(first.body).toMatchObject({ error: { code: 'model-not-permitted' } });
+    await t.grant(first.headers['x-joch-decision-id']!, 'override');
+    t.decisions.length = 0;
+    const second = await exchange();
+    expect(kindOf(second.req)).toBe('request_body');
+    expect(kindOf(second.res!)).toBe('response_body');
+    expect(t.decisions.map(({ d }) => d.reason)).toEqual(['break-glass-override', 'break-glass-override']);
+    expect(kindOf((await exchange()).req)).toBe('immediate_response');
+  });
+
+  it('a plain JSON body: the denial body carries the decision id; approved overrides pass once', async () => {
+    const t = setup();
+    const upload = async (): Promise<Decoded> => {
+      const s = t.stream();
+      send(s, headersFor('files.example.com', '/upload'));
+      return (await sendAsync(s, reqBody(JSON.stringify({ name: 'report.pdf' }))))[0]!;
+    };
+    const first = immediate(await upload());
+    expect(first.body).toMatchObject({ reason: 'uploads-closed', ruleId: 'no-uploads' });
+    expect(first.headers['x-joch-decision-id']).toBe(first.body.decisionId);
+    await t.grant(first.body.decisionId, 'override');
+    expect(kindOf(await upload())).toBe('request_body');
+    expect(kindOf(await upload())).toBe('immediate_response');
   });
 });
 
