@@ -241,24 +241,20 @@ export class GatewayInspector implements BodyInspector {
    * Every message is decided, in order; only denials up to the first one that stays denied are
    * reviewed (the body is refused then, so a later message's pass is not spent on it).
    */
-  private rpcBody(dir: Direction, base: DecisionContext, rpc: JsonRpcBody): Maybe<BodyVerdict> {
-    const results: Outcome[] = [];
-    const from = (i: number): Maybe<BodyVerdict> => {
-      for (; i < rpc.messages.length; i++) {
-        const review = !results.some((r) => r.kind === 'deny');
-        const out = this.rpcOutcome(dir, base, rpc.messages[i] as JsonRpcMessage, review);
-        if (out instanceof Promise) {
-          const next = i + 1;
-          return out.then((o) => {
-            results.push(o);
-            return from(next);
-          });
-        }
-        results.push(out);
+  private rpcBody(dir: Direction, base: DecisionContext, rpc: JsonRpcBody, results: Outcome[] = [], from = 0): Maybe<BodyVerdict> {
+    let denied = results.some((r) => r.kind === 'deny');
+    for (let i = from; i < rpc.messages.length; i++) {
+      const out = this.rpcOutcome(dir, base, rpc.messages[i] as JsonRpcMessage, !denied);
+      if (out instanceof Promise) {
+        return out.then((o) => {
+          results.push(o);
+          return this.rpcBody(dir, base, rpc, results, i + 1);
+        });
       }
-      return this.rpcVerdict(dir, rpc, results);
-    };
-    return from(0);
+      results.push(out);
+      denied ||= out.kind === 'deny';
+    }
+    return this.rpcVerdict(dir, rpc, results);
   }
 
   private rpcVerdict(dir: Direction, rpc: JsonRpcBody, results: readonly Outcome[]): BodyVerdict {
@@ -393,8 +389,8 @@ export class GatewayInspector implements BodyInspector {
    */
   private decideChain(contexts: readonly DecisionContext[], review: false, passes?: readonly Decision[]): Outcome;
   private decideChain(contexts: readonly DecisionContext[], review: boolean, passes?: readonly Decision[]): Maybe<Outcome>;
-  private decideChain(contexts: readonly DecisionContext[], review: boolean, passes: readonly Decision[] = []): Maybe<Outcome> {
-    const state: ChainState = { payload: contexts[0]?.payload, changed: false, first: undefined, headers: undefined, found: undefined, passes: [...passes] };
+  private decideChain(contexts: readonly DecisionContext[], review: boolean, passes?: readonly Decision[]): Maybe<Outcome> {
+    const state: ChainState = { payload: contexts[0]?.payload, changed: false, first: undefined, headers: undefined, found: undefined, passes: passes === undefined ? [] : [...passes] };
     return this.runChain(contexts, 0, state, review ? this.deps.authorizer.grants : undefined);
   }
 
@@ -426,8 +422,11 @@ export class GatewayInspector implements BodyInspector {
       if (d.decision === 'deny') return { kind: 'deny', decision: d };
       this.gather(s, d);
     }
-    const { first, payload, changed, headers, found, passes } = s;
-    return { kind: 'pass', decision: first, payload, changed, ...(headers !== undefined ? { headers } : {}), ...(found !== undefined ? { found } : {}), ...(passes.length > 0 ? { passes } : {}) };
+    const out: Outcome = { kind: 'pass', decision: s.first, payload: s.payload, changed: s.changed };
+    if (s.headers !== undefined) out.headers = s.headers;
+    if (s.found !== undefined) out.found = s.found;
+    if (s.passes.length > 0) out.passes = s.passes;
+    return out;
   }
 
   /** A lookup that takes too long leaves the denial standing, with the fail-closed message. */

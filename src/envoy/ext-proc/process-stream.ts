@@ -142,6 +142,10 @@ export class ProcessStream {
   private busy = false;
   private backlog: Waiting[] = [];
   private backlogBytes = 0;
+  /** In drain(): a message it handles may close the stream, which must not drain out of turn. */
+  private draining = false;
+  /** The answer of every message that arrives closed while a verdict is still pending. */
+  private silentTurn: Promise<ProcessResult> | undefined;
   /** The body a pending verdict is about (here, not in the continuation, so close() can drop it). */
   private parked: Buffer | undefined;
 
@@ -165,7 +169,7 @@ export class ProcessStream {
     this.backlogBytes = 0;
     // Waiting answers still settle after the pending one (in order), but hold no message.
     this.backlog = this.backlog.map(({ answer, ready }) => ({ msg: undefined, bytes: 0, answer, ...(ready !== undefined ? { ready } : {}) }));
-    if (!this.busy) this.drain();
+    if (!this.busy && !this.draining) this.drain();
   }
 
   /**
@@ -174,8 +178,8 @@ export class ProcessStream {
    * never reject.
    */
   onMessage(msg: ProcessingRequestMessage | undefined): ProcessResult | Promise<ProcessResult> {
-    if (this.finished) return SILENT;
     if (this.busy) return this.wait(msg);
+    if (this.finished) return SILENT;
     return this.handle(msg);
   }
 
@@ -199,6 +203,11 @@ export class ProcessStream {
   }
 
   private wait(msg: ProcessingRequestMessage | undefined): Promise<ProcessResult> {
+    if (this.finished) {
+      // Nothing more to answer, but not before what waits ahead: one shared, empty answer.
+      this.silentTurn ??= new Promise((answer) => this.backlog.push({ msg: undefined, bytes: 0, answer, ready: SILENT }));
+      return this.silentTurn;
+    }
     const bytes = bodyBytes(msg);
     if (this.backlog.length >= MAX_BACKLOG || this.backlogBytes + bytes > this.maxBody) {
       // Refused now (the stream is closed: what waits gets nothing), answered in its turn.
@@ -211,11 +220,16 @@ export class ProcessStream {
 
   /** Handles waiting messages in order until one of them pends again. */
   private drain(): void {
-    while (!this.busy) {
-      const w = this.backlog.shift();
-      if (w === undefined) return;
-      this.backlogBytes -= w.bytes;
-      w.answer(w.ready ?? (this.finished ? SILENT : this.handle(w.msg)));
+    this.draining = true;
+    try {
+      while (!this.busy) {
+        const w = this.backlog.shift();
+        if (w === undefined) return;
+        this.backlogBytes -= w.bytes;
+        w.answer(w.ready ?? (this.finished ? SILENT : this.handle(w.msg)));
+      }
+    } finally {
+      this.draining = false;
     }
   }
 
