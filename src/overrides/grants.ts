@@ -161,9 +161,10 @@ export class OneShotGrants {
 
 /**
  * One request can be decided on several contexts (ext_proc: an MCP tools/call is a
- * `toolCallRequest` and an `mcpOutbound`), and one rule may deny more than one of them. The
- * pass `granted` (what `review` returned) covers a later denial `d` of the same request by the
- * same policy rule: allowed the same way, without asking the store again. Else undefined.
+ * `toolCallRequest` and an `mcpOutbound`, its answer a `toolCallResult` and an `mcpInbound`),
+ * and one rule may deny more than one of them. The pass `granted` (what `review` returned)
+ * covers a later denial `d` of that request, or of its answer, by the same policy rule: allowed
+ * the same way, without asking the store again. Else undefined.
  */
 export function coveredByPass(granted: Decision, d: Decision): Decision | undefined {
   if (d.decision !== 'deny' || granted.decision !== 'allow' || (granted.reason !== 'approved-once' && granted.reason !== 'break-glass-override')) return undefined;
