@@ -54,7 +54,7 @@ export function registerOverrideRoutes(app: FastifyInstance, ctx: OverrideRoutes
     const op = await ctx.guard(req, permission, [known ? { tenant, namespace: known.policyNamespace, environment: known.environment } : { tenant, namespace: '*', environment: '*' }]);
     if (decided) throw new JochError('JOCH_ALREADY_DECIDED', `decision ${decisionId} was already ${decided.verdict} by ${decided.by} at ${decided.at}`);
     if (!ticket) {
-      throw new JochError('JOCH_NOT_FOUND', `no open denial with decision id ${decisionId}`, {}, `ids stay open for ${formatDuration(GRANT_LIMITS.ticketTtlMs)} after the denial and are decided once; only denials by a policy rule on ext_authz can be ${kind === 'approval' ? 'approved' : 'overridden'}`);
+      throw new JochError('JOCH_NOT_FOUND', `no open denial with decision id ${decisionId}`, {}, `ids stay open for ${formatDuration(GRANT_LIMITS.ticketTtlMs)} after the denial and are decided once; only denials made by a policy rule (ext_authz, ext_proc bodies) can be ${kind === 'approval' ? 'approved' : 'overridden'}`);
     }
     return grants.grant(ticket, kind, verdict === 'approve', actorOf(op), reason, ttlMs);
   };

@@ -159,6 +159,20 @@ export class OneShotGrants {
   }
 }
 
+/**
+ * One request can be decided on several contexts (ext_proc: an MCP tools/call is a
+ * `toolCallRequest` and an `mcpOutbound`, its answer a `toolCallResult` and an `mcpInbound`),
+ * and one rule may deny more than one of them. The pass `granted` (what `review` returned)
+ * covers a later denial `d` of that request, or of its answer, by the same policy rule: allowed
+ * the same way, without asking the store again. Else undefined.
+ */
+export function coveredByPass(granted: Decision, d: Decision): Decision | undefined {
+  if (d.decision !== 'deny' || granted.decision !== 'allow' || (granted.reason !== 'approved-once' && granted.reason !== 'break-glass-override')) return undefined;
+  if (d.policyId === null || d.policyId !== granted.policyId || d.policyNamespace !== granted.policyNamespace || d.ruleId !== granted.ruleId) return undefined;
+  const { pending: _p, status: _s, ...rest } = d;
+  return { ...rest, decision: 'allow', reason: granted.reason, ...(granted.message !== undefined ? { message: granted.message } : {}) };
+}
+
 const DECISION_ID = /^[A-Za-z0-9][A-Za-z0-9-]{0,99}$/;
 
 export function checkDecisionId(id: unknown): string {
@@ -170,6 +184,7 @@ function policyOf(s: GrantSubject, version: string): GrantOutcome['policy'] {
   return { namespace: s.policyNamespace, name: s.policyId, version };
 }
 
-function storeDown(d: Decision): Decision {
+/** A denial that stays one because approvals and overrides could not be checked. */
+export function storeDown(d: Decision): Decision {
   return { ...d, message: d.message === undefined ? STORE_DOWN_MESSAGE : `${d.message}; ${STORE_DOWN_MESSAGE}` };
 }

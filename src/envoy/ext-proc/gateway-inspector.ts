@@ -8,6 +8,7 @@ import { formatSseEvent, isEventStream, parseSseEvent, splitSseEvents, type SseE
 import type { DecisionContext } from '../../context/types.js';
 import type { Decision, FindingSummary } from '../../policy/decision.js';
 import { FINDINGS_HEADER, findingsHeaderValue, mergeSameData, mergeSeparateData } from '../../policy/findings.js';
+import { coveredByPass, storeDown } from '../../overrides/grants.js';
 import { edgeDeny, EXFILTRATION_MESSAGE, type Authorizer } from '../authorization.js';
 import { DECISION_HEADER, denialBody } from '../check-response.js';
 import type { HeaderChanges } from './headers.js';
@@ -20,6 +21,11 @@ import type { BodyInspector, BodyVerdict, Direction, EventVerdict, Exchange, Loc
  * understands it: a JSON-RPC error with the same id for MCP and A2A, the provider's own error
  * shape for model APIs, a redacted body that is still valid JSON (or SSE) for a modify.
  * One instance per stream: it remembers what the request asked to read the answer.
+ *
+ * A body's denial by a policy rule goes to the authorizer's one-shot grants (as on ext_authz):
+ * it leaves a ticket, and a pass waiting for the same request turns it into an allow. Only then
+ * is the verdict a promise; allows, and bodies without grants, are decided synchronously.
+ * Events of a streamed event-stream answer are decided one by one, synchronously, unreviewed.
  */
 
 export interface InspectorDeps {
@@ -32,7 +38,15 @@ export interface InspectorDeps {
   readonly onDecision?: (d: Decision, ctx: DecisionContext, seconds: number) => void;
   /** Told when a body is refused before any policy ran (`secret-exfiltration`), for the error metric. */
   readonly onFailure?: (reason: string) => void;
+  /**
+   * Longest wait for a grant lookup (default GRANT_LOOKUP_TIMEOUT_MS); then the denial stands,
+   * fail closed. Envoy stops waiting after its message_timeout anyway; this bounds what a
+   * cancelled stream keeps while the store does not answer.
+   */
+  readonly grantLookupTimeoutMs?: number;
 }
+
+export const GRANT_LOOKUP_TIMEOUT_MS = 1000;
 
 type Kind = 'mcp' | 'a2a' | 'model' | 'plain';
 
@@ -45,7 +59,24 @@ interface Annotation {
 /** The outcome of a chain of contexts over one payload. */
 type Outcome =
   | { kind: 'deny'; decision: Decision }
-  | { kind: 'pass'; decision: Decision | undefined; payload: unknown; changed: boolean; headers?: HeaderChanges; found?: Annotation };
+  | { kind: 'pass'; decision: Decision | undefined; payload: unknown; changed: boolean; headers?: HeaderChanges; found?: Annotation; passes?: readonly Decision[] };
+
+/** What a chain has gathered so far; it outlives a pause for a grant lookup. */
+interface ChainState {
+  payload: unknown;
+  changed: boolean;
+  first: Decision | undefined;
+  headers: { set: Record<string, string>; remove: string[] } | undefined;
+  found: Annotation | undefined;
+  /** Passes in force: used in this chain, or by the request this payload answers (one call, one pass). */
+  readonly passes: Decision[];
+}
+
+type Maybe<T> = T | Promise<T>;
+
+function then<T, U>(v: Maybe<T>, f: (t: T) => Maybe<U>): Maybe<U> {
+  return v instanceof Promise ? v.then(f) : f(v);
+}
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
@@ -55,13 +86,19 @@ export class GatewayInspector implements BodyInspector {
   private api: ModelApi | undefined;
   private modelName: string | undefined;
   private readonly calls = new Map<JsonRpcId, McpCallRecord>();
+  /**
+   * Passes a request used (by JSON-RPC id; a model call has one request): they cover its
+   * answer's denials by the same rule, so an approved call's result reaches the agent.
+   */
+  private readonly passes = new Map<JsonRpcId, readonly Decision[]>();
+  private modelPasses: readonly Decision[] | undefined;
 
   constructor(
     private readonly deps: InspectorDeps,
     private readonly identity: AgentIdentity,
   ) {}
 
-  body(dir: Direction, ex: Exchange, body: Buffer, complete: boolean): BodyVerdict {
+  body(dir: Direction, ex: Exchange, body: Buffer, complete: boolean): Maybe<BodyVerdict> {
     const base = this.baseContext(ex);
     const contentType = dir === 'request' ? ex.request['content-type'] : ex.response?.['content-type'];
     const text = body.toString('utf8');
@@ -84,7 +121,7 @@ export class GatewayInspector implements BodyInspector {
   }
 
   /** An answer that is not the protocol's own shape (an HTML error page, plain text): still inbound data. */
-  private otherAnswer(base: DecisionContext, payload: unknown): BodyVerdict {
+  private otherAnswer(base: DecisionContext, payload: unknown): Maybe<BodyVerdict> {
     const server = this.server(base);
     const ctx: DecisionContext =
       this.kind === 'mcp'
@@ -92,7 +129,10 @@ export class GatewayInspector implements BodyInspector {
         : this.kind === 'a2a'
           ? { ...base, hook: 'a2a', a2a: { peer: server, direction: 'inbound' }, payload }
           : { ...base, hook: 'message', payload };
-    const out = this.decideChain([ctx]);
+    return then(this.decideChain([ctx], true), (out) => this.otherAnswerVerdict(out));
+  }
+
+  private otherAnswerVerdict(out: Outcome): BodyVerdict {
     if (out.kind === 'deny') return deny(out.decision.status ?? 403, denialBody(out.decision), out.decision);
     const headers = annotated('response', out.changed ? out.decision : undefined, undefined, out.found);
     if (!out.changed) return headers !== undefined ? { kind: 'continue', headers } : { kind: 'continue' };
@@ -109,13 +149,13 @@ export class GatewayInspector implements BodyInspector {
     const parsed = parseJson(ev.data);
     if (parsed === undefined) return { kind: 'keep' };
     if (this.kind === 'model') {
-      const out = this.modelOutcome('response', base, parsed.value);
+      const out = this.modelOutcome('response', base, parsed.value, false);
       if (out.kind === 'deny') return { kind: 'stop', text: providerErrorEvent(this.api, out.decision.message ?? 'denied by policy', out.decision.reason) };
       return annotatedEvent(out.changed ? formatSseEvent(withData(ev, out.payload)) : text, out.changed, out.found);
     }
     const rpc = parseJsonRpcBody(parsed.value);
     if (rpc === undefined) return { kind: 'keep' };
-    const results = rpc.messages.map((m) => this.rpcOutcome('response', base, m));
+    const results = rpc.messages.map((m) => this.rpcOutcome('response', base, m, false));
     const denied = results.find((r) => r.kind === 'deny');
     if (denied !== undefined && denied.kind === 'deny') {
       const errors = rpc.messages.map((m) => rpcDenial(m, denied.decision));
@@ -197,10 +237,30 @@ export class GatewayInspector implements BodyInspector {
 
   // --- JSON-RPC (MCP, A2A) ---
 
-  private rpcBody(dir: Direction, base: DecisionContext, rpc: JsonRpcBody): BodyVerdict {
-    const results = rpc.messages.map((m) => this.rpcOutcome(dir, base, m));
+  /**
+   * Every message is decided, in order; only denials up to the first one that stays denied are
+   * reviewed (the body is refused then, so a later message's pass is not spent on it).
+   */
+  private rpcBody(dir: Direction, base: DecisionContext, rpc: JsonRpcBody, results: Outcome[] = [], from = 0): Maybe<BodyVerdict> {
+    let denied = results.some((r) => r.kind === 'deny');
+    for (let i = from; i < rpc.messages.length; i++) {
+      const out = this.rpcOutcome(dir, base, rpc.messages[i] as JsonRpcMessage, !denied);
+      if (out instanceof Promise) {
+        return out.then((o) => {
+          results.push(o);
+          return this.rpcBody(dir, base, rpc, results, i + 1);
+        });
+      }
+      results.push(out);
+      denied ||= out.kind === 'deny';
+    }
+    return this.rpcVerdict(dir, rpc, results);
+  }
+
+  private rpcVerdict(dir: Direction, rpc: JsonRpcBody, results: readonly Outcome[]): BodyVerdict {
     const denied = results.find((r) => r.kind === 'deny');
     if (denied !== undefined && denied.kind === 'deny') return rpcDeny(rpc, denied.decision);
+    if (dir === 'request') this.rememberPasses(rpc, results);
     const changed = results.some((r) => r.kind === 'pass' && r.changed);
     const decision = results.find((r) => r.kind === 'pass' && r.changed)?.decision;
     const headers = annotated(dir, decision, mergeHeaders(results), separateFindings(results));
@@ -210,17 +270,34 @@ export class GatewayInspector implements BodyInspector {
     return { kind: 'replace', body: out, ...(headers !== undefined ? { headers } : {}) };
   }
 
-  private rpcOutcome(dir: Direction, base: DecisionContext, msg: JsonRpcMessage): Outcome {
+  /** A request's passes by the id its answer will carry; an id sent twice in one body gets none. */
+  private rememberPasses(rpc: JsonRpcBody, results: readonly Outcome[]): void {
+    const ids = rpc.messages.map((m) => (m.method !== undefined ? m.id : undefined));
+    results.forEach((r, i) => {
+      const id = ids[i];
+      if (r.kind !== 'pass' || r.passes === undefined || id === undefined) return;
+      if (ids.indexOf(id) === ids.lastIndexOf(id)) this.passes.set(id, r.passes);
+    });
+  }
+
+  /** Passes covering an answer: what its request used (answers carry the request's id and no method). */
+  private passesFor(msg: JsonRpcMessage): readonly Decision[] | undefined {
+    return msg.method === undefined && msg.id !== undefined ? this.passes.get(msg.id) : undefined;
+  }
+
+  private rpcOutcome(dir: Direction, base: DecisionContext, msg: JsonRpcMessage, review: false): Outcome;
+  private rpcOutcome(dir: Direction, base: DecisionContext, msg: JsonRpcMessage, review: boolean): Maybe<Outcome>;
+  private rpcOutcome(dir: Direction, base: DecisionContext, msg: JsonRpcMessage, review: boolean): Maybe<Outcome> {
     const server = this.server(base);
     if (this.kind === 'a2a') {
       const method = msg.method ?? (msg.id !== undefined ? this.calls.get(msg.id)?.method : undefined);
       if (dir === 'request' && msg.method !== undefined && msg.id !== undefined) this.calls.set(msg.id, { method: msg.method });
-      return this.decideChain([a2aContext(base, server, msg, dir === 'request' ? 'outbound' : 'inbound', method)]);
+      return this.decideChain([a2aContext(base, server, msg, dir === 'request' ? 'outbound' : 'inbound', method)], review, dir === 'response' ? this.passesFor(msg) : undefined);
     }
     if (dir === 'request') {
       const rec = mcpCallRecord(msg);
       if (rec !== undefined && msg.id !== undefined) this.calls.set(msg.id, rec);
-      return this.decideChain(mcpRequestContexts(base, server, msg, this.sideEffect()));
+      return this.decideChain(mcpRequestContexts(base, server, msg, this.sideEffect()), review);
     }
     const contexts = mcpResponseContexts(base, server, msg, this.calls, this.sideEffect());
     const call = msg.id !== undefined && msg.method === undefined ? this.calls.get(msg.id) : undefined;
@@ -228,7 +305,7 @@ export class GatewayInspector implements BodyInspector {
       const drift = this.deps.pins.observe(server, listedTools(msg.result), this.pinScope(base));
       if (drift !== undefined) for (const c of contexts) c.mcp = { ...c.mcp, toolDrift: drift };
     }
-    return this.decideChain(contexts);
+    return this.decideChain(contexts, review, this.passesFor(msg));
   }
 
   private pinScope(base: DecisionContext): string {
@@ -237,8 +314,12 @@ export class GatewayInspector implements BodyInspector {
 
   // --- model APIs ---
 
-  private modelBody(dir: Direction, base: DecisionContext, value: unknown): BodyVerdict {
-    const out = this.modelOutcome(dir, base, value);
+  private modelBody(dir: Direction, base: DecisionContext, value: unknown): Maybe<BodyVerdict> {
+    return then(this.modelOutcome(dir, base, value, true), (out) => this.modelVerdict(dir, out));
+  }
+
+  private modelVerdict(dir: Direction, out: Outcome): BodyVerdict {
+    if (dir === 'request' && out.kind === 'pass' && out.passes !== undefined) this.modelPasses = out.passes;
     if (out.kind === 'deny') {
       const d = out.decision;
       const status = d.status ?? 403;
@@ -249,23 +330,28 @@ export class GatewayInspector implements BodyInspector {
     return { kind: 'replace', body: Buffer.from(JSON.stringify(out.payload), 'utf8'), ...(headers !== undefined ? { headers } : {}) };
   }
 
-  private modelOutcome(dir: Direction, base: DecisionContext, value: unknown): Outcome {
+  private modelOutcome(dir: Direction, base: DecisionContext, value: unknown, review: false): Outcome;
+  private modelOutcome(dir: Direction, base: DecisionContext, value: unknown, review: boolean): Maybe<Outcome>;
+  private modelOutcome(dir: Direction, base: DecisionContext, value: unknown, review: boolean): Maybe<Outcome> {
     const provider = base.model?.provider ?? base.destination?.host;
     const model: NonNullable<DecisionContext['model']> = { ...(provider !== undefined ? { provider } : {}), ...(this.modelName !== undefined ? { name: this.modelName } : {}) };
-    if (dir === 'request' || this.api === undefined) return this.decideChain([{ ...base, hook: 'message', model, payload: value }]);
+    if (dir === 'request' || this.api === undefined) return this.decideChain([{ ...base, hook: 'message', model, payload: value }], review);
     const read = readModelOutput(this.api, value);
     if (read.usage !== undefined) model.usage = read.usage;
     if (read.toolCalls.length > 0) model.toolCalls = read.toolCalls;
     const contexts: DecisionContext[] = [{ ...base, hook: 'message', model, payload: value }];
     // A tool call the model asks for is decided like the call itself, before the agent makes it.
     for (const call of read.toolCalls) contexts.push({ ...base, hook: 'toolCallRequest', model, tool: { name: call.name, ...(call.arguments !== undefined ? { arguments: call.arguments } : {}) }, payload: value });
-    return this.decideChain(contexts);
+    return this.decideChain(contexts, review, this.modelPasses);
   }
 
   // --- plain HTTP ---
 
-  private plainBody(base: DecisionContext, payload: unknown, complete: boolean): BodyVerdict {
-    const out = this.decideChain([{ ...base, payload }]);
+  private plainBody(base: DecisionContext, payload: unknown, complete: boolean): Maybe<BodyVerdict> {
+    return then(this.decideChain([{ ...base, payload }], true), (out) => this.plainVerdict(out, complete));
+  }
+
+  private plainVerdict(out: Outcome, complete: boolean): BodyVerdict {
     if (out.kind === 'deny') return deny(out.decision.status ?? 403, denialBody(out.decision), out.decision);
     const headers = annotated('request', undefined, out.headers, out.found);
     if (!out.changed) return headers !== undefined ? { kind: 'continue', headers } : { kind: 'continue' };
@@ -297,35 +383,88 @@ export class GatewayInspector implements BodyInspector {
 
   /**
    * Decides the contexts of one payload in order, each seeing the payload as the previous one
-   * left it: the first deny wins, redactions accumulate, annotations merge (same data).
+   * left it: the first deny wins, redactions accumulate, annotations merge (same data). With
+   * `review`, a rule's denial is first shown to the grants: a promise then, resuming the chain
+   * after an allow (a pass used) and ending it on a denial.
    */
-  private decideChain(contexts: readonly DecisionContext[]): Outcome {
-    const engine = this.deps.authorizer.engine();
-    let payload: unknown = contexts[0]?.payload;
-    let changed = false;
-    let first: Decision | undefined;
-    let headers: { set: Record<string, string>; remove: string[] } | undefined;
-    let found: Annotation | undefined;
-    for (const ctx of contexts) {
-      const c = changed ? { ...ctx, payload } : ctx;
-      const t0 = process.hrtime.bigint();
-      const d = engine.evaluate(c);
-      this.deps.onDecision?.(d, c, Number(process.hrtime.bigint() - t0) / 1e9);
-      if (d.decision === 'deny') return { kind: 'deny', decision: d };
-      if (d.decision === 'modify') {
-        if (d.modifiedRequest?.payload !== undefined) {
-          payload = d.modifiedRequest.payload;
-          changed = true;
-        }
-        const h = d.modifiedRequest?.headers;
-        if (h !== undefined) headers = { set: { ...headers?.set, ...h.set }, remove: [...(headers?.remove ?? []), ...h.remove] };
-        first ??= d;
-      }
-      first ??= d;
-      if (d.findings !== undefined) found = { types: found === undefined ? d.findings.types : mergeSameData([found.types, d.findings.types]), decisionId: found?.decisionId ?? d.decisionId };
-    }
-    return { kind: 'pass', decision: first, payload, changed, ...(headers !== undefined ? { headers } : {}), ...(found !== undefined ? { found } : {}) };
+  private decideChain(contexts: readonly DecisionContext[], review: false, passes?: readonly Decision[]): Outcome;
+  private decideChain(contexts: readonly DecisionContext[], review: boolean, passes?: readonly Decision[]): Maybe<Outcome>;
+  private decideChain(contexts: readonly DecisionContext[], review: boolean, passes?: readonly Decision[]): Maybe<Outcome> {
+    const state: ChainState = { payload: contexts[0]?.payload, changed: false, first: undefined, headers: undefined, found: undefined, passes: passes === undefined ? [] : [...passes] };
+    return this.runChain(contexts, 0, state, review ? this.deps.authorizer.grants : undefined);
   }
+
+  private runChain(contexts: readonly DecisionContext[], from: number, s: ChainState, grants: Authorizer['grants']): Maybe<Outcome> {
+    const engine = this.deps.authorizer.engine();
+    for (let i = from; i < contexts.length; i++) {
+      const ctx = contexts[i] as DecisionContext;
+      const c = s.changed ? { ...ctx, payload: s.payload } : ctx;
+      const t0 = process.hrtime.bigint();
+      let d = engine.evaluate(c);
+      if (d.decision === 'deny') {
+        const denied = d;
+        const covered = firstOf(s.passes, (p) => coveredByPass(p, denied));
+        const reviewed = covered ?? (grants === undefined ? d : this.bounded(grants.review(c, d), d));
+        if (reviewed instanceof Promise) {
+          const next = i + 1;
+          return reviewed.then((r) => {
+            this.report(r, c, t0);
+            if (r.decision === 'deny') return { kind: 'deny', decision: r };
+            s.passes.push(r);
+            this.gather(s, r);
+            return this.runChain(contexts, next, s, grants);
+          });
+        }
+        d = reviewed;
+        if (d.decision !== 'deny' && covered === undefined) s.passes.push(d);
+      }
+      this.report(d, c, t0);
+      if (d.decision === 'deny') return { kind: 'deny', decision: d };
+      this.gather(s, d);
+    }
+    const out: Outcome = { kind: 'pass', decision: s.first, payload: s.payload, changed: s.changed };
+    if (s.headers !== undefined) out.headers = s.headers;
+    if (s.found !== undefined) out.found = s.found;
+    if (s.passes.length > 0) out.passes = s.passes;
+    return out;
+  }
+
+  /** A lookup that takes too long leaves the denial standing, with the fail-closed message. */
+  private bounded(reviewed: Maybe<Decision>, d: Decision): Maybe<Decision> {
+    if (!(reviewed instanceof Promise)) return reviewed;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<Decision>((resolve) => {
+      timer = setTimeout(() => resolve(storeDown(d)), this.deps.grantLookupTimeoutMs ?? GRANT_LOOKUP_TIMEOUT_MS);
+      timer.unref();
+    });
+    return Promise.race([reviewed, late]).finally(() => clearTimeout(timer));
+  }
+
+  private report(d: Decision, ctx: DecisionContext, t0: bigint): void {
+    this.deps.onDecision?.(d, ctx, Number(process.hrtime.bigint() - t0) / 1e9);
+  }
+
+  /** Adds what a passing decision changed or found to the chain's outcome. */
+  private gather(s: ChainState, d: Decision): void {
+    if (d.decision === 'modify') {
+      if (d.modifiedRequest?.payload !== undefined) {
+        s.payload = d.modifiedRequest.payload;
+        s.changed = true;
+      }
+      const h = d.modifiedRequest?.headers;
+      if (h !== undefined) s.headers = { set: { ...s.headers?.set, ...h.set }, remove: [...(s.headers?.remove ?? []), ...h.remove] };
+    }
+    s.first ??= d;
+    if (d.findings !== undefined) s.found = { types: s.found === undefined ? d.findings.types : mergeSameData([s.found.types, d.findings.types]), decisionId: s.found?.decisionId ?? d.decisionId };
+  }
+}
+
+function firstOf<T, U>(items: readonly T[], f: (t: T) => U | undefined): U | undefined {
+  for (const t of items) {
+    const u = f(t);
+    if (u !== undefined) return u;
+  }
+  return undefined;
 }
 
 function parseJson(text: string): { value: unknown } | undefined {

@@ -1,8 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http2';
 import type { GrpcServer } from '../../grpc/server.js';
+import { GrpcError, Status } from '../../grpc/status.js';
 import { envoyServices } from '../protos.js';
 import type { ProcessingRequestMessage, ProcessingResponseMessage } from './messages.js';
-import type { ProcessStream } from './process-stream.js';
+import type { ProcessResult, ProcessStream } from './process-stream.js';
 
 /** Makes the state machine of one stream from the call's initial metadata (lower-case keys, strings only). */
 export type StreamFactory = (metadata: Readonly<Record<string, string>>) => ProcessStream;
@@ -14,8 +15,9 @@ export const PROCESS_PATH = '/envoy.service.ext_proc.v3.ExternalProcessor/Proces
  * adapter that decodes each message with the codec generated from Envoy's protos, feeds it to
  * a ProcessStream and writes its answers in order. Bytes that do not decode reach the stream
  * as a malformed message (it fails closed with an ImmediateResponse). Envoy half-closes when
- * the request is done (we end the call with OK) and may cancel at any time (we drop the
- * stream's state); neither can leave anything behind.
+ * the request is done (we end the call with OK, after any answer still waiting for the store)
+ * and may cancel at any time (we drop the stream's state and write nothing more); neither can
+ * leave anything behind.
  */
 export function registerExtProc(server: GrpcServer, factory: StreamFactory): void {
   const method = envoyServices().externalProcessor.Process;
@@ -29,13 +31,38 @@ export function registerExtProc(server: GrpcServer, factory: StreamFactory): voi
   };
   server.stream(PROCESS_PATH, (call) => {
     const stream = factory(metadataOf(call.metadata));
+    const write = (r: ProcessResult): void => {
+      for (const m of r.responses) call.send(method.responseSerialize(m satisfies ProcessingResponseMessage));
+    };
+    // Answers still to be written, in message order (a verdict may wait for the state store).
+    let pending: Promise<void> | undefined;
+    let halfClosed = false;
+    const finish = (): void => {
+      stream.close();
+      call.end();
+    };
     return {
       message: (bytes) => {
-        for (const r of stream.onMessage(decode(bytes)).responses) call.send(method.responseSerialize(r satisfies ProcessingResponseMessage));
+        const r = stream.onMessage(decode(bytes));
+        if (pending === undefined && !(r instanceof Promise)) return write(r);
+        const next = (pending ?? Promise.resolve())
+          .then(() => r)
+          .then(write)
+          .catch(() => {
+            stream.close();
+            call.end(new GrpcError(Status.INTERNAL, 'internal error'));
+          });
+        pending = next;
+        void next.then(() => {
+          if (pending !== next) return;
+          pending = undefined;
+          if (halfClosed) finish();
+        });
       },
+      // Envoy half-closes once it needs nothing more; answers still pending are written first.
       halfClose: () => {
-        stream.close();
-        call.end();
+        halfClosed = true;
+        if (pending === undefined) finish();
       },
       cancel: () => stream.close(),
     };

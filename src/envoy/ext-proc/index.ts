@@ -28,6 +28,8 @@ export interface ExtProcOptions {
   readonly onDecision?: (d: Decision, ctx: DecisionContext, seconds: number) => void;
   /** Called when a stream is refused for a protocol or internal failure (the ImmediateResponse's details), or a request body carries a managed secret (`secret-exfiltration`). */
   readonly onFailure?: (details: string) => void;
+  /** Longest wait for a one-shot grant lookup on a denial (default 1 s); then denied, fail closed. */
+  readonly grantLookupTimeoutMs?: number;
 }
 
 /**
@@ -47,7 +49,7 @@ export function identityFromMetadata(md: Readonly<Record<string, string>>): Agen
 /** The gateway's streams: a ProcessStream per call, deciding bodies with the policy engine. */
 export function gatewayStreams(authorizer: Authorizer, o: ExtProcOptions = {}): StreamFactory {
   const pins = o.pins ?? new McpPinRegistry(new MemoryPinStore());
-  const deps = { authorizer, pins, ...(o.sideEffects ? { sideEffects: o.sideEffects } : {}), ...(o.onDecision ? { onDecision: o.onDecision } : {}), ...(o.onFailure ? { onFailure: o.onFailure } : {}) };
+  const deps = { authorizer, pins, ...(o.sideEffects ? { sideEffects: o.sideEffects } : {}), ...(o.onDecision ? { onDecision: o.onDecision } : {}), ...(o.onFailure ? { onFailure: o.onFailure } : {}), ...(o.grantLookupTimeoutMs !== undefined ? { grantLookupTimeoutMs: o.grantLookupTimeoutMs } : {}) };
   return (md) =>
     new ProcessStream({
       inspector: new GatewayInspector(deps, identityFromMetadata(md)),

@@ -24,6 +24,13 @@ import {
  *   STREAMED bodies are held (each chunk answered with `clear_body`) and released, decided,
  *   with the last chunk, or, for `text/event-stream`, decided and released event by event;
  * - held bytes are bounded by `maxBodyBytes`: over it the call is refused with a 413.
+ *
+ * A body verdict is synchronous unless the inspector has to ask the state store (a denial
+ * looking for a one-shot pass). The answer to that message is then a promise, and messages
+ * arriving meanwhile wait (at most MAX_BACKLOG, bytes within `maxBodyBytes`; one more fails
+ * the stream closed) and are answered, in order, after it: `onMessage` returns promises,
+ * settling in message order, until the backlog is drained. `close()` during the wait drops
+ * what was held; the waiting messages then get no responses.
  */
 
 export type Direction = 'request' | 'response';
@@ -54,7 +61,8 @@ export interface LocalReply {
 
 /** The policy side of a stream: one instance per stream, so it may keep what the request said. */
 export interface BodyInspector {
-  body(direction: Direction, exchange: Exchange, body: Buffer, complete: boolean): BodyVerdict;
+  /** Synchronous, or a promise (which should not reject; a rejection fails the stream closed). */
+  body(direction: Direction, exchange: Exchange, body: Buffer, complete: boolean): BodyVerdict | Promise<BodyVerdict>;
   event(direction: Direction, exchange: Exchange, event: string): EventVerdict;
 }
 
@@ -82,6 +90,19 @@ export interface ProcessResult {
 }
 
 const SILENT: ProcessResult = { responses: [] };
+
+/** Most messages held while a verdict is pending (Envoy waits for a buffered body's answer). */
+export const MAX_BACKLOG = 8;
+
+/** A message that arrived while a verdict was pending, and how to hand over its answer. */
+interface Waiting {
+  /** Dropped (undefined) once the stream is closed. */
+  readonly msg: ProcessingRequestMessage | undefined;
+  readonly bytes: number;
+  readonly answer: (r: ProcessResult | Promise<ProcessResult>) => void;
+  /** Its answer, already decided (the refusal of a message over the backlog's bounds). */
+  readonly ready?: ProcessResult;
+}
 
 export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
 const DEFAULT_MAX_EVENT_BYTES = 1024 * 1024;
@@ -117,6 +138,16 @@ export class ProcessStream {
   private readonly maxBody: number;
   private readonly maxEvent: number;
   private finished = false;
+  /** A body verdict is pending: later messages wait in `backlog`. */
+  private busy = false;
+  private backlog: Waiting[] = [];
+  private backlogBytes = 0;
+  /** In drain(): a message it handles may close the stream, which must not drain out of turn. */
+  private draining = false;
+  /** The answer of every message that arrives closed while a verdict is still pending. */
+  private silentTurn: Promise<ProcessResult> | undefined;
+  /** The body a pending verdict is about (here, not in the continuation, so close() can drop it). */
+  private parked: Buffer | undefined;
 
   constructor(private readonly opts: ProcessStreamOptions) {
     this.mode = opts.mode ?? SHIPPED_MODE;
@@ -134,18 +165,79 @@ export class ProcessStream {
     this.finished = true;
     this.req.release();
     this.res.release();
+    this.parked = undefined;
+    this.backlogBytes = 0;
+    // Waiting answers still settle after the pending one (in order), but hold no message.
+    this.backlog = this.backlog.map(({ answer, ready }) => ({ msg: undefined, bytes: 0, answer, ...(ready !== undefined ? { ready } : {}) }));
+    if (!this.busy && !this.draining) this.drain();
   }
 
-  onMessage(msg: ProcessingRequestMessage | undefined): ProcessResult {
+  /**
+   * The answer to one message: synchronous, or a promise when a verdict waits for the store
+   * (or the message waits behind one). Promises resolve in the order of their messages and
+   * never reject.
+   */
+  onMessage(msg: ProcessingRequestMessage | undefined): ProcessResult | Promise<ProcessResult> {
+    if (this.busy) return this.wait(msg);
     if (this.finished) return SILENT;
+    return this.handle(msg);
+  }
+
+  private handle(msg: ProcessingRequestMessage | undefined): ProcessResult | Promise<ProcessResult> {
+    let r: ProcessResult | Promise<ProcessResult>;
     try {
-      return this.dispatch(msg);
+      r = this.dispatch(msg);
     } catch {
-      return this.fail('joch_ext_proc_internal_error', 'the gateway failed while processing this message; refused (fail closed)');
+      return this.internalError();
+    }
+    if (!(r instanceof Promise)) return r;
+    this.busy = true;
+    const answered = r.catch(() => (this.finished ? SILENT : this.internalError()));
+    // Registered before the caller's own `then`, so the next message is handled first but its
+    // answer (a later promise) still settles after this one.
+    void answered.then(() => {
+      this.busy = false;
+      this.drain();
+    });
+    return answered;
+  }
+
+  private wait(msg: ProcessingRequestMessage | undefined): Promise<ProcessResult> {
+    if (this.finished) {
+      // Nothing more to answer, but not before what waits ahead: one shared, empty answer.
+      this.silentTurn ??= new Promise((answer) => this.backlog.push({ msg: undefined, bytes: 0, answer, ready: SILENT }));
+      return this.silentTurn;
+    }
+    const bytes = bodyBytes(msg);
+    if (this.backlog.length >= MAX_BACKLOG || this.backlogBytes + bytes > this.maxBody) {
+      // Refused now (the stream is closed: what waits gets nothing), answered in its turn.
+      const ready = this.fail('joch_ext_proc_backlog', `more than ${MAX_BACKLOG} messages or ${this.maxBody} body bytes arrived while a decision was pending`);
+      return new Promise((answer) => this.backlog.push({ msg: undefined, bytes: 0, answer, ready }));
+    }
+    this.backlogBytes += bytes;
+    return new Promise((answer) => this.backlog.push({ msg, bytes, answer }));
+  }
+
+  /** Handles waiting messages in order until one of them pends again. */
+  private drain(): void {
+    this.draining = true;
+    try {
+      while (!this.busy) {
+        const w = this.backlog.shift();
+        if (w === undefined) return;
+        this.backlogBytes -= w.bytes;
+        w.answer(w.ready ?? (this.finished ? SILENT : this.handle(w.msg)));
+      }
+    } finally {
+      this.draining = false;
     }
   }
 
-  private dispatch(msg: ProcessingRequestMessage | undefined): ProcessResult {
+  private internalError(): ProcessResult {
+    return this.fail('joch_ext_proc_internal_error', 'the gateway failed while processing this message; refused (fail closed)');
+  }
+
+  private dispatch(msg: ProcessingRequestMessage | undefined): ProcessResult | Promise<ProcessResult> {
     const kind = kindOf(msg);
     if (kind === undefined || msg === undefined) return this.fail('joch_ext_proc_malformed', 'a ProcessingRequest carried none of the six message kinds');
     switch (kind) {
@@ -193,7 +285,7 @@ export class ProcessStream {
     return { responses: [out] };
   }
 
-  private onBody(dir: Direction, st: DirectionState, m: HttpBodyMessage): ProcessResult {
+  private onBody(dir: Direction, st: DirectionState, m: HttpBodyMessage): ProcessResult | Promise<ProcessResult> {
     const headerMode = dir === 'request' ? this.mode.request_header_mode : this.mode.response_header_mode;
     if (st.ended || st.trailersSeen || (!st.headersSeen && headerMode !== 'SKIP')) {
       return this.fail('joch_ext_proc_out_of_order', `a ${dir} body chunk arrived ${st.ended ? 'after the end of the body' : 'before the headers'}`);
@@ -224,8 +316,18 @@ export class ProcessStream {
   }
 
   /** Decides a whole body and shapes the body response; `buffered`: headers are still held, so header changes apply. */
-  private verdict(dir: Direction, st: DirectionState, body: Buffer, complete: boolean, buffered: boolean): ProcessResult {
+  private verdict(dir: Direction, st: DirectionState, body: Buffer, complete: boolean, buffered: boolean): ProcessResult | Promise<ProcessResult> {
     const v = this.opts.inspector.body(dir, this.exchange(), body, complete);
+    if (!(v instanceof Promise)) return this.shape(dir, st, body, buffered, v);
+    this.parked = body;
+    return v.then((later) => {
+      const held = this.parked;
+      this.parked = undefined;
+      return this.finished || held === undefined ? SILENT : this.shape(dir, st, held, buffered, later);
+    });
+  }
+
+  private shape(dir: Direction, st: DirectionState, body: Buffer, buffered: boolean, v: BodyVerdict): ProcessResult {
     if (v.kind === 'deny') return this.immediate(v.reply);
     const common: Record<string, unknown> = { status: 'CONTINUE' };
     const set: Record<string, string> = { ...v.headers?.set };
@@ -344,6 +446,10 @@ function kindOf(msg: ProcessingRequestMessage | undefined): RequestKind | undefi
   const named = msg.request;
   if (named !== undefined) return (REQUEST_KINDS as readonly string[]).includes(named) && typeof msg[named as RequestKind] === 'object' ? (named as RequestKind) : undefined;
   return REQUEST_KINDS.find((k) => typeof msg[k] === 'object' && msg[k] !== null);
+}
+
+function bodyBytes(msg: ProcessingRequestMessage | undefined): number {
+  return (msg?.request_body?.body?.byteLength ?? 0) + (msg?.response_body?.body?.byteLength ?? 0);
 }
 
 function bodyResponse(dir: Direction, common: Record<string, unknown>): ProcessingResponseMessage {

@@ -4,7 +4,7 @@ import { DEFAULT_PROVIDER_HOSTS, providerMatcher } from '../../../src/context/pr
 import type { Authorizer } from '../../../src/envoy/authorization.js';
 import { gatewayStreams } from '../../../src/envoy/ext-proc/index.js';
 import { engineFor } from '../../policy/helpers.js';
-import { headerMap, wireRequest, wireResponse } from './wire.js';
+import { headerMap, send, wireRequest, wireResponse } from './wire.js';
 
 const POLICY = `apiVersion: joch.dev/v1alpha1
 kind: Policy
@@ -57,7 +57,7 @@ describe('ProcessStream under arbitrary message sequences', () => {
         let immediate = false;
         for (const raw of msgs) {
           const msg = wireRequest(raw);
-          const out = stream.onMessage(msg).responses.map(wireResponse);
+          const out = send(stream, msg);
           if (immediate) {
             expect(out).toEqual([]);
             continue;
@@ -70,6 +70,48 @@ describe('ProcessStream under arbitrary message sequences', () => {
         stream.close();
       }),
       { numRuns: 400 },
+    );
+  });
+});
+
+describe('ProcessStream under arbitrary message sequences, with denials waiting for a grant lookup', () => {
+  it('pipelined messages: one answer each (or one ImmediateResponse, then silence), settled in message order', async () => {
+    const engine = engineFor(POLICY);
+    await fc.assert(
+      fc.asyncProperty(mode, fc.array(message, { maxLength: 12 }), fc.array(fc.boolean(), { minLength: 12, maxLength: 12 }), fc.boolean(), async (m, msgs, passes, closeEarly) => {
+        let n = 0;
+        // Each lookup settles on a later turn, as a store round trip would: a pass or not.
+        const grants: NonNullable<Authorizer['grants']> = {
+          review: (_ctx, d) => new Promise((r) => setTimeout(() => r(passes[n++ % passes.length] ? { ...d, decision: 'allow', reason: 'approved-once' } : d), 0)),
+        };
+        const authorizer: Authorizer = { engine: () => engine, providers: providerMatcher([DEFAULT_PROVIDER_HOSTS]), grants };
+        const stream = gatewayStreams(authorizer, { mode: m, maxBodyBytes: 256 })({});
+        const settled: number[] = [];
+        const answers = msgs.map((raw, i) => {
+          const msg = wireRequest(raw);
+          return Promise.resolve(stream.onMessage(msg)).then((r) => {
+            settled.push(i);
+            return { kind: msg.request, out: r.responses.map(wireResponse) };
+          });
+        });
+        if (closeEarly) stream.close();
+        const results = await Promise.all(answers);
+        expect(settled).toEqual(msgs.map((_, i) => i));
+        // At most one ImmediateResponse, nothing after it. Before it, one answer of the
+        // message's kind each; none only when the stream was closed meanwhile (by the test, or
+        // by a message over the backlog's bound, whose refusal is the ImmediateResponse).
+        const at = results.findIndex((r) => r.out[0]?.['response'] === 'immediate_response');
+        const backlogRefusal = at >= 0 && results[at]!.out[0]!['immediate_response'].details === 'joch_ext_proc_backlog';
+        results.forEach(({ kind, out }, i) => {
+          expect(out.length).toBeLessThanOrEqual(1);
+          if (at >= 0 && i > at) return expect(out).toEqual([]);
+          if (i === at) return;
+          if (out.length === 0) return expect(closeEarly || backlogRefusal).toBe(true);
+          expect(out[0]!['response']).toBe(kind);
+        });
+        stream.close();
+      }),
+      { numRuns: 300 },
     );
   });
 });

@@ -185,7 +185,7 @@ describe('ProcessStream: bad input never crashes', () => {
     });
     send(boom, reqHeaders({}));
     expect(send(boom, reqBody('x'))[0]!.immediate_response.details).toBe('joch_ext_proc_internal_error');
-    expect(new ProcessStream({ inspector: inspector() }).onMessage(undefined).responses).toHaveLength(1);
+    expect(send(new ProcessStream({ inspector: inspector() }), undefined as never)).toHaveLength(1);
   });
 
   it('close() is idempotent and silences the stream', () => {

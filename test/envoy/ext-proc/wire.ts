@@ -32,9 +32,16 @@ export const respHeaders = (h: Record<string, string>, end = false): ProcessingR
 export const reqBody = (body: string | Buffer, end = true): ProcessingRequestMessage => wireRequest({ request_body: { body: Buffer.from(body), end_of_stream: end } });
 export const respBody = (body: string | Buffer, end = true): ProcessingRequestMessage => wireRequest({ response_body: { body: Buffer.from(body), end_of_stream: end } });
 
-/** Feeds one message and returns the decoded responses. */
+/** Feeds one message and returns the decoded responses; the answer must be synchronous. */
 export function send(s: ProcessStream, msg: ProcessingRequestMessage): Decoded[] {
-  return s.onMessage(msg).responses.map(wireResponse);
+  const r = s.onMessage(msg);
+  if (r instanceof Promise) throw new Error('the stream answered asynchronously; use sendAsync');
+  return r.responses.map(wireResponse);
+}
+
+/** Feeds one message and returns the decoded responses, waiting if the answer is a promise. */
+export async function sendAsync(s: ProcessStream, msg: ProcessingRequestMessage): Promise<Decoded[]> {
+  return (await s.onMessage(msg)).responses.map(wireResponse);
 }
 
 /** The single response's oneof case. */
