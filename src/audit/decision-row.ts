@@ -110,34 +110,68 @@ export function isDecisionRow(item: EncodedEvent | DecisionRow): item is Decisio
 
 /** The row as an encoded `decision` event: its data written straight to canonical JSON. */
 export function decisionEncoded(row: DecisionRow): EncodedEvent {
-  return { tenant: row[1], type: 'decision', time: row[0], actorJson: `{"id":${JSON.stringify(row[2])},"type":"agent"}`, dataJson: members(row, 3, DATA) };
+  return { tenant: row[1], type: 'decision', time: row[0], actorJson: `{"id":${quote(row[2])},"type":"agent"}`, dataJson: members(row, 3, DATA_FIELDS) };
 }
 
-/** `{...}` of `fields` whose values are `v[from]`, `v[from + 1]`, ...; undefined members left out. */
-function members(v: readonly RowValue[], from: number, fields: readonly (readonly [string, Shape])[]): string {
+/** Nothing JSON.stringify would escape: no quote, backslash, control character or surrogate. */
+const PLAIN = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
+
+/** A member as written: its key already quoted, with and without the comma before it. */
+interface Field {
+  readonly first: string;
+  readonly next: string;
+  readonly shape: Compiled;
+}
+type Compiled = 'value' | { readonly fields: readonly Field[] } | { readonly listOf: Compiled };
+
+function compile(shape: Shape): Compiled {
+  if (shape === 'value') return shape;
+  if ('listOf' in shape) return { listOf: compile(shape.listOf) };
+  return { fields: fields(shape.fields) };
+}
+function fields(list: readonly (readonly [string, Shape])[]): Field[] {
+  return list.map(([key, shape]) => ({ first: `${quote(key)}:`, next: `,${quote(key)}:`, shape: compile(shape) }));
+}
+const DATA_FIELDS = fields(DATA);
+
+/** `{...}` of `list` whose values are `v[from]`, `v[from + 1]`, ...; undefined members left out. */
+function members(v: readonly RowValue[], from: number, list: readonly Field[]): string {
   let out = '{';
-  for (let i = 0; i < fields.length; i++) {
+  let first = true;
+  for (let i = 0; i < list.length; i++) {
     const m = v[from + i];
     if (m === undefined) continue;
-    const [key, shape] = fields[i] as readonly [string, Shape];
-    out += `${out.length > 1 ? ',' : ''}"${key}":${encode(m, shape)}`;
+    const f = list[i] as Field;
+    out += (first ? f.first : f.next) + encode(m, f.shape);
+    first = false;
   }
-  return `${out}}`;
+  return out + '}';
 }
 
-function encode(v: RowValue, shape: Shape): string {
+function encode(v: RowValue, shape: Compiled): string {
   if (shape === 'value' || !Array.isArray(v)) return primitive(v);
-  if ('listOf' in shape) return `[${v.map((o) => encode(o, shape.listOf)).join(',')}]`;
-  return members(v, 0, shape.fields);
+  if ('fields' in shape) return members(v, 0, shape.fields);
+  let out = '[';
+  for (let i = 0; i < v.length; i++) out += (i > 0 ? ',' : '') + encode(v[i], shape.listOf);
+  return out + ']';
 }
 
 /** As canonicalEncode writes primitives (and arrays of them). */
 function primitive(v: RowValue): string {
-  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'string') return quote(v);
   if (typeof v === 'number') return Number.isFinite(v) ? String(v) : 'null';
   if (typeof v === 'boolean') return v ? 'true' : 'false';
-  if (Array.isArray(v)) return `[${v.map((x) => (x === undefined ? 'null' : primitive(x))).join(',')}]`;
+  if (Array.isArray(v)) {
+    let out = '[';
+    for (let i = 0; i < v.length; i++) out += (i > 0 ? ',' : '') + (v[i] === undefined ? 'null' : primitive(v[i]));
+    return out + ']';
+  }
   return 'null';
+}
+
+/** JSON.stringify of a string, without its cost for the common plain case. */
+function quote(s: string): string {
+  return PLAIN.test(s) ? `"${s}"` : JSON.stringify(s);
 }
 
 /** Every string of the context that a decision record keeps, one per line (finding paths hold payload keys). */
