@@ -104,15 +104,22 @@ export class Engine {
   }
 
   private run(ctx: DecisionContext, trace: PolicyTrace[] | undefined): Decision {
-    const index = this.policies.candidates(ctx.tenant, ctx.namespace, ctx.hook);
-    // Explaining walks every candidate to say why each did or did not apply; deciding only
-    // looks at those the selector index lets through.
-    const candidates = trace ? index.policies : index.select(ctx.agent?.labels);
+    const candidates = this.policies.candidates(ctx.tenant, ctx.namespace, ctx.hook);
+    // Explaining walks every candidate, and every rule, to say why each did or did not
+    // apply; deciding only looks at the policies the selector index lets through, and only
+    // at the rules that can fire under this hook.
+    const positions = trace ? candidates.index.all : candidates.index.positions(ctx.agent?.labels);
     const applicable: CompiledPolicy[] = [];
+    const applicableRules: (readonly CompiledRule[])[] = [];
     const traces = trace && new Map<CompiledPolicy, PolicyTrace>();
-    for (const p of candidates) {
+    for (let k = 0; k < positions.length; k++) {
+      const pos = positions[k] as number;
+      const p = candidates.policies[pos] as CompiledPolicy;
       const applies = appliesTo(p, ctx);
-      if (applies) applicable.push(p);
+      if (applies) {
+        applicable.push(p);
+        applicableRules.push(trace ? p.rules : (candidates.rules[pos] as readonly CompiledRule[]));
+      }
       if (trace && traces) {
         const t = policyTrace(p, applies ? undefined : whyNot(p, ctx));
         trace.push(t);
@@ -128,10 +135,12 @@ export class Engine {
     let approvalBy: [CompiledPolicy, CompiledRule] | undefined;
     const modifications: [CompiledPolicy, CompiledRule][] = [];
 
-    for (const p of applicable) {
+    for (let k = 0; k < applicable.length; k++) {
+      const p = applicable[k] as CompiledPolicy;
+      const rules = applicableRules[k] as readonly CompiledRule[];
       const pt = traces?.get(p);
-      for (let i = 0; i < p.rules.length; i++) {
-        const rule = p.rules[i] as CompiledRule;
+      for (let i = 0; i < rules.length; i++) {
+        const rule = rules[i] as CompiledRule;
         const fired = rule.condition.test(state);
         pt?.rules.push(ruleTrace(rule, fired ? 'matched' : 'not-matched', state));
         if (!fired) continue;
@@ -145,7 +154,7 @@ export class Engine {
         }
         if (effect.kind === 'allow') {
           allowedBy ??= [p, rule];
-          for (const rest of p.rules.slice(i + 1)) pt?.rules.push(ruleTrace(rest, 'skipped'));
+          if (pt) for (const rest of rules.slice(i + 1)) pt.rules.push(ruleTrace(rest, 'skipped'));
           break;
         }
         if (effect.kind === 'approval') approvalBy ??= [p, rule];

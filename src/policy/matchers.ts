@@ -4,6 +4,7 @@ import type { EvalState } from './eval-state.js';
 import { compileGlob, isGlob, type GlobStyle } from './glob.js';
 import type { PathDef, ValueKind } from './paths.js';
 import { Codes, type DocPath, type ProblemSink } from './problems.js';
+import { intern } from './intern.js';
 import { compileSafeRegex } from './regex.js';
 import { didYouMean } from './suggest.js';
 
@@ -13,6 +14,39 @@ import { didYouMean } from './suggest.js';
  * value is absent; `exists` tests presence; `not` is plain logical negation.
  */
 export type Matcher = (value: unknown, s: EvalState) => boolean;
+
+/**
+ * What a matcher does, when it is one of the common simple tests. Conditions run these inline
+ * instead of calling the matcher closure (a decision over thousands of rules is bound by how
+ * many objects it touches, and a closure drags in its context), and the policy set uses `eq`
+ * and `in` to drop rules a context cannot fire. Each shape tests exactly what its matcher does.
+ */
+export type MatcherShape =
+  /** `v === value`; strings are interned, so a mismatch is a pointer comparison. */
+  | { readonly op: 'eq'; readonly value: string | number }
+  /** `values.has(v)`: strings only, so SameValueZero and `===` agree. */
+  | { readonly op: 'in'; readonly values: ReadonlySet<string> }
+  | { readonly op: 'gt' | 'gte' | 'lt' | 'lte' | 'ne'; readonly n: number };
+
+const shapes = new WeakMap<Matcher, MatcherShape>();
+
+/** The shape of a compiled matcher, when it has a simple one. */
+export function shapeOf(m: Matcher): MatcherShape | undefined {
+  return shapes.get(m);
+}
+
+function shaped(m: Matcher, shape: MatcherShape): Matcher {
+  shapes.set(m, shape);
+  return m;
+}
+
+/** The strings a matcher accepts when it accepts only a fixed set of strings (equality or a list of them). */
+export function acceptedStrings(m: Matcher): ReadonlySet<string> | undefined {
+  const shape = shapes.get(m);
+  if (shape?.op === 'in') return shape.values;
+  if (shape?.op === 'eq' && typeof shape.value === 'string') return new Set([shape.value]);
+  return undefined;
+}
 
 export const NOT_ALLOWLISTED = 'not-allowlisted';
 export const ALLOWLISTED = 'allowlisted';
@@ -46,10 +80,13 @@ function anyOf(c: MatcherCompiler, items: unknown[], at: DocPath, what: string):
   }
   const parts = items.map((item, i) => compile(c, item, [...at, i]));
   if (!parts.every(isDefined)) return undefined;
-  return (v, s) => {
-    for (const m of parts) if (m(v, s)) return true;
+  const m: Matcher = (v, s) => {
+    for (const p of parts) if (p(v, s)) return true;
     return false;
   };
+  const sets = parts.map(acceptedStrings);
+  if (!sets.every(isDefined)) return m;
+  return shaped(m, { op: 'in', values: new Set(sets.flatMap((set) => [...set])) });
 }
 
 function compileScalar(c: MatcherCompiler, spec: unknown, at: DocPath): Matcher | undefined {
@@ -78,7 +115,7 @@ function compileScalar(c: MatcherCompiler, spec: unknown, at: DocPath): Matcher 
 }
 
 function numberScalar(c: MatcherCompiler, spec: unknown, at: DocPath): Matcher | undefined {
-  if (typeof spec === 'number') return (v) => v === spec;
+  if (typeof spec === 'number') return numberEquals(spec);
   const m = COMPARISON.exec(String(spec));
   if (!m) {
     c.sink.error(
@@ -92,18 +129,27 @@ function numberScalar(c: MatcherCompiler, spec: unknown, at: DocPath): Matcher |
   const n = Number(m[2]);
   switch (m[1]) {
     case '>':
-      return (v) => typeof v === 'number' && v > n;
+      return shaped((v) => typeof v === 'number' && v > n, { op: 'gt', n });
     case '>=':
-      return (v) => typeof v === 'number' && v >= n;
+      return shaped((v) => typeof v === 'number' && v >= n, { op: 'gte', n });
     case '<':
-      return (v) => typeof v === 'number' && v < n;
+      return shaped((v) => typeof v === 'number' && v < n, { op: 'lt', n });
     case '<=':
-      return (v) => typeof v === 'number' && v <= n;
+      return shaped((v) => typeof v === 'number' && v <= n, { op: 'lte', n });
     case '!=':
-      return (v) => typeof v === 'number' && v !== n;
+      return shaped((v) => typeof v === 'number' && v !== n, { op: 'ne', n });
     default:
-      return (v) => v === n;
+      return numberEquals(n);
   }
+}
+
+function numberEquals(n: number): Matcher {
+  return shaped((v) => v === n, { op: 'eq', value: n });
+}
+
+function stringEquals(raw: string): Matcher {
+  const value = intern(raw);
+  return shaped((v) => v === value, { op: 'eq', value });
 }
 
 function classMatcher(c: MatcherCompiler, spec: unknown, at: DocPath): Matcher | undefined {
@@ -128,14 +174,14 @@ function hookMatcher(c: MatcherCompiler, spec: unknown, at: DocPath): Matcher | 
     c.sink.error(Codes.matcher, `"${name}" is not a hook; hooks are ${HOOKS.join(', ')}`, at, hint ? `did you mean "${hint}"?` : undefined);
     return undefined;
   }
-  return (v) => v === name;
+  return stringEquals(name);
 }
 
 /** A plain string: a glob when it contains `*` (and globs are allowed here), else equality. */
 function stringScalar(c: MatcherCompiler, raw: string, at: DocPath, globs: boolean): Matcher | undefined {
   const value = normalise(c.def.kind, raw);
   if (globs && isGlob(value)) return globMatcher(c, value, at);
-  return (v) => v === value;
+  return stringEquals(value);
 }
 
 function globMatcher(c: MatcherCompiler, pattern: string, at: DocPath): Matcher | undefined {
@@ -200,7 +246,7 @@ function compileOperator(c: MatcherCompiler, key: string, arg: unknown, at: DocP
   switch (op) {
     case 'equals':
       if (arg === null || typeof arg === 'object' || typeof arg === 'boolean') return fail(c, at, `"equals" takes a string or number`);
-      if (kind === 'number') return typeof arg === 'number' ? (v) => v === arg : fail(c, at, `"${path}" is a number`);
+      if (kind === 'number') return typeof arg === 'number' ? numberEquals(arg) : fail(c, at, `"${path}" is a number`);
       if (kind === 'classes' || kind === 'hook') return compileScalar(c, arg, at);
       return stringScalar(c, String(arg), at, false);
     case 'in':
@@ -209,10 +255,12 @@ function compileOperator(c: MatcherCompiler, key: string, arg: unknown, at: DocP
       const set = new Set<unknown>();
       for (const [i, item] of arg.entries()) {
         if (item === null || typeof item === 'object' || typeof item === 'boolean') return fail(c, [...at, i], `list items must be strings or numbers`);
-        set.add(kind === 'number' ? item : normalise(kind, String(item)));
+        set.add(kind === 'number' ? item : intern(normalise(kind, String(item))));
       }
       if (kind === 'classes') return fail(c, at, `data.contains takes a class or a list of classes, not "${op}"`);
-      return op === 'in' ? (v) => set.has(v) : (v) => v !== undefined && !set.has(v);
+      if (op === 'notIn') return (v) => v !== undefined && !set.has(v);
+      const isIn: Matcher = (v) => set.has(v);
+      return kind === 'number' ? isIn : shaped(isIn, { op: 'in', values: set as Set<string> });
     }
     case 'glob': {
       if (kind === 'number' || kind === 'classes' || kind === 'hook') return fail(c, at, `globs apply to strings; "${path}" holds ${describeKind(kind)}`);

@@ -1,7 +1,37 @@
 import type { Hook } from '../context/types.js';
 import { contentVersion } from './canonical.js';
 import { SelectorIndex } from './selector-index.js';
-import type { CompiledPolicy } from './types.js';
+import type { CompiledPolicy, CompiledRule } from './types.js';
+
+/**
+ * The policies that can apply to one (tenant, namespace, hook), in evaluation order, with
+ * the selector index over them and, per policy, the rules that can fire under this hook.
+ */
+export class Candidates {
+  readonly index: SelectorIndex;
+  /**
+   * Same positions as `policies`: each policy's rules without those whose `when` requires
+   * another hook. Those could never fire here, so deciding skips them without touching them;
+   * `--explain` still walks every rule.
+   */
+  readonly rules: readonly (readonly CompiledRule[])[];
+
+  constructor(
+    readonly policies: readonly CompiledPolicy[],
+    hook: Hook,
+  ) {
+    this.index = new SelectorIndex(policies);
+    this.rules = policies.map((p) => {
+      const rules = p.rules.filter((r) => canFireUnder(r, hook));
+      return rules.length === p.rules.length ? p.rules : rules;
+    });
+  }
+}
+
+function canFireUnder(rule: CompiledRule, hook: Hook): boolean {
+  for (const r of rule.condition.requires) if (r.path === 'hook' && !r.values.has(hook)) return false;
+  return true;
+}
 
 /**
  * An immutable, indexed set of compiled policies.
@@ -19,7 +49,8 @@ export class PolicySet {
   readonly version: string;
   private readonly tenants: ReadonlySet<string>;
   private readonly namespaces: ReadonlySet<string>;
-  private readonly cache = new Map<string, SelectorIndex>();
+  /** tenant → namespace → hook → candidates (undefined for tenants and namespaces no policy names). */
+  private readonly cache = new Map<string | undefined, Map<string | undefined, Map<Hook, Candidates>>>();
 
   constructor(policies: readonly CompiledPolicy[]) {
     this.policies = [...policies].sort(compareForEvaluation);
@@ -29,18 +60,23 @@ export class PolicySet {
   }
 
   /** The policies that can apply to this tenant, namespace and hook, in order, indexed by selector. */
-  candidates(tenant: string | undefined, namespace: string | undefined, hook: Hook): SelectorIndex {
+  candidates(tenant: string | undefined, namespace: string | undefined, hook: Hook): Candidates {
+    // Nested maps rather than one joined key: no string is built and hashed per decision.
     const t = tenant !== undefined && this.tenants.has(tenant) ? tenant : undefined;
     const n = namespace !== undefined && this.namespaces.has(namespace) ? namespace : undefined;
-    const key = `${t ?? ''}\u0000${n ?? ''}\u0000${hook}`;
-    let list = this.cache.get(key);
+    let byNamespace = this.cache.get(t);
+    if (byNamespace === undefined) this.cache.set(t, (byNamespace = new Map()));
+    let byHook = byNamespace.get(n);
+    if (byHook === undefined) byNamespace.set(n, (byHook = new Map()));
+    let list = byHook.get(hook);
     if (list === undefined) {
-      list = new SelectorIndex(
+      list = new Candidates(
         this.policies.filter(
           (p) => (p.tenant === undefined || p.tenant === t) && (p.namespace === undefined || p.namespace === n) && (p.hooks === undefined || p.hooks.has(hook)),
         ),
+        hook,
       );
-      this.cache.set(key, list);
+      byHook.set(hook, list);
     }
     return list;
   }

@@ -19,12 +19,15 @@ export class SelectorIndex {
   private readonly index = new Map<string, Map<string, number[]>>();
   /** Short lists are cheaper to scan than to index (measured: bench/policy-eval.ts). */
   private readonly indexed: boolean;
+  /** Every position, in order. */
+  readonly all: readonly number[];
 
   constructor(
     readonly policies: readonly CompiledPolicy[],
     threshold = INDEX_THRESHOLD,
   ) {
     this.indexed = policies.length > threshold;
+    this.all = policies.map((_, i) => i);
     this.needed = new Uint16Array(this.indexed ? policies.length : 0);
     this.counts = new Uint16Array(this.needed.length);
     if (!this.indexed) return;
@@ -48,7 +51,12 @@ export class SelectorIndex {
    * are not indexed.
    */
   select(labels: Labels): readonly CompiledPolicy[] {
-    if (!this.indexed) return this.policies;
+    return this.positions(labels).map((i) => this.policies[i] as CompiledPolicy);
+  }
+
+  /** As `select`, but the policies' positions in `policies`, ascending. */
+  positions(labels: Labels): readonly number[] {
+    if (!this.indexed) return this.all;
     const counts = this.counts; // scratch, zeroed again below: evaluation is synchronous
     for (const [key, byValue] of this.index) {
       const value = labelValue(labels, key);
@@ -56,10 +64,10 @@ export class SelectorIndex {
       const hits = byValue.get(value);
       if (hits !== undefined) for (const i of hits) counts[i] = (counts[i] as number) + 1;
     }
-    const out: CompiledPolicy[] = [];
+    const out: number[] = [];
     const needed = this.needed;
     for (let i = 0; i < needed.length; i++) {
-      if (counts[i] === needed[i]) out.push(this.policies[i] as CompiledPolicy);
+      if (counts[i] === needed[i]) out.push(i);
       counts[i] = 0;
     }
     return out;
