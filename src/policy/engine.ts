@@ -115,7 +115,7 @@ export class Engine {
     for (let k = 0; k < positions.length; k++) {
       const pos = positions[k] as number;
       const p = candidates.policies[pos] as CompiledPolicy;
-      const applies = appliesTo(p, ctx);
+      const applies = trace ? appliesTo(p, ctx) : inEnvironment(p, ctx) && (candidates.index.exact(pos) || p.selector.matches(ctx.agent?.labels));
       if (applies) {
         applicable.push(p);
         applicableRules.push(trace ? p.rules : (candidates.rules[pos] as readonly CompiledRule[]));
@@ -243,8 +243,11 @@ export class Engine {
 }
 
 function appliesTo(p: CompiledPolicy, ctx: DecisionContext): boolean {
-  if (p.environments !== undefined && (ctx.environment === undefined || !p.environments.has(ctx.environment))) return false;
-  return p.selector.matches(ctx.agent?.labels);
+  return inEnvironment(p, ctx) && p.selector.matches(ctx.agent?.labels);
+}
+
+function inEnvironment(p: CompiledPolicy, ctx: DecisionContext): boolean {
+  return p.environments === undefined || (ctx.environment !== undefined && p.environments.has(ctx.environment));
 }
 
 function whyNot(p: CompiledPolicy, ctx: DecisionContext): string {

@@ -19,6 +19,8 @@ export interface CompiledSelector {
    * conditions a selector index can look up instead of testing each selector in turn.
    */
   readonly positive: readonly PositiveRequirement[];
+  /** Whether `positive` is the whole selector (no NotIn, Exists or DoesNotExist). */
+  readonly complete: boolean;
 }
 
 export interface PositiveRequirement {
@@ -51,9 +53,11 @@ function holds(r: Requirement, labels: Labels): boolean {
 
 class Selector implements CompiledSelector {
   readonly positive: readonly PositiveRequirement[];
+  readonly complete: boolean;
 
   constructor(private readonly reqs: readonly Requirement[]) {
     this.positive = reqs.flatMap((r) => (r.op === 'In' ? [{ key: r.key, values: [...(r.values as ReadonlySet<string>)] }] : []));
+    this.complete = this.positive.length === reqs.length;
   }
 
   matches(labels: Labels): boolean {
