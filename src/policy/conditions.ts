@@ -33,6 +33,7 @@ export interface Condition {
 
 export interface Requirement {
   readonly path: string;
+  readonly get: PathDef['get'];
   readonly values: ReadonlySet<string>;
 }
 
@@ -134,7 +135,7 @@ class PathTest implements Condition {
     this.values = shape?.op === 'in' ? shape.values : undefined;
     this.n = shape !== undefined && 'n' in shape ? shape.n : 0;
     const accepted = acceptedStrings(matcher);
-    this.requires = accepted === undefined ? NONE : [{ path: def.path, values: accepted }];
+    this.requires = accepted === undefined ? NONE : [{ path: def.path, get: def.get, values: accepted }];
   }
 
   test(s: EvalState): boolean {

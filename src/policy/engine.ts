@@ -110,7 +110,7 @@ export class Engine {
     // at the rules that can fire under this hook.
     const positions = trace ? candidates.index.all : candidates.index.positions(ctx.agent?.labels);
     const applicable: CompiledPolicy[] = [];
-    const applicableRules: (readonly CompiledRule[])[] = [];
+    const applicableAt: number[] = [];
     const traces = trace && new Map<CompiledPolicy, PolicyTrace>();
     for (let k = 0; k < positions.length; k++) {
       const pos = positions[k] as number;
@@ -118,7 +118,7 @@ export class Engine {
       const applies = trace ? appliesTo(p, ctx) : inEnvironment(p, ctx) && (candidates.index.exact(pos) || p.selector.matches(ctx.agent?.labels));
       if (applies) {
         applicable.push(p);
-        applicableRules.push(trace ? p.rules : (candidates.rules[pos] as readonly CompiledRule[]));
+        applicableAt.push(pos);
       }
       if (trace && traces) {
         const t = policyTrace(p, applies ? undefined : whyNot(p, ctx));
@@ -130,6 +130,7 @@ export class Engine {
     if (egressDeny) return egressDeny;
 
     const state = new DecisionState(ctx, applicable);
+    const passing = trace || applicable.length === 0 ? undefined : candidates.passing(state);
     const matched: MatchedRule[] = [];
     let allowedBy: [CompiledPolicy, CompiledRule] | undefined;
     let approvalBy: [CompiledPolicy, CompiledRule] | undefined;
@@ -137,9 +138,12 @@ export class Engine {
 
     for (let k = 0; k < applicable.length; k++) {
       const p = applicable[k] as CompiledPolicy;
-      const rules = applicableRules[k] as readonly CompiledRule[];
+      const pos = applicableAt[k] as number;
+      const rules = trace ? p.rules : (candidates.rules[pos] as readonly CompiledRule[]);
+      const offset = candidates.offsets[pos] as number;
       const pt = traces?.get(p);
       for (let i = 0; i < rules.length; i++) {
+        if (passing !== undefined && passing[offset + i] === 0) continue;
         const rule = rules[i] as CompiledRule;
         const fired = rule.condition.test(state);
         pt?.rules.push(ruleTrace(rule, fired ? 'matched' : 'not-matched', state));

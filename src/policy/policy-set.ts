@@ -1,37 +1,7 @@
 import type { Hook } from '../context/types.js';
 import { contentVersion } from './canonical.js';
-import { SelectorIndex } from './selector-index.js';
-import type { CompiledPolicy, CompiledRule } from './types.js';
-
-/**
- * The policies that can apply to one (tenant, namespace, hook), in evaluation order, with
- * the selector index over them and, per policy, the rules that can fire under this hook.
- */
-export class Candidates {
-  readonly index: SelectorIndex;
-  /**
-   * Same positions as `policies`: each policy's rules without those whose `when` requires
-   * another hook. Those could never fire here, so deciding skips them without touching them;
-   * `--explain` still walks every rule.
-   */
-  readonly rules: readonly (readonly CompiledRule[])[];
-
-  constructor(
-    readonly policies: readonly CompiledPolicy[],
-    hook: Hook,
-  ) {
-    this.index = new SelectorIndex(policies);
-    this.rules = policies.map((p) => {
-      const rules = p.rules.filter((r) => canFireUnder(r, hook));
-      return rules.length === p.rules.length ? p.rules : rules;
-    });
-  }
-}
-
-function canFireUnder(rule: CompiledRule, hook: Hook): boolean {
-  for (const r of rule.condition.requires) if (r.path === 'hook' && !r.values.has(hook)) return false;
-  return true;
-}
+import { Candidates } from './candidates.js';
+import type { CompiledPolicy } from './types.js';
 
 /**
  * An immutable, indexed set of compiled policies.
@@ -62,6 +32,9 @@ export class PolicySet {
   /** The policies that can apply to this tenant, namespace and hook, in order, indexed by selector. */
   candidates(tenant: string | undefined, namespace: string | undefined, hook: Hook): Candidates {
     // Nested maps rather than one joined key: no string is built and hashed per decision.
+    // Known tenants and namespaces are their own keys, so the common case is three lookups.
+    const hit = this.cache.get(tenant)?.get(namespace)?.get(hook);
+    if (hit !== undefined) return hit;
     const t = tenant !== undefined && this.tenants.has(tenant) ? tenant : undefined;
     const n = namespace !== undefined && this.namespaces.has(namespace) ? namespace : undefined;
     let byNamespace = this.cache.get(t);
