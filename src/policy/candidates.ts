@@ -11,8 +11,9 @@ import type { CompiledPolicy, CompiledRule } from './types.js';
  * - per policy, its rules without those whose `when` requires another hook (they could
  *   never fire here);
  * - a guard index over the rest: a rule whose `when` requires a path to hold one of a few
- *   strings (`tool.name: shell`, `request.method: [POST, DELETE]`) is skipped, without
- *   reading the rule at all, when the context's value is not among them.
+ *   strings (`tool.name: shell`, `request.method: [POST, DELETE]`) or a number past a bound
+ *   (`cost.runUsd: ">5"`) is skipped, without reading the rule at all, when the context's
+ *   value does not qualify.
  * A skipped rule is one whose `when` is certainly false, so decisions are unchanged;
  * `--explain` walks every rule of every candidate regardless.
  */
@@ -53,14 +54,30 @@ export class Candidates {
 }
 
 function canFireUnder(rule: CompiledRule, hook: Hook): boolean {
-  for (const r of rule.condition.requires) if (r.path === 'hook' && !r.values.has(hook)) return false;
+  for (const r of rule.condition.requires) if (r.kind === 'oneOf' && r.path === 'hook' && !r.values.has(hook)) return false;
   return true;
 }
 
-/** Per guarded path: which rules each value lets through. */
+/** Per guarded path: which rules each string value lets through, and the numeric bounds. */
 interface GuardPath {
   readonly get: Requirement['get'];
   readonly byValue: Map<string, number[]>;
+  /** `gt`/`gte` bounds by ascending `n`: a value lets through a prefix of them. */
+  readonly above: BoundEntry[];
+  /** `lt`/`lte` bounds by descending `n`. */
+  readonly below: BoundEntry[];
+}
+
+interface BoundEntry {
+  readonly n: number;
+  /** `gt`/`lt`: a value equal to `n` is out. */
+  readonly strict: boolean;
+  readonly rule: number;
+}
+
+/** Prefer a set of strings (fewest first) to a bound: names such as `tool.name` split rules finely. */
+function selectivity(r: Requirement): number {
+  return r.kind === 'oneOf' ? r.values.size : Number.MAX_SAFE_INTEGER;
 }
 
 class RuleGuards {
@@ -74,23 +91,35 @@ class RuleGuards {
     this.scratch = new Uint8Array(base.length);
   }
 
-  /** Each rule's guard is its most selective requirement (fewest values); a hook requirement already did its work. */
+  /** Each rule's guard is its most selective requirement; a hook requirement already did its work. */
   static build(rules: readonly CompiledRule[]): RuleGuards | undefined {
     const base = new Uint8Array(rules.length).fill(1);
     const byPath = new Map<string, GuardPath>();
     rules.forEach((rule, n) => {
       let best: Requirement | undefined;
-      for (const r of rule.condition.requires) if (r.path !== 'hook' && (best === undefined || r.values.size < best.values.size)) best = r;
+      for (const r of rule.condition.requires) {
+        if (r.kind === 'oneOf' && r.path === 'hook') continue;
+        if (best === undefined || selectivity(r) < selectivity(best)) best = r;
+      }
       if (best === undefined) return;
       base[n] = 0;
       let path = byPath.get(best.path);
-      if (path === undefined) byPath.set(best.path, (path = { get: best.get, byValue: new Map() }));
+      if (path === undefined) byPath.set(best.path, (path = { get: best.get, byValue: new Map(), above: [], below: [] }));
+      if (best.kind === 'bound') {
+        const entry = { n: best.n, strict: best.op === 'gt' || best.op === 'lt', rule: n };
+        (best.op === 'gt' || best.op === 'gte' ? path.above : path.below).push(entry);
+        return;
+      }
       for (const v of best.values) {
         const list = path.byValue.get(v);
         if (list === undefined) path.byValue.set(v, [n]);
         else list.push(n);
       }
     });
+    for (const path of byPath.values()) {
+      path.above.sort((x, y) => x.n - y.n);
+      path.below.sort((x, y) => y.n - x.n);
+    }
     return byPath.size === 0 ? undefined : new RuleGuards(base, [...byPath.values()]);
   }
 
@@ -100,9 +129,21 @@ class RuleGuards {
     for (let k = 0; k < this.paths.length; k++) {
       const path = this.paths[k] as GuardPath;
       const v = path.get(s);
-      if (typeof v !== 'string') continue;
-      const hits = path.byValue.get(v);
-      if (hits !== undefined) for (let j = 0; j < hits.length; j++) out[hits[j] as number] = 1;
+      if (typeof v === 'string') {
+        const hits = path.byValue.get(v);
+        if (hits !== undefined) for (let j = 0; j < hits.length; j++) out[hits[j] as number] = 1;
+      } else if (typeof v === 'number') {
+        // A NaN passes no bound, as in the matchers: every comparison with it is false.
+        const { above, below } = path;
+        for (let j = 0; j < above.length && (above[j] as BoundEntry).n <= v; j++) {
+          const e = above[j] as BoundEntry;
+          if (e.n < v || !e.strict) out[e.rule] = 1;
+        }
+        for (let j = 0; j < below.length && (below[j] as BoundEntry).n >= v; j++) {
+          const e = below[j] as BoundEntry;
+          if (e.n > v || !e.strict) out[e.rule] = 1;
+        }
+      }
     }
     return out;
   }

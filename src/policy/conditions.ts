@@ -25,16 +25,28 @@ export interface Condition {
   test(s: EvalState): boolean;
   explain(s: EvalState): ConditionTrace;
   /**
-   * Necessary conditions: paths whose value must be one of a fixed set of strings for this
-   * condition to hold (the equality and list tests among its top-level conjuncts).
+   * Necessary conditions, from its top-level conjuncts: paths whose value must be one of a
+   * fixed set of strings (equality and list tests), or a number on one side of a bound.
    */
   readonly requires: readonly Requirement[];
 }
 
-export interface Requirement {
+export type Requirement = OneOf | Bound;
+
+export interface OneOf {
+  readonly kind: 'oneOf';
   readonly path: string;
   readonly get: PathDef['get'];
   readonly values: ReadonlySet<string>;
+}
+
+/** The value must be a number `op` `n` (e.g. `gt` 5: above 5). */
+export interface Bound {
+  readonly kind: 'bound';
+  readonly path: string;
+  readonly get: PathDef['get'];
+  readonly op: 'gt' | 'gte' | 'lt' | 'lte';
+  readonly n: number;
 }
 
 const COMBINATORS = ['all', 'any', 'not'] as const;
@@ -135,7 +147,10 @@ class PathTest implements Condition {
     this.values = shape?.op === 'in' ? shape.values : undefined;
     this.n = shape !== undefined && 'n' in shape ? shape.n : 0;
     const accepted = acceptedStrings(matcher);
-    this.requires = accepted === undefined ? NONE : [{ path: def.path, get: def.get, values: accepted }];
+    const { path, get } = def;
+    if (accepted !== undefined) this.requires = [{ kind: 'oneOf', path, get, values: accepted }];
+    else if (shape !== undefined && shape.op !== 'eq' && shape.op !== 'in' && shape.op !== 'ne') this.requires = [{ kind: 'bound', path, get, op: shape.op, n: shape.n }];
+    else this.requires = NONE;
   }
 
   test(s: EvalState): boolean {

@@ -28,6 +28,12 @@ const whens = [
   '{agent.labels.tier: gold, cost.runUsd: ">3"}',
   '{tool.name: {glob: "s*"}}',
   '{environment: staging}',
+  '{cost.runUsd: ">=5"}',
+  '{cost.runUsd: {lt: 5}, tool.name: shell}',
+  '{cost.runUsd: "<=3"}',
+  '{cost.runUsd: ">3", environment: {not: dev}}',
+  '{cost.runUsd: 5}',
+  '{cost.runUsd: "!=5"}',
   '{}',
 ];
 const outcomes = ['action: deny', 'action: allow', 'require: {approval: human}', 'action: {headers: {set: {x-joch: "1"}}}'];
@@ -49,7 +55,9 @@ const policy = fc.record({
   rules: fc.array(rule, { minLength: 1, maxLength: 5 }),
 });
 
-function yamlOf(policies: fc.RecordValue<typeof policy>[]): string {
+type PolicyCase = typeof policy extends fc.Arbitrary<infer T> ? T : never;
+
+function yamlOf(policies: PolicyCase[]): string {
   return policies
     .map((p, i) => {
       const appliesTo = [
@@ -71,7 +79,7 @@ const context = fc.record({
   tool: fc.record({ name: fc.constantFrom(...TOOLS), sideEffect: fc.constantFrom('read', 'external_write') }, { requiredKeys: [] }),
   request: fc.record({ method: fc.constantFrom('get', 'POST', 'DELETE') }),
   destination: fc.record({ host: fc.constantFrom('api.example.com', 'example.org') }),
-  cost: fc.record({ runUsd: fc.constantFrom(1, 5) }),
+  cost: fc.record({ runUsd: fc.constantFrom(1, 3, 5, 7, Number.NaN) }, { requiredKeys: [] }),
 });
 
 const withoutId = ({ decisionId: _, ...rest }: Decision) => rest;
