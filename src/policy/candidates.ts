@@ -12,7 +12,7 @@ import type { CompiledPolicy, CompiledRule } from './types.js';
  *   never fire here);
  * - a guard index over the rest: a rule whose `when` requires a path to hold one of a few
  *   strings (`tool.name: shell`, `request.method: [POST, DELETE]`) or a number past a bound
- *   (`cost.runUsd: ">5"`) is skipped, without reading the rule at all, when the context's
+ *   (`cost.runUsd: ">5"`) or a host under a domain (`destination.host: "*.example.com"`) is skipped, without reading the rule at all, when the context's
  *   value does not qualify.
  * A skipped rule is one whose `when` is certainly false, so decisions are unchanged;
  * `--explain` walks every rule of every candidate regardless.
@@ -62,6 +62,8 @@ function canFireUnder(rule: CompiledRule, hook: Hook): boolean {
 interface GuardPath {
   readonly get: Requirement['get'];
   readonly byValue: Map<string, number[]>;
+  /** Rules by the suffix (`.example.com`) the value must end with. */
+  readonly bySuffix: Map<string, number[]>;
   /** `gt`/`gte` bounds by ascending `n`: a value lets through a prefix of them. */
   readonly above: BoundEntry[];
   /** `lt`/`lte` bounds by descending `n`. */
@@ -75,9 +77,15 @@ interface BoundEntry {
   readonly rule: number;
 }
 
-/** Prefer a set of strings (fewest first) to a bound: names such as `tool.name` split rules finely. */
+/** Prefer a set of strings (fewest first), then a host suffix, to a bound: names such as `tool.name` split rules finely. */
 function selectivity(r: Requirement): number {
-  return r.kind === 'oneOf' ? r.values.size : Number.MAX_SAFE_INTEGER;
+  return r.kind === 'oneOf' ? r.values.size : r.kind === 'suffix' ? 1e6 : 1e9;
+}
+
+function add(map: Map<string, number[]>, key: string, rule: number): void {
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [rule]);
+  else list.push(rule);
 }
 
 class RuleGuards {
@@ -104,17 +112,14 @@ class RuleGuards {
       if (best === undefined) return;
       base[n] = 0;
       let path = byPath.get(best.path);
-      if (path === undefined) byPath.set(best.path, (path = { get: best.get, byValue: new Map(), above: [], below: [] }));
+      if (path === undefined) byPath.set(best.path, (path = { get: best.get, byValue: new Map(), bySuffix: new Map(), above: [], below: [] }));
       if (best.kind === 'bound') {
         const entry = { n: best.n, strict: best.op === 'gt' || best.op === 'lt', rule: n };
         (best.op === 'gt' || best.op === 'gte' ? path.above : path.below).push(entry);
         return;
       }
-      for (const v of best.values) {
-        const list = path.byValue.get(v);
-        if (list === undefined) path.byValue.set(v, [n]);
-        else list.push(n);
-      }
+      if (best.kind === 'suffix') add(path.bySuffix, best.suffix, n);
+      else for (const v of best.values) add(path.byValue, v, n);
     });
     for (const path of byPath.values()) {
       path.above.sort((x, y) => x.n - y.n);
@@ -130,8 +135,9 @@ class RuleGuards {
       const path = this.paths[k] as GuardPath;
       const v = path.get(s);
       if (typeof v === 'string') {
-        const hits = path.byValue.get(v);
-        if (hits !== undefined) for (let j = 0; j < hits.length; j++) out[hits[j] as number] = 1;
+        mark(out, path.byValue.get(v));
+        // A suffix starts with '.', after at least one character: look up each such tail.
+        if (path.bySuffix.size > 0) for (let at = v.indexOf('.', 1); at !== -1; at = v.indexOf('.', at + 1)) mark(out, path.bySuffix.get(v.slice(at)));
       } else if (typeof v === 'number') {
         // A NaN passes no bound, as in the matchers: every comparison with it is false.
         const { above, below } = path;
@@ -147,4 +153,8 @@ class RuleGuards {
     }
     return out;
   }
+}
+
+function mark(out: Uint8Array, rules: readonly number[] | undefined): void {
+  if (rules !== undefined) for (let j = 0; j < rules.length; j++) out[rules[j] as number] = 1;
 }

@@ -1,5 +1,5 @@
 import type { EvalState } from './eval-state.js';
-import { acceptedStrings, compileMatcher, shapeOf, type Matcher, type MatcherShape } from './matchers.js';
+import { acceptedStrings, compileMatcher, requiredSuffix, shapeOf, type Matcher, type MatcherShape } from './matchers.js';
 import { knownPathNames, resolvePath, type PathDef } from './paths.js';
 import { Codes, type DocPath, type ProblemSink } from './problems.js';
 import { didYouMean } from './suggest.js';
@@ -31,13 +31,21 @@ export interface Condition {
   readonly requires: readonly Requirement[];
 }
 
-export type Requirement = OneOf | Bound;
+export type Requirement = OneOf | Bound | Suffix;
 
 export interface OneOf {
   readonly kind: 'oneOf';
   readonly path: string;
   readonly get: PathDef['get'];
   readonly values: ReadonlySet<string>;
+}
+
+/** The value must be a string ending with `suffix` (which starts with `.`), with more before it. */
+export interface Suffix {
+  readonly kind: 'suffix';
+  readonly path: string;
+  readonly get: PathDef['get'];
+  readonly suffix: string;
 }
 
 /** The value must be a number `op` `n` (e.g. `gt` 5: above 5). */
@@ -147,8 +155,10 @@ class PathTest implements Condition {
     this.values = shape?.op === 'in' ? shape.values : undefined;
     this.n = shape !== undefined && 'n' in shape ? shape.n : 0;
     const accepted = acceptedStrings(matcher);
+    const suffix = requiredSuffix(matcher);
     const { path, get } = def;
     if (accepted !== undefined) this.requires = [{ kind: 'oneOf', path, get, values: accepted }];
+    else if (suffix !== undefined) this.requires = [{ kind: 'suffix', path, get, suffix }];
     else if (shape !== undefined && shape.op !== 'eq' && shape.op !== 'in' && shape.op !== 'ne') this.requires = [{ kind: 'bound', path, get, op: shape.op, n: shape.n }];
     else this.requires = NONE;
   }

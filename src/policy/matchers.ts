@@ -48,6 +48,17 @@ export function acceptedStrings(m: Matcher): ReadonlySet<string> | undefined {
   return undefined;
 }
 
+const suffixes = new WeakMap<Matcher, string>();
+
+/**
+ * A suffix (starting with `.`) that every value the matcher accepts ends with, after at least
+ * one more character: the host globs `*.example.com`. A necessary condition only (the glob
+ * also checks the labels before it), for the policy set's rule guards.
+ */
+export function requiredSuffix(m: Matcher): string | undefined {
+  return suffixes.get(m);
+}
+
 export const NOT_ALLOWLISTED = 'not-allowlisted';
 export const ALLOWLISTED = 'allowlisted';
 
@@ -186,8 +197,11 @@ function stringScalar(c: MatcherCompiler, raw: string, at: DocPath, globs: boole
 
 function globMatcher(c: MatcherCompiler, pattern: string, at: DocPath): Matcher | undefined {
   try {
-    const g = compileGlob(normalise(c.def.kind, pattern), globStyle(c.def.kind));
-    return (v) => typeof v === 'string' && g(v);
+    const glob = normalise(c.def.kind, pattern);
+    const g = compileGlob(glob, globStyle(c.def.kind));
+    const m: Matcher = (v) => typeof v === 'string' && g(v);
+    if (c.def.kind === 'host' && glob.startsWith('*.') && !isGlob(glob.slice(2))) suffixes.set(m, glob.slice(1));
+    return m;
   } catch (err) {
     c.sink.error(Codes.matcher, `invalid glob "${pattern}": ${(err as Error).message}`, at);
     return undefined;
@@ -268,6 +282,7 @@ function compileOperator(c: MatcherCompiler, key: string, arg: unknown, at: DocP
       if (patterns.length === 0 || !patterns.every((p) => typeof p === 'string')) return fail(c, at, `"glob" takes a string or a list of strings`);
       const globs = patterns.map((p, i) => globMatcher(c, p as string, Array.isArray(arg) ? [...at, i] : at));
       if (!globs.every(isDefined)) return undefined;
+      if (globs.length === 1) return globs[0];
       return (v, s) => globs.some((g) => g(v, s));
     }
     case 'regex': {

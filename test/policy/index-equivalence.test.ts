@@ -34,6 +34,9 @@ const whens = [
   '{cost.runUsd: ">3", environment: {not: dev}}',
   '{cost.runUsd: 5}',
   '{cost.runUsd: "!=5"}',
+  '{destination.host: "*.example.com"}',
+  '{destination.host: {glob: "*.b.example.com"}, tool.name: shell}',
+  '{destination.host: "*.a.example.org"}',
   '{}',
 ];
 const outcomes = ['action: deny', 'action: allow', 'require: {approval: human}', 'action: {headers: {set: {x-joch: "1"}}}'];
@@ -78,7 +81,7 @@ const context = fc.record({
   agent: fc.record({ labels: fc.record({ team: fc.constantFrom('a', 'b', 'c'), tier: fc.constantFrom('gold', 'bronze') }, { requiredKeys: [] }) }),
   tool: fc.record({ name: fc.constantFrom(...TOOLS), sideEffect: fc.constantFrom('read', 'external_write') }, { requiredKeys: [] }),
   request: fc.record({ method: fc.constantFrom('get', 'POST', 'DELETE') }),
-  destination: fc.record({ host: fc.constantFrom('api.example.com', 'example.org') }),
+  destination: fc.record({ host: fc.constantFrom('api.example.com', 'example.org', 'x.b.example.com', '.b.example.com', 'a..b.example.com', 'z.a.example.org', 'EXAMPLE.COM.') }),
   cost: fc.record({ runUsd: fc.constantFrom(1, 3, 5, 7, Number.NaN) }, { requiredKeys: [] }),
 });
 
