@@ -1,5 +1,5 @@
 import type { Hook } from '../context/types.js';
-import type { Requirement } from './conditions.js';
+import type { Either, Requirement } from './conditions.js';
 import type { EvalState } from './eval-state.js';
 import { SelectorIndex } from './selector-index.js';
 import type { CompiledPolicy, CompiledRule } from './types.js';
@@ -12,7 +12,8 @@ import type { CompiledPolicy, CompiledRule } from './types.js';
  *   never fire here);
  * - a guard index over the rest: a rule whose `when` requires a path to hold one of a few
  *   strings (`tool.name: shell`, `request.method: [POST, DELETE]`) or a number past a bound
- *   (`cost.runUsd: ">5"`) or a host under a domain (`destination.host: "*.example.com"`) is skipped, without reading the rule at all, when the context's
+ *   (`cost.runUsd: ">5"`), a host under a domain (`destination.host: "*.example.com"`) or a
+ *   glob's leading text (`agent.name: "test-*"`), or an `any` of such, is skipped, without reading the rule at all, when the context's
  *   value does not qualify.
  * A skipped rule is one whose `when` is certainly false, so decisions are unchanged;
  * `--explain` walks every rule of every candidate regardless.
@@ -58,12 +59,17 @@ function canFireUnder(rule: CompiledRule, hook: Hook): boolean {
   return true;
 }
 
+type PathRequirement = Exclude<Requirement, Either>;
+
 /** Per guarded path: which rules each string value lets through, and the numeric bounds. */
 interface GuardPath {
-  readonly get: Requirement['get'];
+  readonly get: PathRequirement['get'];
   readonly byValue: Map<string, number[]>;
   /** Rules by the suffix (`.example.com`) the value must end with. */
   readonly bySuffix: Map<string, number[]>;
+  /** Rules by the prefix the value must start with, and the distinct prefix lengths. */
+  readonly byPrefix: Map<string, number[]>;
+  readonly prefixLengths: number[];
   /** `gt`/`gte` bounds by ascending `n`: a value lets through a prefix of them. */
   readonly above: BoundEntry[];
   /** `lt`/`lte` bounds by descending `n`. */
@@ -77,9 +83,22 @@ interface BoundEntry {
   readonly rule: number;
 }
 
-/** Prefer a set of strings (fewest first), then a host suffix, to a bound: names such as `tool.name` split rules finely. */
+/**
+ * Prefer a set of strings (fewest first), then a host suffix or text prefix, then a bound,
+ * then an `any` of them: names such as `tool.name` split rules finely.
+ */
 function selectivity(r: Requirement): number {
-  return r.kind === 'oneOf' ? r.values.size : r.kind === 'suffix' ? 1e6 : 1e9;
+  switch (r.kind) {
+    case 'oneOf':
+      return r.values.size;
+    case 'suffix':
+    case 'prefix':
+      return 1e6;
+    case 'bound':
+      return 1e9;
+    default:
+      return 1e12;
+  }
 }
 
 function add(map: Map<string, number[]>, key: string, rule: number): void {
@@ -111,15 +130,8 @@ class RuleGuards {
       }
       if (best === undefined) return;
       base[n] = 0;
-      let path = byPath.get(best.path);
-      if (path === undefined) byPath.set(best.path, (path = { get: best.get, byValue: new Map(), bySuffix: new Map(), above: [], below: [] }));
-      if (best.kind === 'bound') {
-        const entry = { n: best.n, strict: best.op === 'gt' || best.op === 'lt', rule: n };
-        (best.op === 'gt' || best.op === 'gte' ? path.above : path.below).push(entry);
-        return;
-      }
-      if (best.kind === 'suffix') add(path.bySuffix, best.suffix, n);
-      else for (const v of best.values) add(path.byValue, v, n);
+      // Marks are ORed, so an `any` registers the rule under each of its branches' requirements.
+      for (const req of best.kind === 'either' ? best.options : [best]) register(byPath, req, n);
     });
     for (const path of byPath.values()) {
       path.above.sort((x, y) => x.n - y.n);
@@ -138,6 +150,8 @@ class RuleGuards {
         mark(out, path.byValue.get(v));
         // A suffix starts with '.', after at least one character: look up each such tail.
         if (path.bySuffix.size > 0) for (let at = v.indexOf('.', 1); at !== -1; at = v.indexOf('.', at + 1)) mark(out, path.bySuffix.get(v.slice(at)));
+        const lengths = path.prefixLengths;
+        for (let j = 0; j < lengths.length; j++) if ((lengths[j] as number) <= v.length) mark(out, path.byPrefix.get(v.slice(0, lengths[j])));
       } else if (typeof v === 'number') {
         // A NaN passes no bound, as in the matchers: every comparison with it is false.
         const { above, below } = path;
@@ -152,6 +166,30 @@ class RuleGuards {
       }
     }
     return out;
+  }
+}
+
+function register(byPath: Map<string, GuardPath>, req: PathRequirement, rule: number): void {
+  let path = byPath.get(req.path);
+  if (path === undefined) {
+    path = { get: req.get, byValue: new Map(), bySuffix: new Map(), byPrefix: new Map(), prefixLengths: [], above: [], below: [] };
+    byPath.set(req.path, path);
+  }
+  switch (req.kind) {
+    case 'oneOf':
+      for (const v of req.values) add(path.byValue, v, rule);
+      return;
+    case 'suffix':
+      add(path.bySuffix, req.suffix, rule);
+      return;
+    case 'prefix':
+      add(path.byPrefix, req.prefix, rule);
+      if (!path.prefixLengths.includes(req.prefix.length)) path.prefixLengths.push(req.prefix.length);
+      return;
+    default: {
+      const entry = { n: req.n, strict: req.op === 'gt' || req.op === 'lt', rule };
+      (req.op === 'gt' || req.op === 'gte' ? path.above : path.below).push(entry);
+    }
   }
 }
 

@@ -1,5 +1,5 @@
 import type { EvalState } from './eval-state.js';
-import { acceptedStrings, compileMatcher, requiredSuffix, shapeOf, type Matcher, type MatcherShape } from './matchers.js';
+import { acceptedStrings, compileMatcher, requiredPrefix, requiredSuffix, shapeOf, type Matcher, type MatcherShape } from './matchers.js';
 import { knownPathNames, resolvePath, type PathDef } from './paths.js';
 import { Codes, type DocPath, type ProblemSink } from './problems.js';
 import { didYouMean } from './suggest.js';
@@ -31,7 +31,21 @@ export interface Condition {
   readonly requires: readonly Requirement[];
 }
 
-export type Requirement = OneOf | Bound | Suffix;
+export type Requirement = OneOf | Bound | Suffix | Prefix | Either;
+
+/** The value must be a string starting with `prefix`. */
+export interface Prefix {
+  readonly kind: 'prefix';
+  readonly path: string;
+  readonly get: PathDef['get'];
+  readonly prefix: string;
+}
+
+/** At least one of these holds (an `any` whose every branch has a requirement). */
+export interface Either {
+  readonly kind: 'either';
+  readonly options: readonly Exclude<Requirement, Either>[];
+}
 
 export interface OneOf {
   readonly kind: 'oneOf';
@@ -156,9 +170,11 @@ class PathTest implements Condition {
     this.n = shape !== undefined && 'n' in shape ? shape.n : 0;
     const accepted = acceptedStrings(matcher);
     const suffix = requiredSuffix(matcher);
+    const prefix = requiredPrefix(matcher);
     const { path, get } = def;
     if (accepted !== undefined) this.requires = [{ kind: 'oneOf', path, get, values: accepted }];
     else if (suffix !== undefined) this.requires = [{ kind: 'suffix', path, get, suffix }];
+    else if (prefix !== undefined) this.requires = [{ kind: 'prefix', path, get, prefix }];
     else if (shape !== undefined && shape.op !== 'eq' && shape.op !== 'in' && shape.op !== 'ne') this.requires = [{ kind: 'bound', path, get, op: shape.op, n: shape.n }];
     else this.requires = NONE;
   }
@@ -219,9 +235,13 @@ class All implements Condition {
 }
 
 class Any implements Condition {
-  readonly requires = NONE;
+  readonly requires: readonly Requirement[];
 
-  constructor(private readonly parts: readonly Condition[]) {}
+  constructor(private readonly parts: readonly Condition[]) {
+    // One requirement per branch (its first plain one): the `any` needs at least one of them.
+    const options = parts.map((p) => p.requires.find((r): r is Exclude<Requirement, Either> => r.kind !== 'either'));
+    this.requires = options.every((o) => o !== undefined) ? [{ kind: 'either', options: options as Exclude<Requirement, Either>[] }] : NONE;
+  }
 
   test(s: EvalState): boolean {
     const parts = this.parts;

@@ -49,6 +49,7 @@ export function acceptedStrings(m: Matcher): ReadonlySet<string> | undefined {
 }
 
 const suffixes = new WeakMap<Matcher, string>();
+const prefixes = new WeakMap<Matcher, string>();
 
 /**
  * A suffix (starting with `.`) that every value the matcher accepts ends with, after at least
@@ -57,6 +58,11 @@ const suffixes = new WeakMap<Matcher, string>();
  */
 export function requiredSuffix(m: Matcher): string | undefined {
   return suffixes.get(m);
+}
+
+/** A prefix every value the matcher accepts starts with: a text or path glob's text before its first `*`. */
+export function requiredPrefix(m: Matcher): string | undefined {
+  return prefixes.get(m);
 }
 
 export const NOT_ALLOWLISTED = 'not-allowlisted';
@@ -200,7 +206,10 @@ function globMatcher(c: MatcherCompiler, pattern: string, at: DocPath): Matcher 
     const glob = normalise(c.def.kind, pattern);
     const g = compileGlob(glob, globStyle(c.def.kind));
     const m: Matcher = (v) => typeof v === 'string' && g(v);
-    if (c.def.kind === 'host' && glob.startsWith('*.') && !isGlob(glob.slice(2))) suffixes.set(m, glob.slice(1));
+    const style = globStyle(c.def.kind);
+    if (style === 'host' && glob.startsWith('*.') && !isGlob(glob.slice(2))) suffixes.set(m, glob.slice(1));
+    const head = glob.slice(0, glob.indexOf('*'));
+    if (style !== 'host' && head !== '') prefixes.set(m, head);
     return m;
   } catch (err) {
     c.sink.error(Codes.matcher, `invalid glob "${pattern}": ${(err as Error).message}`, at);

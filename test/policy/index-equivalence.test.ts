@@ -37,6 +37,13 @@ const whens = [
   '{destination.host: "*.example.com"}',
   '{destination.host: {glob: "*.b.example.com"}, tool.name: shell}',
   '{destination.host: "*.a.example.org"}',
+  '{agent.name: {glob: "bot-*"}}',
+  '{agent.name: "bot-a*", tool.name: [shell, search]}',
+  '{any: [{agent.name: "b*"}, {tool.name: shell}, {cost.runUsd: ">5"}]}',
+  '{any: [{destination.host: "*.example.com"}, {agent.name: "x*"}], request.method: GET}',
+  '{any: [{agent.name: "bot-b"}, {any: [{tool.name: search}]}]}',
+  '{request.path: "/admin/**"}',
+  '{request.path: "/v1/*/x"}',
   '{}',
 ];
 const outcomes = ['action: deny', 'action: allow', 'require: {approval: human}', 'action: {headers: {set: {x-joch: "1"}}}'];
@@ -78,9 +85,9 @@ const context = fc.record({
   hook: fc.constantFrom(...HOOKS),
   namespace: fc.constantFrom('ns-a', 'ns-b', 'ns-c'),
   environment: fc.constantFrom('prod', 'staging', 'dev'),
-  agent: fc.record({ labels: fc.record({ team: fc.constantFrom('a', 'b', 'c'), tier: fc.constantFrom('gold', 'bronze') }, { requiredKeys: [] }) }),
+  agent: fc.record({ name: fc.constantFrom('bot-a', 'bot-b', 'b', 'x'), labels: fc.record({ team: fc.constantFrom('a', 'b', 'c'), tier: fc.constantFrom('gold', 'bronze') }, { requiredKeys: [] }) }),
   tool: fc.record({ name: fc.constantFrom(...TOOLS), sideEffect: fc.constantFrom('read', 'external_write') }, { requiredKeys: [] }),
-  request: fc.record({ method: fc.constantFrom('get', 'POST', 'DELETE') }),
+  request: fc.record({ method: fc.constantFrom('get', 'POST', 'DELETE'), path: fc.constantFrom('/admin/x/y', '/admin', '/v1/a/x', '/v1/a/b/x') }, { requiredKeys: [] }),
   destination: fc.record({ host: fc.constantFrom('api.example.com', 'example.org', 'x.b.example.com', '.b.example.com', 'a..b.example.com', 'z.a.example.org', 'EXAMPLE.COM.') }),
   cost: fc.record({ runUsd: fc.constantFrom(1, 3, 5, 7, Number.NaN) }, { requiredKeys: [] }),
 });
