@@ -6,6 +6,7 @@ import type { PathDef, ValueKind } from './paths.js';
 import { Codes, type DocPath, type ProblemSink } from './problems.js';
 import { intern } from './intern.js';
 import { compileSafeRegex } from './regex.js';
+import { requiredLiteral } from './regex-literal.js';
 import { didYouMean } from './suggest.js';
 
 /**
@@ -299,7 +300,9 @@ function compileOperator(c: MatcherCompiler, key: string, arg: unknown, at: DocP
       if (typeof arg !== 'string') return fail(c, at, `"regex" takes a string`);
       try {
         const re = compileSafeRegex(arg);
-        return (v) => typeof v === 'string' && re(v);
+        const literal = requiredLiteral(arg);
+        if (literal === undefined) return (v) => typeof v === 'string' && re(v);
+        return (v) => typeof v === 'string' && v.includes(literal) && re(v);
       } catch (err) {
         c.sink.error(Codes.regex, (err as Error).message, at);
         return undefined;
