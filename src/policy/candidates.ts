@@ -25,6 +25,10 @@ export class Candidates {
   /** Where each position's rules start in the numbering `passing` uses. */
   readonly offsets: Uint32Array;
   private readonly guards: RuleGuards | undefined;
+  /** Same positions: each policy's environments, so deciding reads a policy only once it applies. */
+  private readonly environments: readonly (ReadonlySet<string> | undefined)[];
+  /** Whether any candidate declares an egress allow-list (without one, egress is not checked). */
+  readonly anyEgress: boolean;
 
   constructor(
     readonly policies: readonly CompiledPolicy[],
@@ -42,6 +46,14 @@ export class Candidates {
       total += rules.length;
     });
     this.guards = RuleGuards.build(this.rules.flat());
+    this.environments = policies.map((p) => p.environments);
+    this.anyEgress = policies.some((p) => p.egress !== undefined);
+  }
+
+  /** Whether the policy at `position` applies in this environment (it names none, or this one). */
+  inEnvironment(position: number, environment: string | undefined): boolean {
+    const envs = this.environments[position];
+    return envs === undefined || (environment !== undefined && envs.has(environment));
   }
 
   /**

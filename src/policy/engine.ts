@@ -115,7 +115,9 @@ export class Engine {
     for (let k = 0; k < positions.length; k++) {
       const pos = positions[k] as number;
       const p = candidates.policies[pos] as CompiledPolicy;
-      const applies = trace ? appliesTo(p, ctx) : inEnvironment(p, ctx) && (candidates.index.exact(pos) || p.selector.matches(ctx.agent?.labels));
+      const applies = trace
+        ? appliesTo(p, ctx)
+        : candidates.inEnvironment(pos, ctx.environment) && (candidates.index.exact(pos) || p.selector.matches(ctx.agent?.labels));
       if (applies) {
         applicable.push(p);
         applicableAt.push(pos);
@@ -126,7 +128,7 @@ export class Engine {
         traces.set(p, t);
       }
     }
-    const egressDeny = this.checkEgress(ctx, applicable);
+    const egressDeny = candidates.anyEgress ? this.checkEgress(ctx, applicable) : undefined;
     if (egressDeny) return egressDeny;
 
     const state = new DecisionState(ctx, applicable);
