@@ -1,5 +1,5 @@
 import type { EvalState } from './eval-state.js';
-import { acceptedStrings, compileMatcher, requiredPrefix, requiredSuffix, shapeOf, type Matcher, type MatcherShape } from './matchers.js';
+import { acceptedStrings, compileMatcher, requiredInfix, requiredPrefix, requiredSuffix, shapeOf, type Matcher, type MatcherShape } from './matchers.js';
 import { knownPathNames, resolvePath, type PathDef } from './paths.js';
 import { Codes, type DocPath, type ProblemSink } from './problems.js';
 import { didYouMean } from './suggest.js';
@@ -155,6 +155,8 @@ class PathTest implements Condition {
   private readonly value: unknown;
   private readonly values: ReadonlySet<unknown> | undefined;
   private readonly n: number;
+  /** Text the value must contain for the matcher to hold: tested inline, so most values never reach the regex. */
+  private readonly infix: string | undefined;
 
   constructor(
     private readonly def: PathDef,
@@ -168,6 +170,7 @@ class PathTest implements Condition {
     this.value = shape?.op === 'eq' ? shape.value : undefined;
     this.values = shape?.op === 'in' ? shape.values : undefined;
     this.n = shape !== undefined && 'n' in shape ? shape.n : 0;
+    this.infix = requiredInfix(matcher);
     const accepted = acceptedStrings(matcher);
     const suffix = requiredSuffix(matcher);
     const prefix = requiredPrefix(matcher);
@@ -197,6 +200,7 @@ class PathTest implements Condition {
       case Op.Ne:
         return typeof v === 'number' && v !== this.n;
       default:
+        if (this.infix !== undefined && !(typeof v === 'string' && v.includes(this.infix))) return false;
         return this.matcher(v, s);
     }
   }

@@ -61,6 +61,13 @@ export function requiredSuffix(m: Matcher): string | undefined {
   return suffixes.get(m);
 }
 
+const contained = new WeakMap<Matcher, string>();
+
+/** A literal every value the matcher accepts contains (a regex's required text), to test before calling it. */
+export function requiredInfix(m: Matcher): string | undefined {
+  return contained.get(m);
+}
+
 /** A prefix every value the matcher accepts starts with: a text or path glob's text before its first `*`. */
 export function requiredPrefix(m: Matcher): string | undefined {
   return prefixes.get(m);
@@ -302,7 +309,9 @@ function compileOperator(c: MatcherCompiler, key: string, arg: unknown, at: DocP
         const re = compileSafeRegex(arg);
         const literal = requiredLiteral(arg);
         if (literal === undefined) return (v) => typeof v === 'string' && re(v);
-        return (v) => typeof v === 'string' && v.includes(literal) && re(v);
+        const m: Matcher = (v) => typeof v === 'string' && v.includes(literal) && re(v);
+        contained.set(m, literal);
+        return m;
       } catch (err) {
         c.sink.error(Codes.regex, (err as Error).message, at);
         return undefined;

@@ -43,6 +43,8 @@ const whens = [
   '{any: [{destination.host: "*.example.com"}, {agent.name: "x*"}], request.method: GET}',
   '{any: [{agent.name: "bot-b"}, {any: [{tool.name: search}]}]}',
   '{request.path: "/admin/**"}',
+  '{tool.name: {regex: "^s(hell|earch)$"}}',
+  '{tool.name: {regex: "ear"}, environment: prod}',
   '{request.path: "/v1/*/x"}',
   '{}',
 ];
