@@ -25,8 +25,10 @@ export interface Condition {
   test(s: EvalState): boolean;
   explain(s: EvalState): ConditionTrace;
   /**
-   * Necessary conditions, from its top-level conjuncts: paths whose value must be one of a
-   * fixed set of strings (equality and list tests), or a number on one side of a bound.
+   * Necessary conditions, from its top-level conjuncts (all must hold): a path's value is one
+   * of a fixed set of strings, ends with a host suffix, starts with a glob's leading text, or
+   * is a number past a bound; or an `any` needs one of its branches' requirements. The policy
+   * set indexes rules by them (see candidates.ts); they never decide anything on their own.
    */
   readonly requires: readonly Requirement[];
 }
@@ -175,7 +177,10 @@ class PathTest implements Condition {
     const suffix = requiredSuffix(matcher);
     const prefix = requiredPrefix(matcher);
     const { path, get } = def;
-    if (accepted !== undefined) this.requires = [{ kind: 'oneOf', path, get, values: accepted }];
+    // Requirements are read for every decision a rule might see, so never from a path whose
+    // value is computed on demand (data.contains scans the payload).
+    if (def.kind === 'classes') this.requires = NONE;
+    else if (accepted !== undefined) this.requires = [{ kind: 'oneOf', path, get, values: accepted }];
     else if (suffix !== undefined) this.requires = [{ kind: 'suffix', path, get, suffix }];
     else if (prefix !== undefined) this.requires = [{ kind: 'prefix', path, get, prefix }];
     else if (shape !== undefined && shape.op !== 'eq' && shape.op !== 'in' && shape.op !== 'ne') this.requires = [{ kind: 'bound', path, get, op: shape.op, n: shape.n }];
