@@ -1,5 +1,5 @@
 import type { Hook } from '../context/types.js';
-import type { Either, Requirement } from './conditions.js';
+import type { Condition, Either, Requirement } from './conditions.js';
 import type { EvalState } from './eval-state.js';
 import { SelectorIndex } from './selector-index.js';
 import type { CompiledPolicy, CompiledRule } from './types.js';
@@ -20,9 +20,13 @@ import type { CompiledPolicy, CompiledRule } from './types.js';
  */
 export class Candidates {
   readonly index: SelectorIndex;
-  /** Same positions as `policies`: the rules that can fire under this hook, in order. */
-  readonly rules: readonly (readonly CompiledRule[])[];
-  /** Where each position's rules start in the numbering `passing` uses. */
+  /**
+   * The rules of every candidate that can fire under this hook, in order, numbered from 0:
+   * position `i`'s are `offsets[i]` up to `offsets[i + 1]`. With their conditions in one flat
+   * array, deciding reads a rule object only once its condition held.
+   */
+  readonly rules: readonly CompiledRule[];
+  readonly conditions: readonly Condition[];
   readonly offsets: Uint32Array;
   private readonly guards: RuleGuards | undefined;
   /** Same positions: each policy's environments, so deciding reads a policy only once it applies. */
@@ -35,17 +39,14 @@ export class Candidates {
     hook: Hook,
   ) {
     this.index = new SelectorIndex(policies);
-    this.rules = policies.map((p) => {
-      const rules = p.rules.filter((r) => canFireUnder(r, hook));
-      return rules.length === p.rules.length ? p.rules : rules;
+    const perPolicy = policies.map((p) => p.rules.filter((r) => canFireUnder(r, hook)));
+    this.offsets = new Uint32Array(policies.length + 1);
+    perPolicy.forEach((rules, i) => {
+      this.offsets[i + 1] = (this.offsets[i] as number) + rules.length;
     });
-    this.offsets = new Uint32Array(policies.length);
-    let total = 0;
-    this.rules.forEach((rules, i) => {
-      this.offsets[i] = total;
-      total += rules.length;
-    });
-    this.guards = RuleGuards.build(this.rules.flat());
+    this.rules = perPolicy.flat();
+    this.conditions = this.rules.map((r) => r.condition);
+    this.guards = RuleGuards.build(this.rules);
     this.environments = policies.map((p) => p.environments);
     this.anyEgress = policies.some((p) => p.egress !== undefined);
   }

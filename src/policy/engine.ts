@@ -3,7 +3,7 @@ import { normalizeContext } from '../context/normalize.js';
 import type { DecisionContext } from '../context/types.js';
 import { classifyPayload, redactPayload } from '../scan/index.js';
 import type { DataClass } from '../scan/types.js';
-import type { ConditionTrace } from './conditions.js';
+import type { Condition, ConditionTrace } from './conditions.js';
 import { DefaultReasons, type Decision, type MatchedRule, type ModifiedRequest } from './decision.js';
 import { describeDestination, egressAllows } from './egress.js';
 import type { EvalState } from './eval-state.js';
@@ -141,15 +141,23 @@ export class Engine {
     for (let k = 0; k < applicable.length; k++) {
       const p = applicable[k] as CompiledPolicy;
       const pos = applicableAt[k] as number;
-      const rules = trace ? p.rules : (candidates.rules[pos] as readonly CompiledRule[]);
-      const offset = candidates.offsets[pos] as number;
+      // Explaining runs the policy's own rules; deciding, the candidates' flat list (the rules
+      // that can fire under this hook), reading a rule object only once its condition held.
       const pt = traces?.get(p);
-      for (let i = 0; i < rules.length; i++) {
-        if (passing !== undefined && passing[offset + i] === 0) continue;
-        const rule = rules[i] as CompiledRule;
-        const fired = rule.condition.test(state);
-        pt?.rules.push(ruleTrace(rule, fired ? 'matched' : 'not-matched', state));
-        if (!fired) continue;
+      const offset = pt ? 0 : (candidates.offsets[pos] as number);
+      const count = pt ? p.rules.length : (candidates.offsets[pos + 1] as number) - offset;
+      for (let i = 0; i < count; i++) {
+        let rule: CompiledRule;
+        if (pt) {
+          rule = p.rules[i] as CompiledRule;
+          const fired = rule.condition.test(state);
+          pt.rules.push(ruleTrace(rule, fired ? 'matched' : 'not-matched', state));
+          if (!fired) continue;
+        } else {
+          const n = offset + i;
+          if ((passing !== undefined && passing[n] === 0) || !(candidates.conditions[n] as Condition).test(state)) continue;
+          rule = candidates.rules[n] as CompiledRule;
+        }
         matched.push(matchedRule(p, rule.id, rule.effect.kind));
         const effect = rule.effect;
         if (effect.kind === 'deny') {
@@ -160,7 +168,7 @@ export class Engine {
         }
         if (effect.kind === 'allow') {
           allowedBy ??= [p, rule];
-          if (pt) for (const rest of rules.slice(i + 1)) pt.rules.push(ruleTrace(rest, 'skipped'));
+          if (pt) for (const rest of p.rules.slice(i + 1)) pt.rules.push(ruleTrace(rest, 'skipped'));
           break;
         }
         if (effect.kind === 'approval') approvalBy ??= [p, rule];
