@@ -3,7 +3,7 @@ import { normalizeContext } from '../context/normalize.js';
 import type { DecisionContext } from '../context/types.js';
 import { classifyPayload, redactPayload } from '../scan/index.js';
 import type { DataClass } from '../scan/types.js';
-import type { Condition, ConditionTrace } from './conditions.js';
+import type { ConditionTrace } from './conditions.js';
 import { DefaultReasons, type Decision, type MatchedRule, type ModifiedRequest } from './decision.js';
 import { describeDestination, egressAllows } from './egress.js';
 import { annotate, scanScope, withFindings } from './findings.js';
@@ -106,60 +106,37 @@ export class Engine {
   }
 
   private run(ctx: DecisionContext, trace: PolicyTrace[] | undefined): Decision {
-    const candidates = this.policies.candidates(ctx.tenant, ctx.namespace, ctx.hook);
-    // Explaining walks every candidate, and every rule, to say why each did or did not
-    // apply; deciding only looks at the policies the selector index lets through, and only
-    // at the rules that can fire under this hook.
-    const positions = trace ? candidates.index.all : candidates.index.positions(ctx.agent?.labels);
+    const index = this.policies.candidates(ctx.tenant, ctx.namespace, ctx.hook);
+    // Explaining walks every candidate to say why each did or did not apply; deciding only
+    // looks at those the selector index lets through.
+    const candidates = trace ? index.policies : index.select(ctx.agent?.labels);
     const applicable: CompiledPolicy[] = [];
-    const applicableAt: number[] = [];
     const traces = trace && new Map<CompiledPolicy, PolicyTrace>();
-    for (let k = 0; k < positions.length; k++) {
-      const pos = positions[k] as number;
-      const p = candidates.policies[pos] as CompiledPolicy;
-      const applies = trace
-        ? appliesTo(p, ctx)
-        : candidates.inEnvironment(pos, ctx.environment) && (candidates.index.exact(pos) || p.selector.matches(ctx.agent?.labels));
-      if (applies) {
-        applicable.push(p);
-        applicableAt.push(pos);
-      }
+    for (const p of candidates) {
+      const applies = appliesTo(p, ctx);
+      if (applies) applicable.push(p);
       if (trace && traces) {
         const t = policyTrace(p, applies ? undefined : whyNot(p, ctx));
         trace.push(t);
         traces.set(p, t);
       }
     }
-    const egressDeny = candidates.anyEgress ? this.checkEgress(ctx, applicable) : undefined;
+    const egressDeny = this.checkEgress(ctx, applicable);
     if (egressDeny) return egressDeny;
 
     const state = new DecisionState(ctx, applicable);
-    const passing = trace || applicable.length === 0 ? undefined : candidates.passing(state);
     const matched: MatchedRule[] = [];
     let allowedBy: [CompiledPolicy, CompiledRule] | undefined;
     let approvalBy: [CompiledPolicy, CompiledRule] | undefined;
     const modifications: [CompiledPolicy, CompiledRule][] = [];
 
-    for (let k = 0; k < applicable.length; k++) {
-      const p = applicable[k] as CompiledPolicy;
-      const pos = applicableAt[k] as number;
-      // Explaining runs the policy's own rules; deciding, the candidates' flat list (the rules
-      // that can fire under this hook), reading a rule object only once its condition held.
+    for (const p of applicable) {
       const pt = traces?.get(p);
-      const offset = pt ? 0 : (candidates.offsets[pos] as number);
-      const count = pt ? p.rules.length : (candidates.offsets[pos + 1] as number) - offset;
-      for (let i = 0; i < count; i++) {
-        let rule: CompiledRule;
-        if (pt) {
-          rule = p.rules[i] as CompiledRule;
-          const fired = rule.condition.test(state);
-          pt.rules.push(ruleTrace(rule, fired ? 'matched' : 'not-matched', state));
-          if (!fired) continue;
-        } else {
-          const n = offset + i;
-          if ((passing !== undefined && passing[n] === 0) || !(candidates.conditions[n] as Condition).test(state)) continue;
-          rule = candidates.rules[n] as CompiledRule;
-        }
+      for (let i = 0; i < p.rules.length; i++) {
+        const rule = p.rules[i] as CompiledRule;
+        const fired = rule.condition.test(state);
+        pt?.rules.push(ruleTrace(rule, fired ? 'matched' : 'not-matched', state));
+        if (!fired) continue;
         matched.push(matchedRule(p, rule.id, rule.effect.kind));
         const effect = rule.effect;
         if (effect.kind === 'deny') {
@@ -170,7 +147,7 @@ export class Engine {
         }
         if (effect.kind === 'allow') {
           allowedBy ??= [p, rule];
-          if (pt) for (const rest of p.rules.slice(i + 1)) pt.rules.push(ruleTrace(rest, 'skipped'));
+          for (const rest of p.rules.slice(i + 1)) pt?.rules.push(ruleTrace(rest, 'skipped'));
           break;
         }
         if (effect.kind === 'approval') approvalBy ??= [p, rule];
@@ -260,11 +237,8 @@ export class Engine {
 }
 
 function appliesTo(p: CompiledPolicy, ctx: DecisionContext): boolean {
-  return inEnvironment(p, ctx) && p.selector.matches(ctx.agent?.labels);
-}
-
-function inEnvironment(p: CompiledPolicy, ctx: DecisionContext): boolean {
-  return p.environments === undefined || (ctx.environment !== undefined && p.environments.has(ctx.environment));
+  if (p.environments !== undefined && (ctx.environment === undefined || !p.environments.has(ctx.environment))) return false;
+  return p.selector.matches(ctx.agent?.labels);
 }
 
 function whyNot(p: CompiledPolicy, ctx: DecisionContext): string {

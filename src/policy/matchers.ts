@@ -5,9 +5,7 @@ import { FINDING_NAMES, findingTypeMatcher, isFindingType } from './findings.js'
 import { compileGlob, isGlob, type GlobStyle } from './glob.js';
 import type { PathDef, ValueKind } from './paths.js';
 import { Codes, type DocPath, type ProblemSink } from './problems.js';
-import { intern } from './intern.js';
 import { compileSafeRegex } from './regex.js';
-import { requiredLiteral } from './regex-literal.js';
 import { didYouMean } from './suggest.js';
 
 /**
@@ -16,63 +14,6 @@ import { didYouMean } from './suggest.js';
  * value is absent; `exists` tests presence; `not` is plain logical negation.
  */
 export type Matcher = (value: unknown, s: EvalState) => boolean;
-
-/**
- * What a matcher does, when it is one of the common simple tests. Conditions run these inline
- * instead of calling the matcher closure (a decision over thousands of rules is bound by how
- * many objects it touches, and a closure drags in its context), and the policy set uses `eq`
- * and `in` to drop rules a context cannot fire. Each shape tests exactly what its matcher does.
- */
-export type MatcherShape =
-  /** `v === value`; strings are interned, so a mismatch is a pointer comparison. */
-  | { readonly op: 'eq'; readonly value: string | number }
-  /** `values.has(v)`: strings only, so SameValueZero and `===` agree. */
-  | { readonly op: 'in'; readonly values: ReadonlySet<string> }
-  | { readonly op: 'gt' | 'gte' | 'lt' | 'lte' | 'ne'; readonly n: number };
-
-const shapes = new WeakMap<Matcher, MatcherShape>();
-
-/** The shape of a compiled matcher, when it has a simple one. */
-export function shapeOf(m: Matcher): MatcherShape | undefined {
-  return shapes.get(m);
-}
-
-function shaped(m: Matcher, shape: MatcherShape): Matcher {
-  shapes.set(m, shape);
-  return m;
-}
-
-/** The strings a matcher accepts when it accepts only a fixed set of strings (equality or a list of them). */
-export function acceptedStrings(m: Matcher): ReadonlySet<string> | undefined {
-  const shape = shapes.get(m);
-  if (shape?.op === 'in') return shape.values;
-  if (shape?.op === 'eq' && typeof shape.value === 'string') return new Set([shape.value]);
-  return undefined;
-}
-
-const suffixes = new WeakMap<Matcher, string>();
-const prefixes = new WeakMap<Matcher, string>();
-
-/**
- * A suffix (starting with `.`) that every value the matcher accepts ends with, after at least
- * one more character: the host globs `*.example.com`. A necessary condition only (the glob
- * also checks the labels before it), for the policy set's rule guards.
- */
-export function requiredSuffix(m: Matcher): string | undefined {
-  return suffixes.get(m);
-}
-
-const contained = new WeakMap<Matcher, string>();
-
-/** A literal every value the matcher accepts contains (a regex's required text), to test before calling it. */
-export function requiredInfix(m: Matcher): string | undefined {
-  return contained.get(m);
-}
-
-/** A prefix every value the matcher accepts starts with: a text or path glob's text before its first `*`. */
-export function requiredPrefix(m: Matcher): string | undefined {
-  return prefixes.get(m);
-}
 
 export const NOT_ALLOWLISTED = 'not-allowlisted';
 export const ALLOWLISTED = 'allowlisted';
@@ -106,13 +47,10 @@ function anyOf(c: MatcherCompiler, items: unknown[], at: DocPath, what: string):
   }
   const parts = items.map((item, i) => compile(c, item, [...at, i]));
   if (!parts.every(isDefined)) return undefined;
-  const m: Matcher = (v, s) => {
-    for (const p of parts) if (p(v, s)) return true;
+  return (v, s) => {
+    for (const m of parts) if (m(v, s)) return true;
     return false;
   };
-  const sets = parts.map(acceptedStrings);
-  if (!sets.every(isDefined)) return m;
-  return shaped(m, { op: 'in', values: new Set(sets.flatMap((set) => [...set])) });
 }
 
 function compileScalar(c: MatcherCompiler, spec: unknown, at: DocPath): Matcher | undefined {
@@ -141,7 +79,7 @@ function compileScalar(c: MatcherCompiler, spec: unknown, at: DocPath): Matcher 
 }
 
 function numberScalar(c: MatcherCompiler, spec: unknown, at: DocPath): Matcher | undefined {
-  if (typeof spec === 'number') return numberEquals(spec);
+  if (typeof spec === 'number') return (v) => v === spec;
   const m = COMPARISON.exec(String(spec));
   if (!m) {
     c.sink.error(
@@ -155,27 +93,18 @@ function numberScalar(c: MatcherCompiler, spec: unknown, at: DocPath): Matcher |
   const n = Number(m[2]);
   switch (m[1]) {
     case '>':
-      return shaped((v) => typeof v === 'number' && v > n, { op: 'gt', n });
+      return (v) => typeof v === 'number' && v > n;
     case '>=':
-      return shaped((v) => typeof v === 'number' && v >= n, { op: 'gte', n });
+      return (v) => typeof v === 'number' && v >= n;
     case '<':
-      return shaped((v) => typeof v === 'number' && v < n, { op: 'lt', n });
+      return (v) => typeof v === 'number' && v < n;
     case '<=':
-      return shaped((v) => typeof v === 'number' && v <= n, { op: 'lte', n });
+      return (v) => typeof v === 'number' && v <= n;
     case '!=':
-      return shaped((v) => typeof v === 'number' && v !== n, { op: 'ne', n });
+      return (v) => typeof v === 'number' && v !== n;
     default:
-      return numberEquals(n);
+      return (v) => v === n;
   }
-}
-
-function numberEquals(n: number): Matcher {
-  return shaped((v) => v === n, { op: 'eq', value: n });
-}
-
-function stringEquals(raw: string): Matcher {
-  const value = intern(raw);
-  return shaped((v) => v === value, { op: 'eq', value });
 }
 
 function classMatcher(c: MatcherCompiler, spec: unknown, at: DocPath): Matcher | undefined {
@@ -201,26 +130,20 @@ function hookMatcher(c: MatcherCompiler, spec: unknown, at: DocPath): Matcher | 
     c.sink.error(Codes.matcher, `"${name}" is not a hook; hooks are ${HOOKS.join(', ')}`, at, hint ? `did you mean "${hint}"?` : undefined);
     return undefined;
   }
-  return stringEquals(name);
+  return (v) => v === name;
 }
 
 /** A plain string: a glob when it contains `*` (and globs are allowed here), else equality. */
 function stringScalar(c: MatcherCompiler, raw: string, at: DocPath, globs: boolean): Matcher | undefined {
   const value = normalise(c.def.kind, raw);
   if (globs && isGlob(value)) return globMatcher(c, value, at);
-  return stringEquals(value);
+  return (v) => v === value;
 }
 
 function globMatcher(c: MatcherCompiler, pattern: string, at: DocPath): Matcher | undefined {
   try {
-    const glob = normalise(c.def.kind, pattern);
-    const g = compileGlob(glob, globStyle(c.def.kind));
-    const m: Matcher = (v) => typeof v === 'string' && g(v);
-    const style = globStyle(c.def.kind);
-    if (style === 'host' && glob.startsWith('*.') && !isGlob(glob.slice(2))) suffixes.set(m, glob.slice(1));
-    const head = glob.slice(0, glob.indexOf('*'));
-    if (style !== 'host' && head !== '') prefixes.set(m, head);
-    return m;
+    const g = compileGlob(normalise(c.def.kind, pattern), globStyle(c.def.kind));
+    return (v) => typeof v === 'string' && g(v);
   } catch (err) {
     c.sink.error(Codes.matcher, `invalid glob "${pattern}": ${(err as Error).message}`, at);
     return undefined;
@@ -279,7 +202,7 @@ function compileOperator(c: MatcherCompiler, key: string, arg: unknown, at: DocP
   switch (op) {
     case 'equals':
       if (arg === null || typeof arg === 'object' || typeof arg === 'boolean') return fail(c, at, `"equals" takes a string or number`);
-      if (kind === 'number') return typeof arg === 'number' ? numberEquals(arg) : fail(c, at, `"${path}" is a number`);
+      if (kind === 'number') return typeof arg === 'number' ? (v) => v === arg : fail(c, at, `"${path}" is a number`);
       if (kind === 'classes' || kind === 'hook') return compileScalar(c, arg, at);
       return stringScalar(c, String(arg), at, false);
     case 'in':
@@ -288,12 +211,10 @@ function compileOperator(c: MatcherCompiler, key: string, arg: unknown, at: DocP
       const set = new Set<unknown>();
       for (const [i, item] of arg.entries()) {
         if (item === null || typeof item === 'object' || typeof item === 'boolean') return fail(c, [...at, i], `list items must be strings or numbers`);
-        set.add(kind === 'number' ? item : intern(normalise(kind, String(item))));
+        set.add(kind === 'number' ? item : normalise(kind, String(item)));
       }
       if (kind === 'classes') return fail(c, at, `data.contains takes a class or a list of classes, not "${op}"`);
-      if (op === 'notIn') return (v) => v !== undefined && !set.has(v);
-      const isIn: Matcher = (v) => set.has(v);
-      return kind === 'number' ? isIn : shaped(isIn, { op: 'in', values: set as Set<string> });
+      return op === 'in' ? (v) => set.has(v) : (v) => v !== undefined && !set.has(v);
     }
     case 'glob': {
       if (kind === 'number' || kind === 'classes' || kind === 'hook') return fail(c, at, `globs apply to strings; "${path}" holds ${describeKind(kind)}`);
@@ -301,7 +222,6 @@ function compileOperator(c: MatcherCompiler, key: string, arg: unknown, at: DocP
       if (patterns.length === 0 || !patterns.every((p) => typeof p === 'string')) return fail(c, at, `"glob" takes a string or a list of strings`);
       const globs = patterns.map((p, i) => globMatcher(c, p as string, Array.isArray(arg) ? [...at, i] : at));
       if (!globs.every(isDefined)) return undefined;
-      if (globs.length === 1) return globs[0];
       return (v, s) => globs.some((g) => g(v, s));
     }
     case 'regex': {
@@ -309,11 +229,7 @@ function compileOperator(c: MatcherCompiler, key: string, arg: unknown, at: DocP
       if (typeof arg !== 'string') return fail(c, at, `"regex" takes a string`);
       try {
         const re = compileSafeRegex(arg);
-        const literal = requiredLiteral(arg);
-        if (literal === undefined) return (v) => typeof v === 'string' && re(v);
-        const m: Matcher = (v) => typeof v === 'string' && v.includes(literal) && re(v);
-        contained.set(m, literal);
-        return m;
+        return (v) => typeof v === 'string' && re(v);
       } catch (err) {
         c.sink.error(Codes.regex, (err as Error).message, at);
         return undefined;

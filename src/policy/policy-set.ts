@@ -1,6 +1,6 @@
 import type { Hook } from '../context/types.js';
 import { contentVersion } from './canonical.js';
-import { Candidates } from './candidates.js';
+import { SelectorIndex } from './selector-index.js';
 import type { CompiledPolicy } from './types.js';
 
 /**
@@ -19,8 +19,7 @@ export class PolicySet {
   readonly version: string;
   private readonly tenants: ReadonlySet<string>;
   private readonly namespaces: ReadonlySet<string>;
-  /** tenant → namespace → hook → candidates (undefined for tenants and namespaces no policy names). */
-  private readonly cache = new Map<string | undefined, Map<string | undefined, Map<Hook, Candidates>>>();
+  private readonly cache = new Map<string, SelectorIndex>();
 
   constructor(policies: readonly CompiledPolicy[]) {
     this.policies = [...policies].sort(compareForEvaluation);
@@ -30,26 +29,18 @@ export class PolicySet {
   }
 
   /** The policies that can apply to this tenant, namespace and hook, in order, indexed by selector. */
-  candidates(tenant: string | undefined, namespace: string | undefined, hook: Hook): Candidates {
-    // Nested maps rather than one joined key: no string is built and hashed per decision.
-    // Known tenants and namespaces are their own keys, so the common case is three lookups.
-    const hit = this.cache.get(tenant)?.get(namespace)?.get(hook);
-    if (hit !== undefined) return hit;
+  candidates(tenant: string | undefined, namespace: string | undefined, hook: Hook): SelectorIndex {
     const t = tenant !== undefined && this.tenants.has(tenant) ? tenant : undefined;
     const n = namespace !== undefined && this.namespaces.has(namespace) ? namespace : undefined;
-    let byNamespace = this.cache.get(t);
-    if (byNamespace === undefined) this.cache.set(t, (byNamespace = new Map()));
-    let byHook = byNamespace.get(n);
-    if (byHook === undefined) byNamespace.set(n, (byHook = new Map()));
-    let list = byHook.get(hook);
+    const key = `${t ?? ''}\u0000${n ?? ''}\u0000${hook}`;
+    let list = this.cache.get(key);
     if (list === undefined) {
-      list = new Candidates(
+      list = new SelectorIndex(
         this.policies.filter(
           (p) => (p.tenant === undefined || p.tenant === t) && (p.namespace === undefined || p.namespace === n) && (p.hooks === undefined || p.hooks.has(hook)),
         ),
-        hook,
       );
-      byHook.set(hook, list);
+      this.cache.set(key, list);
     }
     return list;
   }

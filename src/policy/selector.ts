@@ -11,16 +11,14 @@ export interface LabelSelectorSpec {
 export type Labels = Readonly<Record<string, string>> | undefined;
 
 export interface CompiledSelector {
-  matches(labels: Labels): boolean;
+  readonly matches: (labels: Labels) => boolean;
   /** Why the labels do not match, for `--explain`; undefined when they do. */
-  mismatch(labels: Labels): string | undefined;
+  readonly mismatch: (labels: Labels) => string | undefined;
   /**
    * The requirements that name the values a label must have (matchLabels, In): necessary
    * conditions a selector index can look up instead of testing each selector in turn.
    */
   readonly positive: readonly PositiveRequirement[];
-  /** Whether `positive` is the whole selector (no NotIn, Exists or DoesNotExist). */
-  readonly complete: boolean;
 }
 
 export interface PositiveRequirement {
@@ -28,51 +26,7 @@ export interface PositiveRequirement {
   readonly values: readonly string[];
 }
 
-/** One requirement; `op` picks the test (a switch over plain data: no closure per requirement). */
-interface Requirement {
-  readonly key: string;
-  readonly op: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
-  /** The values of In and NotIn (matchLabels is In with one value). */
-  readonly values: ReadonlySet<string> | undefined;
-  readonly describe: string;
-}
-
-function holds(r: Requirement, labels: Labels): boolean {
-  const v = labelValue(labels, r.key);
-  switch (r.op) {
-    case 'In':
-      return v !== undefined && (r.values as ReadonlySet<string>).has(v);
-    case 'NotIn':
-      return v === undefined || !(r.values as ReadonlySet<string>).has(v);
-    case 'Exists':
-      return v !== undefined;
-    default:
-      return v === undefined;
-  }
-}
-
-class Selector implements CompiledSelector {
-  readonly positive: readonly PositiveRequirement[];
-  readonly complete: boolean;
-
-  constructor(private readonly reqs: readonly Requirement[]) {
-    this.positive = reqs.flatMap((r) => (r.op === 'In' ? [{ key: r.key, values: [...(r.values as ReadonlySet<string>)] }] : []));
-    this.complete = this.positive.length === reqs.length;
-  }
-
-  matches(labels: Labels): boolean {
-    const reqs = this.reqs;
-    for (let i = 0; i < reqs.length; i++) if (!holds(reqs[i] as Requirement, labels)) return false;
-    return true;
-  }
-
-  mismatch(labels: Labels): string | undefined {
-    const failed = this.reqs.find((r) => !holds(r, labels));
-    if (!failed) return undefined;
-    const actual = labelValue(labels, failed.key);
-    return `selector wants ${failed.describe}; agent has ${actual === undefined ? `no label ${failed.key}` : `${failed.key}=${actual}`}`;
-  }
-}
+type Requirement = { key: string; test: (labels: Labels) => boolean; describe: string; values?: readonly string[] };
 
 const OPERATORS = ['In', 'NotIn', 'Exists', 'DoesNotExist'];
 
@@ -94,7 +48,7 @@ export function compileSelector(spec: LabelSelectorSpec | undefined, at: DocPath
     }
     const key = intern(rawKey);
     const value = intern(rawValue);
-    reqs.push({ key, op: 'In', values: new Set([value]), describe: `${key}=${value}` });
+    reqs.push({ key, test: (l) => labelValue(l, key) === value, describe: `${key}=${value}`, values: [value] });
   }
   for (const [i, expr] of (spec?.matchExpressions ?? []).entries()) {
     const r = compileExpression(expr, [...at, 'matchExpressions', i], sink);
@@ -102,7 +56,19 @@ export function compileSelector(spec: LabelSelectorSpec | undefined, at: DocPath
     else ok = false;
   }
   if (!ok) return undefined;
-  return new Selector(reqs);
+  return {
+    matches: (labels) => {
+      for (const r of reqs) if (!r.test(labels)) return false;
+      return true;
+    },
+    mismatch: (labels) => {
+      const failed = reqs.find((r) => !r.test(labels));
+      if (!failed) return undefined;
+      const actual = labelValue(labels, failed.key);
+      return `selector wants ${failed.describe}; agent has ${actual === undefined ? `no label ${failed.key}` : `${failed.key}=${actual}`}`;
+    },
+    positive: reqs.flatMap((r) => (r.values === undefined ? [] : [{ key: r.key, values: r.values }])),
+  };
 }
 
 /** Keys and values must be valid Kubernetes labels: anything else could never match a pod's labels. */
@@ -137,13 +103,15 @@ function compileExpression(
       return undefined;
     }
     const set = new Set(values.map(intern));
-    return { key, op: operator, values: set, describe: `${key} ${operator === 'In' ? 'in' : 'notin'} (${values.join(', ')})` };
+    return operator === 'In'
+      ? { key, test: (l) => set.has(labelValue(l, key) as string), describe: `${key} in (${values.join(', ')})`, values: [...set] }
+      : { key, test: (l) => !set.has(labelValue(l, key) as string), describe: `${key} notin (${values.join(', ')})` };
   }
   if (values !== undefined && values.length > 0) {
     sink.error(Codes.selector, `operator ${operator} takes no "values"`, [...at, 'values']);
     return undefined;
   }
   return operator === 'Exists'
-    ? { key, op: 'Exists', values: undefined, describe: `label ${key} to exist` }
-    : { key, op: 'DoesNotExist', values: undefined, describe: `no label ${key}` };
+    ? { key, test: (l) => labelValue(l, key) !== undefined, describe: `label ${key} to exist` }
+    : { key, test: (l) => labelValue(l, key) === undefined, describe: `no label ${key}` };
 }
