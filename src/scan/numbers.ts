@@ -2,6 +2,7 @@ import { CARD_MAX_DIGITS, CARD_MIN_DIGITS, isCardNumber } from './card.js';
 import { isDigit, isWordChar } from './chars.js';
 import type { Ipv4Scanner } from './ip.js';
 import type { Finding } from './types.js';
+import { AnchoredScanner } from './anchored.js';
 
 const PLUS = 0x2b;
 const OPEN_PAREN = 0x28;
@@ -71,26 +72,9 @@ export function scanContextPhones(text: string, lower: string, out: Finding[]): 
   }
 }
 
-/**
- * scanContextPhones driven by someone else's pass (word-pass.ts): `at` is called with word
- * starts in increasing order, a superset of where a phone word starts, and does what
- * scanContextPhones does there, skipping the places its own regex would have stepped over.
- */
-export class ContextPhoneScanner {
-  private next = 0;
-
-  constructor(
-    private readonly text: string,
-    private readonly lower: string,
-    readonly out: Finding[],
-  ) {}
-
-  at(p: number): void {
-    if (p < this.next) return;
-    PHONE_CONTEXT_AT.lastIndex = p;
-    if (!PHONE_CONTEXT_AT.test(this.lower)) return;
-    this.next = contextPhoneAt(this.text, PHONE_CONTEXT_AT.lastIndex, this.out) ?? PHONE_CONTEXT_AT.lastIndex;
-  }
+/** scanContextPhones driven by a word pass (word-pass.ts). */
+export function contextPhoneScanner(text: string, lower: string, out: Finding[]): AnchoredScanner {
+  return new AnchoredScanner(PHONE_CONTEXT_AT, contextPhoneAt, text, lower, out);
 }
 
 /** Reports the national number starting at `start` (just after a phone word), if any, and returns its end. */

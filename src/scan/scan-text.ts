@@ -3,10 +3,10 @@ import { IbanScanner } from './iban.js';
 import { injectionDetector, injectionFindings } from './injection.js';
 import { KeyFormatScanner } from './key-formats.js';
 import { lowerForScan } from './lower.js';
-import { ContextPhoneScanner } from './numbers.js';
+import { contextPhoneScanner } from './numbers.js';
 import { PhraseCollector } from './phrases.js';
 import { piiDetector, piiFindings } from './pii.js';
-import { BearerScanner, secretDetector, secretFindings } from './secrets.js';
+import { bearerScanner, secretDetector, secretFindings } from './secrets.js';
 import { DATA_CLASSES, DEFAULT_MIN_SCORE } from './types.js';
 import type { DataClass, Detector, Finding, ScanOptions } from './types.js';
 import { runWordPass, wordStartsAgree } from './word-pass.js';
@@ -32,12 +32,12 @@ export function scanText(text: string, classes?: ReadonlySet<DataClass>, options
   const secret = classes === undefined || classes.has('secret');
   const injection = classes === undefined || classes.has('injection');
   const lower = lowerForScan(text);
-  const phones = pii ? new ContextPhoneScanner(text, lower, []) : undefined;
+  const phones = pii ? contextPhoneScanner(text, lower, []) : undefined;
   // Scanners of the original text join the pass over `lower` only where both have the same word starts.
   const agree = wordStartsAgree(text);
   const ibans = pii && agree ? new IbanScanner(text, []) : undefined;
   const keys = secret && agree ? new KeyFormatScanner(text, []) : undefined;
-  const bearer = secret ? new BearerScanner(text, lower, []) : undefined;
+  const bearer = secret ? bearerScanner(text, lower, []) : undefined;
   const phrases = injection ? new PhraseCollector(lower, []) : undefined;
   const hiding = injection ? new CssHiddenScanner(lower, []) : undefined;
   runWordPass(lower, { phrases, phones, ibans, keys, bearer, hiding });

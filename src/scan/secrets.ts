@@ -3,6 +3,7 @@ import { scanCloudFormats, scanCredentialAssignments, scanUrlCredentials } from 
 import { scanKeyFormats } from './key-formats.js';
 import { lowerForScan } from './lower.js';
 import type { Detector, Finding } from './types.js';
+import { AnchoredScanner } from './anchored.js';
 
 const BEARER_MIN = 20;
 const DOT = 0x2e;
@@ -55,26 +56,9 @@ function scanBearer(text: string, out: Finding[]): void {
   }
 }
 
-/**
- * scanBearer driven by someone else's pass over the lower-cased text (word-pass.ts): `at` is
- * called with word starts in increasing order, a superset of where 'bearer' starts a word, and
- * does what scanBearer does there, skipping the places its own regex would have stepped over.
- */
-export class BearerScanner {
-  private next = 0;
-
-  constructor(
-    private readonly text: string,
-    private readonly lower: string,
-    readonly out: Finding[],
-  ) {}
-
-  at(p: number): void {
-    if (p < this.next) return;
-    BEARER_AT.lastIndex = p;
-    if (!BEARER_AT.test(this.lower)) return;
-    this.next = bearerTokenAt(this.text, BEARER_AT.lastIndex, this.out) ?? BEARER_AT.lastIndex;
-  }
+/** scanBearer driven by a word pass over the lower-cased text (word-pass.ts). */
+export function bearerScanner(text: string, lower: string, out: Finding[]): AnchoredScanner {
+  return new AnchoredScanner(BEARER_AT, bearerTokenAt, text, lower, out);
 }
 
 /** Reports the token starting at `start` (after "Bearer "), if it is one, and returns its end. */

@@ -2,10 +2,10 @@ import { CssHiddenScanner, HIDING_WORDS } from './hidden.js';
 import { IbanScanner, mayStartIban } from './iban.js';
 import { KEY_PREFIXES, KeyFormatScanner } from './key-formats.js';
 import { literalsSource } from './literals.js';
-import { ContextPhoneScanner, PHONE_WORDS } from './numbers.js';
+import type { AnchoredScanner } from './anchored.js';
+import { PHONE_WORDS } from './numbers.js';
 import { PhraseCollector, WORD_ANCHORS, rulesOfAnchor } from './phrases.js';
 import type { PhraseRule } from './phrase-rules.js';
-import { BearerScanner } from './secrets.js';
 
 // One regex pass over the lower-cased text for everything that must start a word: the phrase
 // anchors and hiding declarations (injection), the phone words before national numbers and
@@ -22,10 +22,10 @@ import { BearerScanner } from './secrets.js';
 /** The scanners the pass feeds; each is called at word starts in increasing order. */
 export interface WordPassWants {
   readonly phrases?: PhraseCollector;
-  readonly phones?: ContextPhoneScanner;
+  readonly phones?: AnchoredScanner;
   readonly ibans?: IbanScanner;
   readonly keys?: KeyFormatScanner;
-  readonly bearer?: BearerScanner;
+  readonly bearer?: AnchoredScanner;
   readonly hiding?: CssHiddenScanner;
 }
 
