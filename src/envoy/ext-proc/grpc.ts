@@ -17,7 +17,8 @@ export const PROCESS_PATH = '/envoy.service.ext_proc.v3.ExternalProcessor/Proces
  * as a malformed message (it fails closed with an ImmediateResponse). Envoy half-closes when
  * the request is done (we end the call with OK, after any answer still waiting for the store)
  * and may cancel at any time (we drop the stream's state and write nothing more); neither can
- * leave anything behind.
+ * leave anything behind. Messages marked `observability_mode` are inspected and recorded but
+ * never answered, as the protocol asks.
  */
 export function registerExtProc(server: GrpcServer, factory: StreamFactory): void {
   const method = envoyServices().externalProcessor.Process;
@@ -43,11 +44,15 @@ export function registerExtProc(server: GrpcServer, factory: StreamFactory): voi
     };
     return {
       message: (bytes) => {
-        const r = stream.onMessage(decode(bytes));
-        if (pending === undefined && !(r instanceof Promise)) return write(r);
+        const msg = decode(bytes);
+        // Observability mode: Envoy does not wait for answers and the server must send none.
+        // The message is still inspected, so decisions and findings are recorded.
+        const out = msg?.observability_mode === true ? ignore : write;
+        const r = stream.onMessage(msg);
+        if (pending === undefined && !(r instanceof Promise)) return out(r);
         const next = (pending ?? Promise.resolve())
           .then(() => r)
-          .then(write)
+          .then(out)
           .catch(() => {
             stream.close();
             call.end(new GrpcError(Status.INTERNAL, 'internal error'));
@@ -68,6 +73,8 @@ export function registerExtProc(server: GrpcServer, factory: StreamFactory): voi
     };
   });
 }
+
+const ignore = (): void => undefined;
 
 /** gRPC custom metadata: the request headers without pseudo-headers and gRPC's own. */
 function metadataOf(headers: IncomingHttpHeaders): Record<string, string> {
