@@ -79,7 +79,16 @@ export function authorizeHttp(
   const context = contextFromHttpRequest(req, identity, a.providers);
   const d = engine.evaluate(context);
   const reviewed = d.decision === 'deny' ? a.grants?.review(context, d) : undefined;
-  if (reviewed instanceof Promise) return reviewed.then((r) => ({ response: r, decision: r, context }));
+  // A denial let through once (approval, override) is applied like any other decision: its
+  // header changes and injected secrets included, a body change refused.
+  if (reviewed instanceof Promise) return reviewed.then((r) => applyDecision(a, engine, context, r));
+  return applyDecision(a, engine, context, reviewed ?? d);
+}
+
+/** The edge's part of an HTTP decision: ext_authz cannot change a body; `inject` fetches Secrets. */
+function applyDecision(a: Authorizer, engine: Engine, context: DecisionContext, d: Decision): AuthzResult<Decision> | Promise<AuthzResult<Decision>> {
+  const secrets = a.secrets;
+  if (d.decision === 'deny') return { response: d, decision: d, context };
   if (d.decision === 'modify' && d.modifiedRequest?.payload !== undefined) {
     const deny = edgeDeny('body-modification-unsupported', 'a policy changes this request body, which ext_authz cannot do; send bodies through ext_proc', engine.policies.version);
     return { response: deny, decision: deny, failure: 'unsupported', context };

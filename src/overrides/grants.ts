@@ -109,7 +109,8 @@ export class OneShotGrants {
     const { pending: _p, status: _s, ...rest } = d;
     return {
       ...rest,
-      decision: 'allow',
+      // A pending decision carries what other rules change; approved, those changes still apply.
+      decision: d.modifiedRequest !== undefined ? 'modify' : 'allow',
       reason: grant.kind === 'approval' ? 'approved-once' : 'break-glass-override',
       message: `allowed once: ${grant.kind === 'approval' ? 'approval' : 'break-glass override'} of decision ${grant.decisionId} by ${grant.actor}`,
     };
@@ -167,10 +168,10 @@ export class OneShotGrants {
  * the same way, without asking the store again. Else undefined.
  */
 export function coveredByPass(granted: Decision, d: Decision): Decision | undefined {
-  if (d.decision !== 'deny' || granted.decision !== 'allow' || (granted.reason !== 'approved-once' && granted.reason !== 'break-glass-override')) return undefined;
+  if (d.decision !== 'deny' || granted.decision === 'deny' || (granted.reason !== 'approved-once' && granted.reason !== 'break-glass-override')) return undefined;
   if (d.policyId === null || d.policyId !== granted.policyId || d.policyNamespace !== granted.policyNamespace || d.ruleId !== granted.ruleId) return undefined;
   const { pending: _p, status: _s, ...rest } = d;
-  return { ...rest, decision: 'allow', reason: granted.reason, ...(granted.message !== undefined ? { message: granted.message } : {}) };
+  return { ...rest, decision: d.modifiedRequest !== undefined ? 'modify' : 'allow', reason: granted.reason, ...(granted.message !== undefined ? { message: granted.message } : {}) };
 }
 
 const DECISION_ID = /^[A-Za-z0-9][A-Za-z0-9-]{0,99}$/;

@@ -155,14 +155,17 @@ export class Engine {
       }
     }
 
+    const modified = modifications.length > 0 ? applyModifications(ctx, modifications) : undefined;
     if (approvalBy) {
       const [p, rule] = approvalBy;
       const d = this.decide('deny', rule.reason ?? DefaultReasons.approval, p, rule.id, matched);
       d.pending = { approval: 'human' };
       d.status = 403;
+      // What the other rules change (redactions, headers, injected secrets) still applies to
+      // the request if an approver lets it through once (src/overrides/grants.ts).
+      if (modified) d.modifiedRequest = modified;
       return d;
     }
-    const modified = modifications.length > 0 ? applyModifications(ctx, modifications) : undefined;
     const found = modifications.length > 0 ? annotate(ctx, modifications) : undefined;
     if (modified) {
       const [p, rule] = modifications.find(([, r]) => r.effect.kind === 'modify') as [CompiledPolicy, CompiledRule];

@@ -23,6 +23,7 @@ const TENANT = 'acme';
 interface Seen {
   method: string;
   id: unknown;
+  args?: unknown;
 }
 
 function startMcpServer(seen: Seen[]): Promise<Server> {
@@ -30,8 +31,8 @@ function startMcpServer(seen: Seen[]): Promise<Server> {
     const parts: Buffer[] = [];
     req.on('data', (c: Buffer) => parts.push(c));
     req.on('end', () => {
-      const msg = JSON.parse(Buffer.concat(parts).toString()) as { id: number; method: string };
-      seen.push({ method: msg.method, id: msg.id });
+      const msg = JSON.parse(Buffer.concat(parts).toString()) as { id: number; method: string; params?: { arguments?: unknown } };
+      seen.push({ method: msg.method, id: msg.id, args: msg.params?.arguments });
       const result =
         msg.method === 'tools/list'
           ? { tools: [{ name: 'send_email', description: 'Sends an email to a customer', inputSchema: { type: 'object' }, annotations: { openWorldHint: true } }] }
@@ -128,6 +129,20 @@ describe('ext_proc: an MCP tools/call pending approval, approved through the adm
     // Decisions are recorded as they were made: the retry's as an allow naming the pass.
     const decided = (await gateway.state.audit.read(TENANT, 1, 1000)).filter((r) => r.type === 'decision' && (r.data as { edge?: string }).edge === 'ext_proc');
     expect(JSON.stringify(decided)).toContain('approved-once');
+  });
+
+  it('an approved call still gets what the other rules change: the seed policy redacts the PII in its arguments', async () => {
+    const withEmail = (id: number): unknown => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'send_email', arguments: { to: 'jane.doe@example.com', template: 'refund-approved' } } });
+    const first = JSON.parse((await mcp(withEmail(10), 'sess-3')).text);
+    expect(first).toMatchObject({ error: { data: { reason: 'approval-required' } } });
+    const decisionId = first.error.data.decisionId as string;
+    await eventually(async () => (await gateway.state.grants.ticket(TENANT, decisionId)) !== undefined, 2000, 'ticket');
+    expect((await approve(decisionId)).status).toBe(200);
+    const before = calls();
+    const second = await mcp(withEmail(11), 'sess-4');
+    expect(JSON.parse(second.text)).toMatchObject({ id: 11, result: {} });
+    expect(calls()).toBe(before + 1);
+    expect(seen.at(-1)?.args).toEqual({ to: '[REDACTED:EMAIL]', template: 'refund-approved' });
   });
 
   it('the NOT_FOUND hint no longer claims approvals are for ext_authz only', async () => {

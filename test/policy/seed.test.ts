@@ -57,6 +57,12 @@ describe('the seed example, corrected (policies/)', () => {
     });
   });
 
+  it('rules 1 and 2 together: the pending decision carries the redaction an approval must still apply', () => {
+    const d = engine.evaluate({ ...prodAgent, hook: 'toolCallRequest', tool: { name: 'send_email', sideEffect: 'external_write' }, payload: { to: 'jane.doe@example.com' } });
+    expect(d).toMatchObject({ decision: 'deny', pending: { approval: 'human' }, ruleId: 'external-write-needs-approval' });
+    expect(d.modifiedRequest).toEqual({ payload: { to: '[REDACTED:EMAIL]' } });
+  });
+
   it('rule 2: PII is redacted (modify)', () => {
     const d = engine.evaluate({ ...prodAgent, hook: 'toolCallRequest', tool: { name: 'lookup' }, payload: { query: 'customer jane.doe@example.com' } });
     expect(d).toMatchObject({ decision: 'modify', policyId: 'no-external-send-without-approval', ruleId: 'redact-pii' });
