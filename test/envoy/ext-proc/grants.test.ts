@@ -402,7 +402,7 @@ describe('ProcessStream while a verdict is pending', () => {
     const body = s.onMessage(reqBody('WAIT'));
     gates[0]!.reject(new Error('boom'));
     const [r] = (await body).responses;
-    expect((r as any).immediate_response.details).toBe('joch_ext_proc_internal_error');
+    expect(wireResponse(r!).immediate_response.details).toBe('joch_ext_proc_internal_error');
   });
 
   it('the backlog is bounded: one message too many fails the stream closed, answered in its turn', async () => {
@@ -419,7 +419,7 @@ describe('ProcessStream while a verdict is pending', () => {
     expect(await body).toEqual({ responses: [] });
     for (const w of waiting) expect(await w).toEqual({ responses: [] });
     const [r] = (await over).responses;
-    expect((r as any).immediate_response.details).toBe('joch_ext_proc_backlog');
+    expect(wireResponse(r!).immediate_response.details).toBe('joch_ext_proc_backlog');
   });
 
   it('bytes waiting count against maxBodyBytes', () => {
