@@ -164,7 +164,8 @@ export function check(a: Authorizer, msg: CheckRequestMessage | undefined): Chec
     const d = engine.evaluate(ctx);
     const reviewed = d.decision === 'deny' ? a.grants?.review(ctx, d) : undefined;
     if (reviewed instanceof Promise) return reviewed.then((r): CheckResult => ({ response: networkCheckResponse(r), decision: r, edge: 'authz_network', context: ctx }), () => internalError(a, 'authz_network'));
-    return { response: networkCheckResponse(d), decision: d, edge, context: ctx };
+    const r = reviewed ?? d; // a review that answers at once: the store is down (fail closed, saying so)
+    return { response: networkCheckResponse(r), decision: r, edge, context: ctx };
   } catch {
     return internalError(a, edge);
   }

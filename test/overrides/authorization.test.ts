@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { AuditLog } from '../../src/audit/log.js';
 import { DEFAULT_PROVIDER_HOSTS, providerMatcher } from '../../src/context/providers.js';
 import { check, type Authorizer, type CheckResult } from '../../src/envoy/authorization.js';
-import { OneShotGrants } from '../../src/overrides/grants.js';
+import { OneShotGrants, STORE_DOWN_MESSAGE } from '../../src/overrides/grants.js';
 import { Engine } from '../../src/policy/engine.js';
 import { loadPolicies } from '../../src/policy/load.js';
 import { PolicySet } from '../../src/policy/policy-set.js';
@@ -45,5 +45,19 @@ describe('ext_authz Check with one-shot grants', () => {
     const once = await check(authorizer, network as never);
     expect(once).toMatchObject({ edge: 'authz_network', decision: { decision: 'allow', reason: 'break-glass-override' } });
     expect((await check(authorizer, network as never)).decision.decision).toBe('deny');
+  });
+
+  it('store unavailable: HTTP and network denials stay denied at once, saying why (fail closed)', () => {
+    const down = new (class extends MemoryStore {
+      override available(): boolean {
+        return false;
+      }
+    })();
+    const closed: Authorizer = { ...authorizer, grants: new OneShotGrants(down, new AuditLog({ store: down }), { tenant: 'default', environment: 'prod' }) };
+    for (const req of [httpCheckRequest({ host: 'exfil.example.net', path: '/upload', extensions: labels }), network]) {
+      const r = check(closed, req as never);
+      expect(r).not.toBeInstanceOf(Promise);
+      expect((r as CheckResult).decision).toMatchObject({ decision: 'deny', message: expect.stringContaining(STORE_DOWN_MESSAGE) });
+    }
   });
 });
