@@ -82,6 +82,8 @@ export async function startGateway(
   let disabled: readonly RuleDisable[] = [];
   const build = (): Engine => new Engine(new PolicySet(withoutDisabledRules(loaded, disabled)), { defaultDecision: config.defaultDecision, environmentDefaults: config.environmentDefaults });
   let engine = build();
+  // The loaded set's own version (the engine's differs while rules are disabled): what a stored reload compares.
+  let loadedVersion = engine.policies.version;
   metrics.policiesLoaded.set(engine.policies.policies.length);
   // Rotations reach the other replicas through `secrets.redis`, or else the store's Redis (single node).
   const storeRedis = config.state.store.kind === 'redis' ? config.state.store.redis : undefined;
@@ -152,8 +154,9 @@ export async function startGateway(
       ? await state.repo.watch(source.tenant, source.environment, async () => {
           const policies = await storePolicies(state, source, log);
           const next = policies && new PolicySet(policies);
-          if (policies && next && next.version !== engine.policies.version) {
+          if (policies && next && next.version !== loadedVersion) {
             loaded = policies;
+            loadedVersion = next.version;
             engine = build();
             metrics.reloads.inc({ result: 'ok' });
             metrics.policiesLoaded.set(engine.policies.policies.length);
