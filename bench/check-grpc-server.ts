@@ -1,6 +1,6 @@
 /**
  * A server process for bench/check-grpc.ts, started as `node --expose-gc --import tsx
- * bench/check-grpc-server.ts <gateway|empty> [policy dir]` with an IPC channel. It binds
+ * bench/check-grpc-server.ts <kind> [policy dir] [worker count]` with an IPC channel. It binds
  * 127.0.0.1:0, then sends `{type: 'ready', grpc: port}`. Messages it answers:
  * - `'stats'`: `{type: 'stats', outcomes}`, Check calls answered, by outcome;
  * - `'settle'`: collects garbage (so a phase does not pay for the previous one's), `{type: 'settled'}`;
@@ -10,6 +10,9 @@
  * - gateway: the real gateway (`startGateway` as `joch serve` runs it, logging silenced, no
  *   reload watcher, audit on as by default) over the policy dir; outcomes from its own
  *   `joch_decisions_total`. gateway-no-audit: the same with `audit: {enabled: false}`.
+ * - workers, workers-no-audit: the same as `joch serve --workers N` runs it (startCluster: this
+ *   process is the primary; N, the third argument, worker processes); outcomes from the admin /metrics,
+ *   which sums the workers'. GC figures are the primary's only.
  * - empty: a grpc-js server registering the same `envoyServices().authorization` whose Check
  *   answers `{status: {code: 0}}` at once: what an empty handler costs on @grpc/grpc-js.
  * - http2-minimal: node:http2 answering every stream with a fixed, pre-encoded OK
@@ -23,9 +26,10 @@ import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { resolveConfig } from '../src/config.js';
 import { envoyServices } from '../src/envoy/protos.js';
+import { startCluster } from '../src/cluster/primary.js';
 import { startGateway } from '../src/main.js';
 
-export type ServerKind = 'gateway' | 'gateway-no-audit' | 'empty' | 'http2-minimal';
+export type ServerKind = 'gateway' | 'gateway-no-audit' | 'workers' | 'workers-no-audit' | 'empty' | 'http2-minimal';
 
 /** GC pauses in the server process over a span of time. */
 export interface GcStats {
@@ -60,7 +64,7 @@ function send(msg: ServerMessage): void {
 }
 
 async function main(): Promise<void> {
-  const [kind, policyDir] = process.argv.slice(2);
+  const [kind, policyDir, workers] = process.argv.slice(2);
   let stats: () => Promise<Record<string, number>>;
   let close: () => Promise<void>;
   let port: number;
@@ -79,6 +83,18 @@ async function main(): Promise<void> {
         const outcome = String(v.labels.outcome ?? '?');
         out[outcome] = (out[outcome] ?? 0) + v.value;
       }
+      return out;
+    };
+    close = () => gateway.close();
+  } else if (kind === 'workers' || kind === 'workers-no-audit') {
+    if (policyDir === undefined) throw new Error('usage: check-grpc-server.ts workers <policy dir> <worker count>');
+    const layers = [{ grpc: '127.0.0.1:0', http: '127.0.0.1:0', admin: '127.0.0.1:0', policies: [policyDir], reload: false, workers: Number(workers), logLevel: 'silent', ...(kind === 'workers-no-audit' ? { audit: { enabled: false } } : {}) }];
+    const gateway = await startCluster(layers, resolveConfig(...layers), pino({ level: 'silent' }));
+    port = gateway.addresses.grpc;
+    stats = async () => {
+      const out: Record<string, number> = {};
+      const text = await (await fetch(`http://127.0.0.1:${gateway.addresses.admin}/metrics`)).text();
+      for (const m of text.matchAll(/^joch_decisions_total\{[^}]*outcome="([^"]+)"[^}]*\} (\d+)$/gm)) out[m[1] as string] = (out[m[1] as string] ?? 0) + Number(m[2]);
       return out;
     };
     close = () => gateway.close();
@@ -116,7 +132,7 @@ async function main(): Promise<void> {
     stats = () => Promise.resolve({ ok: calls });
     close = () => new Promise<void>((resolve) => server.close(() => resolve()));
   } else {
-    throw new Error(`usage: check-grpc-server.ts <gateway|empty|http2-minimal> [policy dir], not "${kind}"`);
+    throw new Error(`usage: check-grpc-server.ts <gateway|gateway-no-audit|workers|workers-no-audit|empty|http2-minimal> [policy dir], not "${kind}"`);
   }
 
   process.on('message', (m: unknown) => {

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import type { RedactPattern } from './log.js';
 import type { DefaultOutcome } from './policy/engine.js';
 import { JochError, formatProblem } from './errors.js';
@@ -24,6 +25,8 @@ export interface GatewayConfig {
   readonly providers: Readonly<Record<string, readonly string[]>>;
   readonly reload: boolean;
   readonly logLevel: string;
+  /** Processes serving Envoy: 1 (this one), or N node:cluster workers beside a primary that keeps the state. */
+  readonly workers: number;
   /** Store, audit log, policy source, operator authentication, default tenant. */
   readonly state: StateSettings;
   /** The environment this gateway serves; selects its redaction patterns. */
@@ -46,6 +49,8 @@ export interface ConfigInput extends StateInput {
   providers?: Record<string, string[]>;
   reload?: boolean;
   logLevel?: string;
+  /** A number, or `auto` (one per available core). */
+  workers?: number | string;
   environment?: string;
   redactPatterns?: Record<string, RedactPattern[]>;
   secrets?: { redis?: string; channel?: string };
@@ -85,7 +90,7 @@ export function readConfigFile(file: string): ConfigInput {
   return (doc?.value ?? {}) as ConfigInput;
 }
 
-/** JOCH_POLICIES (comma-separated), JOCH_GRPC, JOCH_HTTP, JOCH_ADMIN, JOCH_DEFAULT_DECISION, JOCH_LOG_LEVEL, JOCH_ENVIRONMENT, JOCH_STORE_URL, JOCH_ADMIN_TOKEN, JOCH_TENANT. */
+/** JOCH_POLICIES (comma-separated), JOCH_GRPC, JOCH_HTTP, JOCH_ADMIN, JOCH_DEFAULT_DECISION, JOCH_LOG_LEVEL, JOCH_ENVIRONMENT, JOCH_STORE_URL, JOCH_ADMIN_TOKEN, JOCH_TENANT, JOCH_WORKERS. */
 export function configFromEnv(env: NodeJS.ProcessEnv): ConfigInput {
   const out: ConfigInput = {};
   if (env.JOCH_POLICIES) out.policies = env.JOCH_POLICIES.split(',').filter(Boolean);
@@ -98,6 +103,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ConfigInput {
   if (env.JOCH_ADMIN_TOKEN) out.adminToken = env.JOCH_ADMIN_TOKEN;
   if (env.JOCH_TENANT) out.tenant = env.JOCH_TENANT;
   if (env.JOCH_ENVIRONMENT) out.environment = env.JOCH_ENVIRONMENT;
+  if (env.JOCH_WORKERS) out.workers = env.JOCH_WORKERS;
   return out;
 }
 
@@ -120,11 +126,23 @@ export function resolveConfig(...layers: ConfigInput[]): GatewayConfig {
     providers: merged.providers ?? {},
     reload: merged.reload ?? true,
     logLevel: level,
+    workers: parseWorkers(merged.workers ?? 1),
     state: resolveStateSettings(merged),
     ...(merged.environment !== undefined ? { environment: merged.environment } : {}),
     redactPatterns: merged.redactPatterns ?? {},
     secrets: merged.secrets ?? {},
   };
+}
+
+/** Most worker processes; more than the cores only adds switching. */
+const MAX_WORKERS = 64;
+
+/** `auto` (one per available core) or a whole number from 1 to 64, as a number or text. */
+export function parseWorkers(value: number | string): number {
+  if (value === 'auto') return Math.min(availableParallelism(), MAX_WORKERS);
+  const n = typeof value === 'number' ? value : /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_WORKERS) throw new JochError('JOCH_CONFIG', `workers must be auto or a whole number from 1 to ${MAX_WORKERS}, not ${JSON.stringify(value)}`);
+  return n;
 }
 
 export function parseHostPort(value: string, name: string): HostPort {

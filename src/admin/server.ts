@@ -7,9 +7,12 @@ export interface AdminStatus {
   ready(): boolean;
   /** What /readyz reports about the loaded policies. */
   policies(): { count: number; version: string };
-  readonly metrics: Registry;
+  /** What /metrics serves (a prom-client Registry, or the workers' metrics merged). */
+  readonly metrics: Pick<Registry, 'contentType' | 'metrics'>;
   /** What /readyz reports about the state store (absent: not reported). */
   store?(): { kind: string; available: boolean };
+  /** `serve --workers N`: each worker process and whether it serves. */
+  workers?(): { id: number; pid: number | undefined; ready: boolean }[];
 }
 
 /**
@@ -21,7 +24,7 @@ export function buildAdminServer(status: AdminStatus, api?: AdminApiDeps): Fasti
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     const ready = status.ready();
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not-ready', policies: status.policies(), ...(status.store ? { store: status.store() } : {}) });
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not-ready', policies: status.policies(), ...(status.store ? { store: status.store() } : {}), ...(status.workers ? { workers: status.workers() } : {}) });
   });
   app.get('/metrics', async (_req, reply) => reply.type(status.metrics.contentType).send(await status.metrics.metrics()));
   if (api) registerAdminApi(app, api);

@@ -6,7 +6,14 @@ import { checkTenant, type Store } from '../state/store.js';
 import { verifyChain, type VerifiedCheckpoint, type VerifyResult } from './verify.js';
 import { INLINE_CHAINER, type Chainer } from './chainer.js';
 import type { DecisionRow } from './decision-row.js';
-import { AUDIT_LOG, encodeEvent, GENESIS_HASH, SYSTEM_ACTOR, type AuditEvent, type AuditRecord, type AuditType, type ChainItem, type TextRedactor } from './record.js';
+import { AUDIT_LOG, encodeEvent, GENESIS_HASH, SYSTEM_ACTOR, type AuditEvent, type AuditRecord, type AuditType, type ChainItem, type EncodedEvent, type TextRedactor } from './record.js';
+
+/** What records audit events: queue one (never blocks, never throws). */
+export interface AuditWriter {
+  record(e: AuditEvent): void;
+  /** A decision in row form (src/audit/decision-row.ts). */
+  recordDecision(row: DecisionRow): void;
+}
 
 /** Where hashed records go besides the store (e.g. a JSON Lines file); failures are logged, never fatal. */
 export interface AuditSink {
@@ -41,8 +48,8 @@ interface Head {
   hash: string;
 }
 
-/** Something to record: an event, or a decision in row form (src/audit/decision-row.ts). */
-type Queued = AuditEvent | DecisionRow;
+/** Something to record: an event, a decision in row form (src/audit/decision-row.ts), or either already encoded. */
+type Queued = AuditEvent | DecisionRow | EncodedEvent;
 
 /** Events waiting for one tenant; taken from `head` on, compacted now and then (no O(n) shift per batch). */
 interface Queue {
@@ -66,7 +73,7 @@ interface Queue {
  * still ends where this writer last saw it (compare-and-append); otherwise the writer reloads
  * the head and re-hashes the batch.
  */
-export class AuditLog {
+export class AuditLog implements AuditWriter {
   private readonly store: Store;
   private readonly pending = new Map<string, Queue>();
   private readonly gaps = new Map<string, { lost: number; from: number; to: number }>();
@@ -126,6 +133,14 @@ export class AuditLog {
   recordDecision(row: DecisionRow): void {
     if (!Number.isFinite(row[0])) row[0] = Date.now();
     this.enqueue(row[1], row);
+  }
+
+  /**
+   * Queues an event encoded elsewhere (a `serve --workers` worker, with its own redactor and
+   * clock): it is chained as it is.
+   */
+  recordEncoded(e: EncodedEvent): void {
+    this.enqueue(e.tenant, e);
   }
 
   private enqueue(tenant: string, item: Queued): void {
@@ -275,7 +290,7 @@ export class AuditLog {
     const gap = this.gaps.get(tenant);
     const take = Math.min(q.items.length - q.head, gap ? this.batchSize - 1 : this.batchSize);
     const now = Date.now();
-    const items: ChainItem[] = q.items.slice(q.head, q.head + take).map((e) => (Array.isArray(e) ? e : encodeEvent(e, now, this.options.redact)));
+    const items: ChainItem[] = q.items.slice(q.head, q.head + take).map((e) => (Array.isArray(e) || 'actorJson' in e ? e : encodeEvent(e, now, this.options.redact)));
     if (gap) items.unshift(encodeEvent({ tenant, type: 'audit.gap', actor: SYSTEM_ACTOR, data: { from: new Date(gap.from).toISOString(), lost: gap.lost, reason: 'buffer-full', to: new Date(gap.to).toISOString() } }, now, this.options.redact));
     if (items.length === 0) {
       this.pending.delete(tenant);

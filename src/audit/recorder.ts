@@ -1,6 +1,6 @@
 import type { DecisionContext } from '../context/types.js';
 import type { Decision } from '../policy/decision.js';
-import type { AuditLog } from './log.js';
+import type { AuditWriter } from './log.js';
 import { decisionRow } from './decision-row.js';
 import type { TextRedactor } from './record.js';
 
@@ -26,7 +26,7 @@ export class AuditDecisionRecorder implements DecisionRecorder {
   private scheduled = false;
 
   constructor(
-    private readonly audit: AuditLog,
+    private readonly audit: AuditWriter,
     /** Tenant of decisions whose context names none (or an invalid one). */
     private readonly defaultTenant = 'default',
     private readonly redact?: TextRedactor,

@@ -1,13 +1,13 @@
 import { configFromEnv, readConfigFile, resolveConfig, type ConfigInput } from '../config.js';
 import { JochError } from '../errors.js';
-import { createLogger } from '../log.js';
-import { startGateway } from '../main.js';
+import { startCluster } from '../cluster/primary.js';
+import { gatewayLogger, startGateway } from '../main.js';
 import { parseVerbArgs } from './args.js';
 import { Exit, type CliIO } from './io.js';
 
 export const serveHelp = `Usage: joch serve [-f PATH ...] [--grpc HOST:PORT] [--http HOST:PORT]
                   [--admin HOST:PORT] [--config FILE] [--default-decision allow|deny]
-                  [--log-level LEVEL]
+                  [--log-level LEVEL] [--workers N|auto]
 
 Starts the gateway on its embedded defaults (in-memory state, policies from a folder):
   - gRPC for Envoy: envoy.service.auth.v3.Authorization/Check (ext_authz HTTP and network
@@ -30,6 +30,11 @@ Invalid policies stop the start with every problem listed. Policy files are relo
 they change; a broken edit keeps the last good set and logs the exact errors. SIGTERM or
 SIGINT stops accepting, finishes in-flight calls and exits 0.
 
+With --workers N (N > 1) this process keeps the state (store, audit chain, policies) and the
+admin server, and N worker processes share the gRPC and HTTP ports and decide: in memory
+mode they use this process's store; audit records all come here; a worker that dies is
+replaced; /metrics sums the workers' figures. See README "Using every core".
+
   -f, --file PATH            policy file or folder; repeatable (default: policies;
                              also JOCH_POLICIES, comma-separated)
       --grpc HOST:PORT       gRPC server (default 127.0.0.1:9001; also JOCH_GRPC)
@@ -41,6 +46,8 @@ SIGINT stops accepting, finishes in-flight calls and exits 0.
                              also JOCH_DEFAULT_DECISION
       --log-level LEVEL      fatal, error, warn, info (default), debug, trace, silent;
                              also JOCH_LOG_LEVEL
+      --workers N|auto       processes serving Envoy: 1 (default), N, or auto (one per
+                             core); also JOCH_WORKERS
   -h, --help                 show this help
 `;
 
@@ -55,6 +62,7 @@ export async function serve(argv: string[], io: CliIO): Promise<number> {
       config: { type: 'string' },
       'default-decision': { type: 'string' },
       'log-level': { type: 'string' },
+      workers: { type: 'string' },
     },
     false,
   );
@@ -67,10 +75,11 @@ export async function serve(argv: string[], io: CliIO): Promise<number> {
       ...(values.admin !== undefined ? { admin: values.admin } : {}),
       ...(values['default-decision'] !== undefined ? { defaultDecision: values['default-decision'] } : {}),
       ...(values['log-level'] !== undefined ? { logLevel: values['log-level'] } : {}),
+      ...(values.workers !== undefined ? { workers: values.workers } : {}),
     };
-    const file = values.config === undefined ? {} : readConfigFile(values.config);
-    const config = resolveConfig(file, configFromEnv(process.env), flags);
-    gateway = await startGateway(config, createLogger({ level: config.logLevel, patterns: config.redactPatterns, ...(config.environment !== undefined ? { environment: config.environment } : {}) }));
+    const layers = [values.config === undefined ? {} : readConfigFile(values.config), configFromEnv(process.env), flags];
+    const config = resolveConfig(...layers);
+    gateway = config.workers > 1 ? await startCluster(layers, config, gatewayLogger(config)) : await startGateway(config, gatewayLogger(config));
   } catch (err) {
     io.err(`joch serve: ${err instanceof JochError ? err.format() : `cannot start: ${(err as Error).message}`}\n`);
     return Exit.problems;

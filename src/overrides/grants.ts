@@ -1,4 +1,4 @@
-import type { AuditLog } from '../audit/log.js';
+import type { AuditWriter } from '../audit/log.js';
 import type { Actor } from '../audit/record.js';
 import type { DecisionContext } from '../context/types.js';
 import { JochError } from '../errors.js';
@@ -76,7 +76,7 @@ export const STORE_DOWN_MESSAGE = 'approvals and overrides cannot be checked whi
 export class OneShotGrants {
   constructor(
     private readonly store: Store,
-    private readonly audit: AuditLog,
+    private readonly audit: AuditWriter,
     private readonly defaults: { readonly tenant: string; readonly environment: string },
   ) {}
 

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import type { Store } from '../state/store.js';
 
 /**
  * Tells every replica that a Secret was rotated, so each drops its cached value. Messages carry
@@ -68,13 +69,8 @@ export class RedisInvalidationBus implements InvalidationBus {
     this.sub = sub;
     sub.on('message', (channel: string, text: string) => {
       if (channel !== this.channel) return;
-      let m: Partial<Message>;
-      try {
-        m = JSON.parse(text) as Partial<Message>;
-      } catch {
-        return; // not ours
-      }
-      if (typeof m.secret === 'string' && m.origin !== this.origin) handler(m.secret);
+      const m = parseMessage(text);
+      if (m !== undefined && m.origin !== this.origin) handler(m.secret);
     });
     // Redis down at start-up must not hold the gateway back: ioredis keeps reconnecting and
     // subscribes again once connected; until then rotations elsewhere reach us only by TTL.
@@ -85,5 +81,46 @@ export class RedisInvalidationBus implements InvalidationBus {
 
   async close(): Promise<void> {
     await Promise.all([this.pub.quit().catch(() => undefined), this.sub?.quit().catch(() => undefined)]);
+  }
+}
+
+/**
+ * Over the state store's pub/sub: the processes of one gateway that share a store without Redis
+ * (`serve --workers N` in memory mode, where the store lives in the primary process).
+ */
+export class StoreInvalidationBus implements InvalidationBus {
+  private readonly origin = randomUUID();
+  private unsubscribe: (() => Promise<void>) | undefined;
+
+  constructor(
+    private readonly store: Pick<Store, 'publish' | 'subscribe'>,
+    private readonly tenant: string,
+    private readonly topic = 'secrets/invalidate',
+  ) {}
+
+  async publish(secret: string): Promise<void> {
+    await this.store.publish(this.tenant, this.topic, JSON.stringify({ secret, origin: this.origin } satisfies Message));
+  }
+
+  async subscribe(handler: (secret: string) => void): Promise<void> {
+    this.unsubscribe = await this.store.subscribe(this.tenant, this.topic, (text) => {
+      const m = parseMessage(text);
+      if (m !== undefined && m.origin !== this.origin) handler(m.secret);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.unsubscribe?.();
+    this.unsubscribe = undefined;
+  }
+}
+
+/** A bus message, or undefined when the text is not one. */
+function parseMessage(text: string): Message | undefined {
+  try {
+    const m = JSON.parse(text) as Partial<Message>;
+    return typeof m.secret === 'string' && typeof m.origin === 'string' ? { secret: m.secret, origin: m.origin } : undefined;
+  } catch {
+    return undefined;
   }
 }

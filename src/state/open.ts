@@ -37,6 +37,19 @@ export interface GatewayState {
   close(): Promise<void>;
 }
 
+/** Denials and rule disables need an environment: the configured one, the stored policies' one, else `default`. */
+export function stateEnvironment(settings: StateSettings, configured: string | undefined): string {
+  return checkEnvironment(configured ?? (settings.policySource.kind === 'store' ? settings.policySource.environment : 'default'));
+}
+
+/** Connects to Redis, waiting up to 5 s (then going on: it reconnects by itself); availability changes are logged. */
+export async function openRedisStore(options: ConstructorParameters<typeof RedisStore>[0], log: Logger): Promise<RedisStore> {
+  const redis = new RedisStore(options);
+  redis.onAvailability((up) => (up ? log.info('state store (Redis) connected') : log.error('state store (Redis) unavailable; deciding from the policies held, holding audit records, reconnecting')));
+  await redis.ready(5000).catch(() => log.error('state store (Redis) not reachable at start; going on and reconnecting'));
+  return redis;
+}
+
 /**
  * Opens the store from the settings (Redis: waits up to 5 s for a first connection, then
  * goes on and reconnects by itself: deciding never waits for Redis), the audit log with its
@@ -44,14 +57,10 @@ export interface GatewayState {
  */
 export async function openState(settings: StateSettings, log: Logger, registry: Registry, options: { productVersion?: string; redact?: TextRedactor; environment?: string } = {}): Promise<GatewayState> {
   const { productVersion = '0.0.0', redact } = options;
-  // Denials and rule disables need an environment: the configured one, the stored policies' one, else `default`.
-  const environment = checkEnvironment(options.environment ?? (settings.policySource.kind === 'store' ? settings.policySource.environment : 'default'));
+  const environment = stateEnvironment(settings, options.environment);
   let store: Store;
   if (settings.store.kind === 'redis') {
-    const redis = new RedisStore(settings.store.redis);
-    redis.onAvailability((up) => (up ? log.info('state store (Redis) connected') : log.error('state store (Redis) unavailable; deciding from the policies held, holding audit records, reconnecting')));
-    await redis.ready(5000).catch(() => log.error('state store (Redis) not reachable at start; going on and reconnecting'));
-    store = redis;
+    store = await openRedisStore(settings.store.redis, log);
   } else {
     store = new MemoryStore(settings.audit.maxHeldInMemory);
     if (settings.audit.file !== undefined) {

@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { decisionRow } from '../../src/audit/decision-row.js';
+import { AuditLog } from '../../src/audit/log.js';
+import type { AuditEvent } from '../../src/audit/record.js';
+import { ForwardingAudit, receiveAudit } from '../../src/cluster/audit-forward.js';
+import type { ToPrimary, ToWorker } from '../../src/cluster/channel.js';
+import { createRedactor } from '../../src/log.js';
+import type { Decision } from '../../src/policy/decision.js';
+import { MemoryStore } from '../../src/state/memory.js';
+import { channelPair } from './channel-pair.js';
+
+const decision: Decision = { decision: 'deny', reason: 'blocked', policyId: 'p', policyNamespace: 'ns', policyVersion: 'v2', ruleId: 'r', decisionId: 'd-1', matched: [{ policyId: 'p', policyNamespace: 'ns', policyVersion: 'v2', ruleId: 'r', effect: 'deny' }], status: 403 };
+const SECRET = 'sk-proj-' + 'A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6';
+const row = (i: number, tenant = 'acme') =>
+  decisionRow({ ...decision, decisionId: `d-${i}` }, { hook: 'egress', tenant, agent: { name: i === 3 ? `bot ${SECRET}` : 'bot', labels: {} }, destination: { host: 'api.example.com', port: 443 }, request: { method: 'GET', path: '/x?q=1' } }, 'authz_http', 1_700_000_000_000 + i, 'default', redact);
+const event = (i: number): AuditEvent => ({ tenant: 'acme', type: 'approval', actor: { type: 'agent', id: 'bot' }, data: { action: 'grant.used', token: SECRET, n: i }, time: 1_700_000_000_000 + i });
+const redact = createRedactor({ patterns: {} });
+
+/** Records the same items straight into a log of its own, as one process would. */
+async function direct(): Promise<string[]> {
+  const store = new MemoryStore();
+  const audit = new AuditLog({ store, redact });
+  for (let i = 0; i < 20; i++) i % 4 === 1 ? audit.record(event(i)) : audit.recordDecision(row(i));
+  await audit.close();
+  return (await store.read('acme', 'audit', 1, 100)).map((e) => e.value);
+}
+
+describe('audit records from serve --workers workers', () => {
+  it('reach the primary’s chain byte-identical to recording them in one process, in order, redacted', async () => {
+    const [worker, primary] = channelPair<ToPrimary, ToWorker>();
+    const store = new MemoryStore();
+    const audit = new AuditLog({ store });
+    const bad: number[] = [];
+    receiveAudit(primary, audit, (n) => bad.push(n));
+    const forward = new ForwardingAudit(worker, redact, 5, 8);
+    for (let i = 0; i < 20; i++) i % 4 === 1 ? forward.record(event(i)) : forward.recordDecision(row(i));
+    await forward.flush();
+    await new Promise((r) => setImmediate(r));
+    await audit.close();
+    const texts = (await store.read('acme', 'audit', 1, 100)).map((e) => e.value);
+    expect(texts).toHaveLength(20);
+    expect(texts).toEqual(await direct());
+    expect(texts.join('\n')).not.toContain(SECRET);
+    expect((await audit.verify('acme')).ok).toBe(true);
+    expect(bad).toEqual([]);
+  });
+
+  it('sends a batch after the window without a flush, and at once when it is full', async () => {
+    const [worker, primary] = channelPair<ToPrimary, ToWorker>();
+    const batches: number[] = [];
+    primary.onMessage((m) => {
+      if (m.t === 'audit') batches.push(m.items.length / 5);
+    });
+    const forward = new ForwardingAudit(worker, redact, 20, 4);
+    for (let i = 0; i < 6; i++) forward.recordDecision(row(i));
+    await new Promise((r) => setTimeout(r, 5));
+    expect(batches).toEqual([4]);
+    await new Promise((r) => setTimeout(r, 40));
+    expect(batches).toEqual([4, 2]);
+  });
+
+  it('leaves out items of the wrong shape and reports how many', async () => {
+    const [worker, primary] = channelPair<ToPrimary, ToWorker>();
+    const store = new MemoryStore();
+    const audit = new AuditLog({ store });
+    const bad: number[] = [];
+    receiveAudit(primary, audit, (n) => bad.push(n));
+    const good = ['acme', 'decision', 1_700_000_000_000, '{"id":"bot","type":"agent"}', '{}'];
+    worker.send({ t: 'audit', items: [...good, 'acme', 'decision', 'not a time', '{}', '{}'] });
+    worker.send({ t: 'audit', items: ['acme', 'decision'] });
+    await new Promise((r) => setTimeout(r, 10));
+    await audit.close();
+    expect(bad).toEqual([1, 1]);
+    expect(await store.length('acme', 'audit')).toBe(1);
+  });
+});
