@@ -2,18 +2,10 @@ import { hash as digest } from 'node:crypto';
 import { canonicalEncode } from './canonical.js';
 import { decisionEncoded, isDecisionRow, type DecisionRow } from './decision-row.js';
 
+const AUDIT_TYPE_LIST = ['decision', 'admin.request', 'admin.denied', 'policy.apply', 'policy.promote', 'policy.rollback', 'approval', 'override', 'audit.gap', 'secret.rotated'] as const;
 /** What produced a record. */
-export type AuditType =
-  | 'decision'
-  | 'admin.request'
-  | 'admin.denied'
-  | 'policy.apply'
-  | 'policy.promote'
-  | 'policy.rollback'
-  | 'approval'
-  | 'override'
-  | 'audit.gap'
-  | 'secret.rotated';
+export type AuditType = (typeof AUDIT_TYPE_LIST)[number];
+export const AUDIT_TYPES: ReadonlySet<string> = new Set(AUDIT_TYPE_LIST);
 
 /** Who acted: an operator (OIDC subject or the static admin), an agent, or the gateway itself. */
 export interface Actor {

@@ -1,21 +1,29 @@
 import { decisionEncoded, type DecisionRow } from '../audit/decision-row.js';
 import type { AuditLog, AuditWriter } from '../audit/log.js';
-import { encodeEvent, type AuditEvent, type AuditType, type EncodedEvent, type TextRedactor } from '../audit/record.js';
+import { AUDIT_TYPES, encodeEvent, type AuditEvent, type AuditType, type EncodedEvent, type TextRedactor } from '../audit/record.js';
+import { isValidTenant } from '../state/store.js';
 import { isMessage, type Channel, type ToPrimary, type ToWorker } from './channel.js';
 
-/** Fields per item of an `audit` message: tenant, type, time, actor JSON, data JSON. */
+/**
+ * An `audit` message is one string: an item per line, its fields (tenant, type, time, actor
+ * JSON, data JSON) separated by tabs. Canonical JSON holds no raw tab or newline (JSON
+ * escapes control characters), tenants and types are names, so neither separator can occur
+ * inside a field. One string crosses the IPC as a single copy, where a list of fields costs
+ * the serialiser per field.
+ */
 const FIELDS = 5;
 
 /**
  * A worker's audit log: events and decisions are encoded here (redacted, canonical JSON, in
  * parallel across the workers) and go to the primary, which owns the one hash chain per
  * tenant (no compare-and-append races between workers) and only hashes and stores them.
- * Items travel as flat lists of strings and numbers, which the IPC copies cheaply, in
- * batches: at most `windowMs` after the first of a batch, or at once when `maxBatch` wait.
+ * Items travel in batches (one string each, see FIELDS): at most `windowMs` after the
+ * first of a batch, or at once when `maxBatch` wait.
  * The primary's AuditLog applies its bound and backpressure rules on arrival.
  */
 export class ForwardingAudit implements AuditWriter {
-  private items: (string | number)[] = [];
+  private lines = '';
+  private count = 0;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -38,12 +46,13 @@ export class ForwardingAudit implements AuditWriter {
   flush(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.items.length === 0) return Promise.resolve();
-    const items = this.items;
-    this.items = [];
+    if (this.count === 0) return Promise.resolve();
+    const lines = this.lines;
+    this.lines = '';
+    this.count = 0;
     return new Promise((resolve) => {
       try {
-        this.channel.send({ t: 'audit', items }, resolve);
+        this.channel.send({ t: 'audit', lines }, resolve);
       } catch {
         resolve(); // the primary is gone: nobody is left to hold them
       }
@@ -51,8 +60,8 @@ export class ForwardingAudit implements AuditWriter {
   }
 
   private push(e: EncodedEvent): void {
-    this.items.push(e.tenant, e.type, e.time, e.actorJson, e.dataJson);
-    if (this.items.length >= this.maxBatch * FIELDS) void this.flush();
+    this.lines += `${e.tenant}\t${e.type}\t${e.time}\t${e.actorJson}\t${e.dataJson}\n`;
+    if (++this.count >= this.maxBatch) void this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), this.windowMs);
   }
 }
@@ -64,13 +73,14 @@ export class ForwardingAudit implements AuditWriter {
 export function receiveAudit(channel: Channel<ToPrimary, ToWorker>, audit: Pick<AuditLog, 'recordEncoded'>, onBad: (count: number) => void): () => void {
   return channel.onMessage((m) => {
     if (!isMessage(m) || m.t !== 'audit') return;
-    const items = m.items;
-    if (!Array.isArray(items) || items.length % FIELDS !== 0) return onBad(1);
+    if (typeof m.lines !== 'string') return onBad(1);
     let bad = 0;
-    for (let i = 0; i < items.length; i += FIELDS) {
-      const [tenant, type, time, actorJson, dataJson] = items.slice(i, i + FIELDS) as unknown[];
-      if (typeof tenant === 'string' && typeof type === 'string' && typeof time === 'number' && typeof actorJson === 'string' && typeof dataJson === 'string') {
-        audit.recordEncoded({ tenant, type: type as AuditType, time, actorJson, dataJson });
+    for (const line of m.lines.split('\n')) {
+      if (line === '') continue;
+      const f = line.split('\t');
+      const [tenant, type, time, actorJson, dataJson] = f as [string, string, string, string, string];
+      if (f.length === FIELDS && isValidTenant(tenant) && AUDIT_TYPES.has(type) && /^\d+$/.test(time) && actorJson.startsWith('{') && dataJson.startsWith('{')) {
+        audit.recordEncoded({ tenant, type: type as AuditType, time: Number(time), actorJson, dataJson });
       } else bad++;
     }
     if (bad > 0) onBad(bad);

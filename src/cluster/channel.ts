@@ -17,7 +17,7 @@ export type ToPrimary =
   | { readonly t: 'subscribe'; readonly id: number; readonly tenant: string; readonly topic: string }
   | { readonly t: 'unsubscribe'; readonly id: number; readonly sub: number }
   /** Encoded audit events, in the order the worker recorded them (src/cluster/audit-forward.ts). */
-  | { readonly t: 'audit'; readonly items: readonly (string | number)[] }
+  | { readonly t: 'audit'; readonly lines: string }
   | { readonly t: 'ready'; readonly grpc: number; readonly http: number }
   | { readonly t: 'failed'; readonly error: string }
   | { readonly t: 'metrics'; readonly id: number; readonly metrics: readonly MetricObjectWithValues<MetricValue<string>>[] };

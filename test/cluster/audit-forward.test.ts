@@ -49,7 +49,7 @@ describe('audit records from serve --workers workers', () => {
     const [worker, primary] = channelPair<ToPrimary, ToWorker>();
     const batches: number[] = [];
     primary.onMessage((m) => {
-      if (m.t === 'audit') batches.push(m.items.length / 5);
+      if (m.t === 'audit') batches.push(m.lines.split('\n').length - 1);
     });
     const forward = new ForwardingAudit(worker, redact, 20, 4);
     for (let i = 0; i < 6; i++) forward.recordDecision(row(i));
@@ -65,12 +65,13 @@ describe('audit records from serve --workers workers', () => {
     const audit = new AuditLog({ store });
     const bad: number[] = [];
     receiveAudit(primary, audit, (n) => bad.push(n));
-    const good = ['acme', 'decision', 1_700_000_000_000, '{"id":"bot","type":"agent"}', '{}'];
-    worker.send({ t: 'audit', items: [...good, 'acme', 'decision', 'not a time', '{}', '{}'] });
-    worker.send({ t: 'audit', items: ['acme', 'decision'] });
+    const good = 'acme\tdecision\t1700000000000\t{"id":"bot","type":"agent"}\t{}\n';
+    // A bad time, a tenant that is not a name, an unknown type, a missing field; then a message that is not text.
+    worker.send({ t: 'audit', lines: `${good}acme\tdecision\tsoon\t{}\t{}\nac:me\tdecision\t1\t{}\t{}\nacme\tnope\t1\t{}\t{}\nacme\tdecision\t1\t{}\n` });
+    worker.send({ t: 'audit', lines: 42 } as unknown as ToPrimary);
     await new Promise((r) => setTimeout(r, 10));
     await audit.close();
-    expect(bad).toEqual([1, 1]);
+    expect(bad).toEqual([4, 1]);
     expect(await store.length('acme', 'audit')).toBe(1);
   });
 });

@@ -78,10 +78,10 @@ async function admin(method: string, path: string, body?: unknown): Promise<{ st
 }
 
 /** One Check on a connection of its own. */
-async function check(host: string, path = '/charge'): Promise<{ allowed: boolean; decisionId: string | undefined }> {
+async function check(host: string, path = '/charge', deadlineMs = 5000): Promise<{ allowed: boolean; decisionId: string | undefined }> {
   const client = checkClient(ready.grpc);
   try {
-    const r = await client.check(httpCheckRequest({ method: 'POST', host, path, extensions: ext }), 5000);
+    const r = await client.check(httpCheckRequest({ method: 'POST', host, path, extensions: ext }), deadlineMs);
     checks++;
     const headers = [...(r.denied_response?.headers ?? []), ...(r.ok_response?.headers ?? [])];
     return { allowed: (r.status?.code ?? 0) === 0, decisionId: headers.find((h) => h.header?.key === 'x-joch-decision-id')?.header?.value };
@@ -150,7 +150,9 @@ describe('joch serve --workers 2', () => {
     const before = (await workersOf()).workers;
     const victim = before[0] as WorkerStatus;
     process.kill(victim.pid, 'SIGKILL');
-    expect((await check('api.example.com')).allowed).toBe(true);
+    // A connection handed to the worker in the moment it died is lost (Envoy's ext_authz
+    // timeout answers that call, fail closed); the next one reaches a live worker.
+    await eventually(async () => (await check('api.example.com', '/charge', 1000).catch(() => undefined))?.allowed === true, 5000, 'a decision from the surviving worker');
     await eventually(async () => {
       const now = await workersOf();
       return now.status === 200 && now.workers.length === 2 && !now.workers.some((w) => w.pid === victim.pid);
