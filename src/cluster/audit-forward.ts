@@ -50,13 +50,7 @@ export class ForwardingAudit implements AuditWriter {
     const lines = this.lines;
     this.lines = '';
     this.count = 0;
-    return new Promise((resolve) => {
-      try {
-        this.channel.send({ t: 'audit', lines }, resolve);
-      } catch {
-        resolve(); // the primary is gone: nobody is left to hold them
-      }
-    });
+    return new Promise((resolve) => this.channel.send({ t: 'audit', lines }, resolve));
   }
 
   private push(e: EncodedEvent): void {

@@ -33,7 +33,8 @@ export type ToWorker =
 
 /** One end of the IPC: node:cluster's worker or process objects, or an in-process pair in tests. */
 export interface Channel<In, Out> {
-  send(message: Out, sent?: () => void): void;
+  /** Never throws: false when the other side is gone (the message is dropped and `sent` still called). */
+  send(message: Out, sent?: () => void): boolean;
   /** Returns a function that stops listening. */
   onMessage(handler: (message: In) => void): () => void;
 }

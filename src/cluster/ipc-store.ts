@@ -102,12 +102,9 @@ export class IpcStore implements Store {
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       this.waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      try {
-        this.channel.send(message(id));
-      } catch (err) {
-        this.waiting.delete(id);
-        reject(storeUnavailable(err));
-      }
+      if (this.channel.send(message(id))) return;
+      this.waiting.delete(id);
+      reject(storeUnavailable(new Error('the primary process is gone')));
     });
   }
 }

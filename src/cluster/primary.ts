@@ -35,7 +35,12 @@ function channelOf(worker: Worker): Channel<ToPrimary, ToWorker> {
   return {
     // A worker that just exited cannot be answered; its exit is handled on its own.
     send: (message, sent) => {
-      if (worker.isConnected()) worker.send(message, undefined, () => sent?.());
+      if (worker.isConnected()) {
+        worker.send(message, undefined, () => sent?.()); // false only means queued behind a backlog
+        return true;
+      }
+      sent?.();
+      return false;
     },
     onMessage: (handler) => {
       const listener = (m: unknown): void => handler(m as ToPrimary);

@@ -22,9 +22,14 @@ import { IpcStore } from './ipc-store.js';
 import { WORKER_METRICS } from './metrics.js';
 
 const channel: Channel<ToWorker, ToPrimary> = {
+  // Once the primary is gone nothing can be sent; the store then fails its calls itself (IpcStore.disconnected).
   send: (message, sent) => {
-    if (!process.connected) throw new Error('the primary process is gone');
-    process.send?.(message, undefined, {}, () => sent?.());
+    if (process.connected && process.send !== undefined) {
+      process.send(message, undefined, {}, () => sent?.()); // false only means queued behind a backlog
+      return true;
+    }
+    sent?.();
+    return false;
   },
   onMessage: (handler) => {
     const listener = (m: unknown): void => handler(m as ToWorker);
@@ -67,6 +72,8 @@ async function run(config: GatewayConfig, log: Logger): Promise<() => Promise<vo
   return async () => {
     await policies.close();
     await edges.close();
+    // The last calls' decisions reach the audit log on the next turn (AuditDecisionRecorder).
+    await new Promise((resolve) => setImmediate(resolve));
     await audit.flush();
     await secrets.close();
     await store.close();

@@ -13,6 +13,7 @@ export function channelPair<A, B>(): [Channel<B, A>, Channel<A, B>] {
         for (const h of handlers[mine === 0 ? 1 : 0]) h(copy);
         sent?.();
       });
+      return true;
     },
     onMessage: (handler) => {
       const h = handler as (m: unknown) => void;

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkClient, httpCheckRequest } from '../envoy/check-client.js';
 import { eventually } from '../state/redis-helpers.js';
+import { OUTBOUND_POLICY as POLICY } from '../overrides/fixtures.js';
 
 /**
  * `joch serve --workers 2` as an operator runs it (the built CLI, memory mode): two worker
@@ -16,18 +17,6 @@ import { eventually } from '../state/redis-helpers.js';
  */
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const TOKEN = 'test-admin-token-workers-012345';
-const POLICY = `apiVersion: joch.dev/v1alpha1
-kind: Policy
-metadata: {name: outbound, namespace: support}
-spec:
-  rules:
-    - id: no-blocked
-      when: {destination.host: blocked.example.com}
-      action: deny
-    - id: pay-needs-approval
-      when: {destination.host: pay.example.com}
-      require: {approval: human}
-`;
 const ext = { namespace: 'support', environment: 'prod', agent: 'support-bot' };
 
 interface Ready {

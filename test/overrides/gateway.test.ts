@@ -7,6 +7,7 @@ import { resolveConfig } from '../../src/config.js';
 import { startGateway, type Gateway } from '../../src/main.js';
 import { checkClient, httpCheckRequest, type CheckResponse } from '../envoy/check-client.js';
 import { eventually, REDIS_URL, testPrefix } from '../state/redis-helpers.js';
+import { OUTBOUND_POLICY as POLICY } from './fixtures.js';
 
 const quiet = pino({ level: 'silent' });
 const ephemeral = { grpc: '127.0.0.1:0', http: '127.0.0.1:0', admin: '127.0.0.1:0', reload: false };
@@ -18,18 +19,6 @@ afterAll(async () => {
   await keys.cleanup();
 });
 
-const POLICY = `apiVersion: joch.dev/v1alpha1
-kind: Policy
-metadata: {name: outbound, namespace: support}
-spec:
-  rules:
-    - id: no-blocked
-      when: {destination.host: blocked.example.com}
-      action: deny
-    - id: pay-needs-approval
-      when: {destination.host: pay.example.com}
-      require: {approval: human}
-`;
 
 function policyDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'joch-overrides-'));
