@@ -80,12 +80,14 @@ export async function startCluster(layers: readonly ConfigInput[], config: Gatew
         log.warn({ worker: r.worker.id }, 'a worker did not answer the metrics scrape in time; its figures are left out');
         resolve([]);
       }, SCRAPE_MS);
-      scrapes.set(id, (families) => {
+      const answer = (families: Families): void => {
         clearTimeout(timer);
         scrapes.delete(id);
         resolve(families);
-      });
-      channelOf(r.worker).send({ t: 'metrics', id });
+      };
+      scrapes.set(id, answer);
+      // A worker that just exited has nothing to report.
+      if (!channelOf(r.worker).send({ t: 'metrics', id })) answer([]);
     });
   // This process decides nothing, so it hashes audit records on its own thread: a chain
   // worker's per-message copies would cost more than the hashing.
