@@ -32,6 +32,8 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly ruleDisables = new Gauge({ name: 'joch_rule_disables_active', help: 'Emergency rule disables in force for this gateway', registers: [this.registry] });
+
   /** Failed fetches from a secret provider (the cache keeps serving within maxStale). */
   readonly secretFetchErrors = new Counter({
     name: 'joch_secret_fetch_errors_total',

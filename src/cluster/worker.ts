@@ -50,7 +50,7 @@ async function run(config: GatewayConfig, log: Logger): Promise<() => Promise<vo
     repo: new PolicyRepository(store),
     disables: new RuleDisables(store),
     environment,
-    grants: new OneShotGrants(store, audit, { tenant: settings.tenant, environment }),
+    grants: new OneShotGrants(store, audit, { tenant: settings.tenant, environment }, metrics.registry),
     recorder: settings.audit.enabled ? new AuditDecisionRecorder(audit, settings.tenant, redact) : NO_DECISION_RECORDING,
   };
   const policies = await PolicyRuntime.load(config, state, metrics, log);

@@ -1,3 +1,4 @@
+import { Counter, type Registry } from 'prom-client';
 import type { AuditWriter } from '../audit/log.js';
 import type { Actor } from '../audit/record.js';
 import type { DecisionContext } from '../context/types.js';
@@ -74,11 +75,19 @@ export const STORE_DOWN_MESSAGE = 'approvals and overrides cannot be checked whi
  * (approve, override) or close it (reject) through the admin API; every step is audited.
  */
 export class OneShotGrants {
+  private readonly counted: Counter<'kind' | 'verdict'> | undefined;
+
   constructor(
     private readonly store: Store,
     private readonly audit: AuditWriter,
     private readonly defaults: { readonly tenant: string; readonly environment: string },
-  ) {}
+    /** Where `joch_grants_total` is registered (absent: not counted). */
+    registry?: Registry,
+  ) {
+    this.counted = registry
+      ? new Counter({ name: 'joch_grants_total', help: 'Approvals and break-glass overrides decided (approved, rejected, overridden) and one-shot passes used', labelNames: ['kind', 'verdict'] as const, registers: [registry] })
+      : undefined;
+  }
 
   /**
    * The hot path's call for a decision: returned as is unless it is a rule's denial; then a
@@ -100,6 +109,7 @@ export class OneShotGrants {
   }
 
   private use(grant: Grant, subject: GrantSubject, d: Decision): Decision {
+    this.counted?.inc({ kind: grant.kind, verdict: 'used' });
     this.audit.record({
       tenant: subject.tenant,
       type: grant.kind,
@@ -147,6 +157,7 @@ export class OneShotGrants {
       agent: ticket.agent,
       ...(approve ? { expiresAt } : {}),
     };
+    this.counted?.inc({ kind, verdict: outcome.verdict });
     this.audit.record({ tenant: ticket.tenant, type: kind, actor, data: { action: outcome.verdict, reason, environment: ticket.environment, fingerprint: ticket.fingerprint, ...outcome } });
     const decided: DecidedTicket = { ticket, verdict: outcome.verdict, by: actor.id, at: new Date().toISOString() };
     await this.store.setExpiring(ticket.tenant, DECIDED, ticket.decisionId, JSON.stringify(decided), GRANT_LIMITS.ticketTtlMs).catch(() => undefined);

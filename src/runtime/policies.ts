@@ -93,6 +93,7 @@ export class PolicyRuntime {
       await this.sources.disables.watch(tenant, this.sources.environment, (active) => {
         const changed = JSON.stringify(active) !== JSON.stringify(this.disabled);
         this.disabled = active;
+        this.metrics.ruleDisables.set(active.length);
         if (!changed) return;
         this.current = this.build();
         this.log.warn({ disabled: active.map((d) => ({ policy: `${d.policyNamespace ?? '_'}/${d.policyName}`, rule: d.ruleId, until: d.until, followUp: d.followUp })) }, active.length > 0 ? 'emergency rule disables in force' : 'no emergency rule disables in force');

@@ -93,7 +93,7 @@ export async function openState(settings: StateSettings, log: Logger, registry: 
   const auth = new OperatorAuth({ ...(a.oidc ? { oidc: new OidcVerifier(a.oidc) } : {}), ...(token ? { staticToken: token } : {}), bindings: a.bindings ?? [] });
   if (a.oidc && token) log.warn('adminAuth: OIDC is configured, so the static admin token is off');
   const repo = new PolicyRepository(store);
-  const grants = new OneShotGrants(store, audit, { tenant: settings.tenant, environment });
+  const grants = new OneShotGrants(store, audit, { tenant: settings.tenant, environment }, registry);
   const disables = new RuleDisables(store);
   return {
     store,

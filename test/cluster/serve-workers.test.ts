@@ -133,6 +133,10 @@ describe('joch serve --workers 2', () => {
       .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
     expect(decided).toBe(checks);
     expect(text).toMatch(/^joch_check_duration_seconds_count\{edge="authz_http"\} \d+/m);
+    // The approval was decided on the primary and its pass used on a worker; the disable has ended.
+    expect(text).toMatch(/^joch_grants_total\{kind="approval",verdict="approved"\} 1$/m);
+    expect(text).toMatch(/^joch_grants_total\{kind="approval",verdict="used"\} 1$/m);
+    expect(text).toMatch(/^joch_rule_disables_active 0$/m);
   });
 
   it('replaces a worker that dies, and keeps deciding meanwhile', async () => {

@@ -58,6 +58,9 @@ describe('gateway: approvals and rule disables on the ext_authz path', () => {
     expect(await admin(gw)('POST', '/v1/approvals', { decisionId: first.decisionId, reason: 'invoice 17 confirmed' })).toMatchObject({ status: 200, json: { verdict: 'approved' } });
     expect((await check(gw, 'pay.example.com')).allowed).toBe(true);
     expect((await check(gw, 'pay.example.com')).allowed).toBe(false);
+    const grants = await gw.metrics.registry.getSingleMetricAsString('joch_grants_total');
+    expect(grants).toContain('joch_grants_total{kind="approval",verdict="approved"} 1');
+    expect(grants).toContain('joch_grants_total{kind="approval",verdict="used"} 1');
     // Another path is another request.
     const other = await check(gw, 'pay.example.com', '/refund');
     await eventually(async () => (await gw.state.grants.ticket('default', other.decisionId as string)) !== undefined, 2000, 'ticket');
@@ -71,10 +74,12 @@ describe('gateway: approvals and rule disables on the ext_authz path', () => {
     expect(await admin(gw)('POST', '/v1/overrides/rules', { policy: 'support/outbound', rule: 'no-blocked', reason: 'false positive', followUp: 'OPS-9', ttl: '2s' })).toMatchObject({ status: 200 });
     await eventually(async () => (await check(gw, 'blocked.example.com')).allowed, 1000, 'rule disabled');
     expect(Date.now() - started).toBeLessThan(1000);
+    expect(await gw.metrics.registry.getSingleMetricAsString('joch_rule_disables_active')).toContain('joch_rule_disables_active 1');
     // The other rules of the policy still apply.
     expect((await check(gw, 'pay.example.com', '/other')).allowed).toBe(false);
     await eventually(async () => !(await check(gw, 'blocked.example.com')).allowed, 3500, 'window ended');
     expect(Date.now() - started).toBeGreaterThanOrEqual(1900);
+    expect(await gw.metrics.registry.getSingleMetricAsString('joch_rule_disables_active')).toContain('joch_rule_disables_active 0');
   });
 
   it('two replicas sharing Redis: a disable on one is honoured by the other within a second; a grant is used once across both', async () => {
