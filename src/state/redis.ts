@@ -228,6 +228,8 @@ export class RedisStore implements Store {
   }
 
   async close(): Promise<void> {
+    // Closing is not an outage: nobody is told the store went down.
+    this.listeners.length = 0;
     this.setUp(false);
     this.client.disconnect();
     this.subscriber?.disconnect();
