@@ -255,7 +255,7 @@ export function registerAdminApi(app: FastifyInstance, deps: AdminApiDeps): void
   });
 
   if (deps.overrides) {
-    registerOverrideRoutes(app, { overrides: deps.overrides, audit: deps.audit, tenantOf: (req) => tenantOf(req as Req), guard });
+    registerOverrideRoutes(app, { overrides: deps.overrides, audit: deps.audit, tenantOf: (req) => tenantOf(req as Req), guard, allowed: (op, permission, scope) => allowed(deps.auth, op, permission, scope) });
   }
   if (deps.secrets) {
     registerSecretRoutes(app, { secrets: deps.secrets, tenant: defaultTenant, environment: deps.environment, guard, allowed: (op, permission, scope) => allowed(deps.auth, op, permission, scope) });

@@ -22,6 +22,8 @@ export interface OverrideRoutesContext {
   readonly audit: AuditLog;
   tenantOf(req: FastifyRequest): string;
   guard(req: FastifyRequest, permission: Permission | undefined, scopes: readonly Scope[]): Promise<Operator>;
+  /** Whether `op` holds `permission` at `scope` (no audit). */
+  allowed(op: Operator, permission: Permission, scope: Scope): boolean;
 }
 
 type Req = FastifyRequest<{ Querystring: Record<string, string | undefined>; Params: Record<string, string>; Body: unknown }>;
@@ -29,6 +31,8 @@ type Req = FastifyRequest<{ Querystring: Record<string, string | undefined>; Par
 /**
  * Approvals, break-glass overrides and emergency rule disables (authenticated, authorized and
  * audited like every /v1 call; each outcome is also its own `approval` or `override` record):
+ * - `GET /v1/approvals?limit=N`: the open denials (oldest first) this operator may decide,
+ *   each with the `actions` it may take (approve and reject a pending one, override);
  * - `POST /v1/approvals` {decisionId, verdict?: approve|reject, reason, ttl?}: `approve`
  *   (approver, admin) in the denied decision's policy namespace and environment;
  * - `POST /v1/overrides` {decisionId, reason, ttl?}: `override` (break-glass only);
@@ -59,6 +63,26 @@ export function registerOverrideRoutes(app: FastifyInstance, ctx: OverrideRoutes
     return grants.grant(ticket, kind, verdict === 'approve', actorOf(op), reason, ttlMs);
   };
 
+  app.get('/v1/approvals', async (req: Req) => {
+    const tenant = ctx.tenantOf(req);
+    const limit = req.query.limit === undefined ? 100 : Number(req.query.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new JochError('JOCH_BAD_REQUEST', `"limit" must be a whole number from 1 to 1000, not ${JSON.stringify(req.query.limit)}`);
+    const op = await ctx.guard(req, undefined, []);
+    const open = await grants.open(tenant, limit);
+    // What this operator could decide: approve a pending one, or override any (break-glass).
+    const actions = (t: (typeof open)[number]): string[] => {
+      const scope = { tenant, namespace: t.policyNamespace, environment: t.environment };
+      return [...(t.pending && ctx.allowed(op, 'approve', scope) ? ['approve', 'reject'] : []), ...(ctx.allowed(op, 'override', scope) ? ['override'] : [])];
+    };
+    const visible = open.flatMap((t) => {
+      const can = actions(t);
+      return can.length > 0 ? [{ ...t, actions: can, expiresAt: new Date(Date.parse(t.deniedAt) + GRANT_LIMITS.ticketTtlMs).toISOString() }] : [];
+    });
+    // Nothing this operator may decide: answer (and audit) the denial rather than an empty list.
+    const first = open[0];
+    if (first !== undefined && visible.length === 0) await ctx.guard(req, first.pending ? 'approve' : 'override', [{ tenant, namespace: first.policyNamespace, environment: first.environment }]);
+    return { tenant, open: visible };
+  });
   app.post('/v1/approvals', async (req: Req) => decide(req, 'approval', 'approve'));
   app.post('/v1/overrides', async (req: Req) => decide(req, 'override', 'override'));
 

@@ -6,8 +6,8 @@ import type { ConfigInput } from '../config.js';
  * `advanced` serialisation, so rows keep their `undefined` members). Every message is one of
  * these; anything else is ignored by both sides.
  */
-export type StoreOp = 'get' | 'put' | 'remove' | 'list' | 'append' | 'read' | 'length' | 'setExpiring' | 'getExpiring' | 'takeExpiring' | 'publish';
-export const STORE_OPS: ReadonlySet<string> = new Set<StoreOp>(['get', 'put', 'remove', 'list', 'append', 'read', 'length', 'setExpiring', 'getExpiring', 'takeExpiring', 'publish']);
+export type StoreOp = 'get' | 'put' | 'remove' | 'list' | 'append' | 'read' | 'length' | 'setExpiring' | 'getExpiring' | 'takeExpiring' | 'listExpiring' | 'publish';
+export const STORE_OPS: ReadonlySet<string> = new Set<StoreOp>(['get', 'put', 'remove', 'list', 'append', 'read', 'length', 'setExpiring', 'getExpiring', 'takeExpiring', 'listExpiring', 'publish']);
 
 export type ToPrimary =
   /** The worker listens now (messages sent before that would be lost): send it `start`. */

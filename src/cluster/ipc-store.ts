@@ -66,6 +66,9 @@ export class IpcStore implements Store {
   takeExpiring(tenant: string, collection: string, id: string): Promise<string | undefined> {
     return this.call('takeExpiring', [tenant, collection, id]);
   }
+  listExpiring(tenant: string, collection: string, limit: number): Promise<{ id: string; value: string }[]> {
+    return this.call('listExpiring', [tenant, collection, limit]);
+  }
   publish(tenant: string, topic: string, message: string): Promise<void> {
     return this.call('publish', [tenant, topic, message]);
   }

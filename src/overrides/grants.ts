@@ -126,6 +126,11 @@ export class OneShotGrants {
     };
   }
 
+  /** The tenant's open tickets (denials not yet decided or expired), the oldest first, at most `limit`. */
+  async open(tenant: string, limit: number): Promise<DecisionTicket[]> {
+    return (await this.store.listExpiring(tenant, TICKETS, limit)).map((e) => JSON.parse(e.value) as DecisionTicket);
+  }
+
   /** A ticket still open (not decided, not expired), or undefined. */
   async ticket(tenant: string, decisionId: string): Promise<DecisionTicket | undefined> {
     const raw = await this.store.getExpiring(tenant, TICKETS, checkDecisionId(decisionId));

@@ -1,4 +1,4 @@
-import { checkCount, checkId, checkName, checkTenant, checkTtl, type AppendResult, type LogEntry, type Store } from './store.js';
+import { checkCount, checkId, checkLimit, checkName, checkTenant, checkTtl, type AppendResult, type LogEntry, type Store } from './store.js';
 
 /** Most expiring entries held per tenant and collection. */
 const MAX_EXPIRING = 100_000;
@@ -121,6 +121,16 @@ export class MemoryStore implements Store {
 
   async takeExpiring(tenant: string, collection: string, id: string): Promise<string | undefined> {
     return this.readExpiring(tenant, collection, id, true);
+  }
+
+  async listExpiring(tenant: string, collection: string, limit: number): Promise<{ id: string; value: string }[]> {
+    checkLimit(limit);
+    const now = Date.now();
+    const live = [...this.expiringMap(tenant, collection)].filter(([, e]) => e.expires > now);
+    return live
+      .sort((a, b) => a[1].expires - b[1].expires)
+      .slice(0, limit)
+      .map(([id, e]) => ({ id, value: e.value }));
   }
 
   /** Synchronous, so a take is atomic: no other call runs between the read and the delete. */

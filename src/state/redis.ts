@@ -1,5 +1,5 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
-import { checkCount, checkId, checkName, checkTenant, checkTtl, storeUnavailable, type AppendResult, type LogEntry, type Store } from './store.js';
+import { checkCount, checkId, checkLimit, checkName, checkTenant, checkTtl, storeUnavailable, type AppendResult, type LogEntry, type Store } from './store.js';
 
 export interface HostPortRef {
   readonly host: string;
@@ -29,15 +29,16 @@ for i = 2, #ARGV do redis.call('XADD', KEYS[1], '0-' .. (n + i - 1), 'v', ARGV[i
 return {1, n + #ARGV - 1}
 `;
 
-/** GET and DEL in one step (GETDEL needs Redis 6.2; the script works on every version). */
+/** GET and DEL in one step (GETDEL needs Redis 6.2; the script works on every version), and out of the collection's index. */
 const TAKE_SCRIPT = `
 local v = redis.call('GET', KEYS[1])
 if v then redis.call('DEL', KEYS[1]) end
+redis.call('ZREM', KEYS[2], ARGV[1])
 return v
 `;
 
 type Client = Redis | Cluster;
-type WithAppend = Client & { jochAppend(key: string, ...args: string[]): Promise<[number, number]>; jochTake(key: string): Promise<string | null> };
+type WithAppend = Client & { jochAppend(key: string, ...args: string[]): Promise<[number, number]>; jochTake(key: string, index: string, id: string): Promise<string | null> };
 
 /**
  * Redis through ioredis. Keys are `<prefix>{<tenant>}:<kind>:<name>`: the tenant is a Redis
@@ -70,7 +71,7 @@ export class RedisStore implements Store {
     });
     this.client = createClient(options, common) as WithAppend;
     this.client.defineCommand('jochAppend', { numberOfKeys: 1, lua: APPEND_SCRIPT });
-    this.client.defineCommand('jochTake', { numberOfKeys: 1, lua: TAKE_SCRIPT });
+    this.client.defineCommand('jochTake', { numberOfKeys: 2, lua: TAKE_SCRIPT });
     this.client.on('error', () => {
       // Connection errors surface through availability; ioredis reconnects by itself.
     });
@@ -113,6 +114,11 @@ export class RedisStore implements Store {
   /** Expiring entries are string keys (a hash field cannot expire before Redis 7.4): `<prefix>{<tenant>}:x:<collection>:<id>`. */
   private expiringKey(tenant: string, collection: string, id: string): string {
     return `${this.prefix}{${checkTenant(tenant)}}:x:${checkName('collection', collection)}:${checkId(id)}`;
+  }
+
+  /** A collection's index of expiring entries, for listing (no SCAN across a Cluster): ids scored by expiry. */
+  private expiringIndex(tenant: string, collection: string): string {
+    return `${this.prefix}{${checkTenant(tenant)}}:xi:${checkName('collection', collection)}`;
   }
 
   private async run<T>(op: () => Promise<T>): Promise<T> {
@@ -176,8 +182,13 @@ export class RedisStore implements Store {
   async setExpiring(tenant: string, collection: string, id: string, value: string, ttlMs: number): Promise<void> {
     const key = this.expiringKey(tenant, collection, id);
     checkTtl(ttlMs);
+    const index = this.expiringIndex(tenant, collection);
+    const now = Date.now();
+    // One round trip; the keys share the tenant's hash tag (one Cluster slot). Expired ids leave the index here.
     return this.run(async () => {
-      await this.client.set(key, value, 'PX', ttlMs);
+      const results = await this.client.multi().set(key, value, 'PX', ttlMs).zadd(index, now + ttlMs, id).zremrangebyscore(index, '-inf', now).exec();
+      const failed = results?.find(([err]) => err !== null);
+      if (results === null || failed) throw failed?.[0] ?? new Error('the transaction was discarded');
     });
   }
 
@@ -188,7 +199,23 @@ export class RedisStore implements Store {
 
   async takeExpiring(tenant: string, collection: string, id: string): Promise<string | undefined> {
     const key = this.expiringKey(tenant, collection, id);
-    return this.run(async () => (await this.client.jochTake(key)) ?? undefined);
+    const index = this.expiringIndex(tenant, collection);
+    return this.run(async () => (await this.client.jochTake(key, index, id)) ?? undefined);
+  }
+
+  async listExpiring(tenant: string, collection: string, limit: number): Promise<{ id: string; value: string }[]> {
+    const index = this.expiringIndex(tenant, collection);
+    checkLimit(limit);
+    return this.run(async () => {
+      const ids = await this.client.zrangebyscore(index, Date.now(), '+inf', 'LIMIT', 0, limit);
+      if (ids.length === 0) return [];
+      const values = await this.client.mget(...ids.map((id) => this.expiringKey(tenant, collection, id)));
+      // An id whose key expired or was taken since: left out.
+      return ids.flatMap((id, i) => {
+        const value = values[i];
+        return typeof value === 'string' ? [{ id, value }] : [];
+      });
+    });
   }
 
   async publish(tenant: string, topic: string, message: string): Promise<void> {

@@ -47,6 +47,8 @@ export interface Store {
   getExpiring(tenant: string, collection: string, id: string): Promise<string | undefined>;
   /** Reads and removes in one atomic step: of several concurrent callers at most one gets the value. */
   takeExpiring(tenant: string, collection: string, id: string): Promise<string | undefined>;
+  /** Up to `limit` live entries of a collection, those that expire first first. */
+  listExpiring(tenant: string, collection: string, limit: number): Promise<{ id: string; value: string }[]>;
 
   publish(tenant: string, topic: string, message: string): Promise<void>;
   /** Resolves once subscribed; the returned function unsubscribes. */
@@ -90,6 +92,12 @@ export function checkId(id: string): string {
 export function checkTtl(ttlMs: number): number {
   if (!Number.isSafeInteger(ttlMs) || ttlMs < 1 || ttlMs > 30 * 86_400_000) throw new JochError('JOCH_STORE_RANGE', `an expiry of ${ttlMs} ms is out of range (1 ms to 30 days)`);
   return ttlMs;
+}
+
+/** How many entries a listing may ask for: 1 to 10,000. */
+export function checkLimit(limit: number): number {
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > 10_000) throw new JochError('JOCH_STORE_RANGE', `a limit of ${limit} is out of range (1 to 10000)`);
+  return limit;
 }
 
 export function checkCount(from: number, count: number): void {

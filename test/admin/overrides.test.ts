@@ -160,3 +160,35 @@ describe('/v1/overrides/rules (emergency rule disable)', () => {
     expect(await call('DELETE', '/v1/overrides/rules/payments/sends/send', 'pat')).toMatchObject({ status: 200 });
   });
 });
+
+describe('GET /v1/approvals', () => {
+  type Open = { decisionId: string; actions: string[]; pending: boolean; ruleId: string; expiresAt: string };
+  const listed = async (who: string): Promise<{ status: number; open: Open[] }> => {
+    const r = await call('GET', '/v1/approvals', who);
+    return { status: r.status, open: (r.json.open as Open[] | undefined) ?? [] };
+  };
+
+  it('lists the open denials each operator may decide, with what they may do, until decided', async () => {
+    const pending = await deny('send_email', { to: 'listed@example.com' });
+    const outright = await deny('shell', { cmd: 'listed' });
+    const mine = (open: Open[]) => open.filter((o) => o.decisionId === pending.d.decisionId || o.decisionId === outright.d.decisionId);
+    // The approver sees the pending one only (it cannot override); break-glass sees both, to override.
+    expect(mine((await listed('bob')).open)).toEqual([expect.objectContaining({ decisionId: pending.d.decisionId, actions: ['approve', 'reject'], pending: true, ruleId: 'send' })]);
+    expect(mine((await listed('eve')).open).map((o) => [o.decisionId, o.actions])).toEqual([
+      [pending.d.decisionId, ['override']],
+      [outright.d.decisionId, ['override']],
+    ]);
+    const entry = mine((await listed('bob')).open)[0] as Open;
+    expect(Date.parse(entry.expiresAt) - Date.now()).toBeGreaterThan(59 * 60_000);
+    // A viewer may decide nothing: the listing is refused (and audited), not an empty list.
+    expect((await listed('dave')).status).toBe(403);
+    expect((await records('admin.denied')).some((r) => r.data.route === '/v1/approvals' && r.actor.id === 'dave')).toBe(true);
+    expect(await call('POST', '/v1/approvals', 'bob', { decisionId: pending.d.decisionId, reason: 'ok' })).toMatchObject({ status: 200 });
+    expect(mine((await listed('eve')).open).map((o) => o.decisionId)).toEqual([outright.d.decisionId]);
+  });
+
+  it('refuses a bad limit and anonymous callers', async () => {
+    for (const limit of ['0', '1001', 'x', '1.5']) expect(await call('GET', `/v1/approvals?limit=${limit}`, 'bob')).toMatchObject({ status: 400, json: { error: { code: 'JOCH_BAD_REQUEST' } } });
+    expect((await call('GET', '/v1/approvals')).status).toBe(401);
+  });
+});

@@ -49,6 +49,11 @@ async function denial(tool: string, args: unknown): Promise<{ id: string; ctx: D
 describe('joch approve / override / disable-rule', () => {
   it('approve: usage errors, a forbidden role, then an approval that lets the request through once', async () => {
     const { id, ctx } = await denial('send_email', { to: 'a' });
+    const list = await joch('bob', 'approve', '--list');
+    expect(list.code).toBe(0);
+    expect(list.out).toMatch(new RegExp(`^${id}  approve/reject  agent bot  payments/sends rule send  .+  denied \\S+, open until \\S+$`, 'm'));
+    expect(await joch('bob', 'approve', '--list', id)).toMatchObject({ code: 2, err: expect.stringContaining('--list takes no DECISION_ID') });
+    expect(await joch('bob', 'approve', id, '--limit', '5', '--reason', 'x')).toMatchObject({ code: 2, err: expect.stringContaining('--limit goes with --list') });
     expect(await joch('bob', 'approve', id)).toMatchObject({ code: 2, err: expect.stringContaining('--reason TEXT is required') });
     expect(await joch('bob', 'approve', '--reason', 'x')).toMatchObject({ code: 2, err: expect.stringContaining('exactly one DECISION_ID') });
     expect(await joch('alice', 'approve', id, '--reason', 'x')).toMatchObject({ code: 1, err: expect.stringContaining('JOCH_FORBIDDEN') });

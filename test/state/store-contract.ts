@@ -106,6 +106,35 @@ export function describeStoreContract(implementations: readonly (readonly [strin
       expect(await s.takeExpiring(t, 'grants', 'long')).toBe('y');
     });
 
+    it('lists a collection’s live expiring entries, soonest expiry first, up to a limit; taken and lapsed ones are gone', async () => {
+      const s = await make();
+      const t = fresh('acme');
+      await s.setExpiring(t, 'tickets', 'c', '3', 90_000);
+      await s.setExpiring(t, 'tickets', 'a', '1', 30_000);
+      await s.setExpiring(t, 'tickets', 'b', '2', 60_000);
+      await s.setExpiring(t, 'tickets', 'gone', 'x', 50);
+      await s.setExpiring(t, 'other', 'z', 'elsewhere', 60_000);
+      await s.setExpiring(fresh('globex'), 'tickets', 'y', 'other tenant', 60_000);
+      await new Promise((r) => setTimeout(r, 120));
+      expect(await s.listExpiring(t, 'tickets', 10)).toEqual([
+        { id: 'a', value: '1' },
+        { id: 'b', value: '2' },
+        { id: 'c', value: '3' },
+      ]);
+      expect(await s.listExpiring(t, 'tickets', 2)).toEqual([
+        { id: 'a', value: '1' },
+        { id: 'b', value: '2' },
+      ]);
+      expect(await s.takeExpiring(t, 'tickets', 'b')).toBe('2');
+      await s.setExpiring(t, 'tickets', 'a', '1b', 120_000);
+      expect(await s.listExpiring(t, 'tickets', 10)).toEqual([
+        { id: 'c', value: '3' },
+        { id: 'a', value: '1b' },
+      ]);
+      expect(await s.listExpiring(t, 'empty', 10)).toEqual([]);
+      for (const limit of [0, -1, 1.5, 10_001]) await expect(s.listExpiring(t, 'tickets', limit)).rejects.toMatchObject({ code: 'JOCH_STORE_RANGE' });
+    });
+
     it('rejects expiring ids and expiries that are out of bounds', async () => {
       const s = await make();
       for (const bad of ['', 'a:b', 'a}b', 'a b', 'x'.repeat(201)]) {
