@@ -18,8 +18,9 @@ Starts the gateway on its embedded defaults (in-memory state, policies from a fo
   - the admin server: GET /healthz, /readyz (ready once policies are loaded and every
     server is bound), /metrics (Prometheus), and the operators' API under /v1 (policies:
     validate, apply, list, get, history, diff, rollback, promote; audit: query, export,
-    verify, checkpoints; secrets: list, rotate), authenticated by OIDC or the static admin
-    token (adminAuth in the config file, or JOCH_ADMIN_TOKEN).
+    verify, checkpoints; secrets: list, rotate; approvals: list, approve, reject;
+    break-glass overrides; emergency rule disables), authenticated by OIDC or the static
+    admin token (adminAuth in the config file, or JOCH_ADMIN_TOKEN).
 Secret resources in the policy folders are resolved at start (Vault, Kubernetes, AWS,
 files, environment) and injected where policies say; logs redact secret values and
 secret-shaped strings.
