@@ -114,7 +114,9 @@ function describeServeWorkers(mode: 'memory' | 'redis'): void {
     it('approves on the primary and lets the request through once, whichever worker gets it', async () => {
       const first = await check('pay.example.com');
       expect(first.allowed).toBe(false);
-      await eventually(async () => (await admin('POST', '/v1/approvals', { decisionId: first.decisionId, reason: 'invoice 17 confirmed' })).status === 200, 3000, 'the approval');
+      // The worker's ticket is in the shared store: the primary lists it.
+      await eventually(async () => ((await admin('GET', '/v1/approvals')).json.open as { decisionId: string }[]).some((o) => o.decisionId === first.decisionId), 3000, 'the open denial in the list');
+      expect((await admin('POST', '/v1/approvals', { decisionId: first.decisionId, reason: 'invoice 17 confirmed' })).status).toBe(200);
       const after = await Promise.all([check('pay.example.com'), check('pay.example.com'), check('pay.example.com')]);
       expect(after.filter((r) => r.allowed)).toHaveLength(1);
     });
