@@ -1,4 +1,5 @@
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
+import type { EventEmitter } from 'node:events';
 import type { ConfigInput } from '../config.js';
 
 /**
@@ -42,4 +43,28 @@ export interface Channel<In, Out> {
 /** Whether `m` is an object with a string `t` (the only shape either side acts on). */
 export function isMessage(m: unknown): m is { t: string } {
   return typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string';
+}
+
+/**
+ * A channel over one end of node's IPC (a cluster worker object in the primary, `process` in a
+ * worker): `connected` says whether the other side is still there, `send` posts (its result
+ * only says whether a backlog built up, so it is not a failure), messages arrive as
+ * 'message' events of `events`.
+ */
+export function ipcChannel<In, Out>(end: { connected(): boolean; send(message: Out, sent: () => void): void; events: EventEmitter }): Channel<In, Out> {
+  return {
+    send: (message, sent) => {
+      if (!end.connected()) {
+        sent?.();
+        return false;
+      }
+      end.send(message, () => sent?.());
+      return true;
+    },
+    onMessage: (handler) => {
+      const listener = (m: unknown): void => handler(m as In);
+      end.events.on('message', listener);
+      return () => end.events.off('message', listener);
+    },
+  };
 }

@@ -6,7 +6,7 @@ import type { ConfigInput, GatewayConfig } from '../config.js';
 import { JochError } from '../errors.js';
 import { startControl, type GatewayHooks } from '../main.js';
 import { receiveAudit } from './audit-forward.js';
-import { isMessage, type Channel, type ToPrimary, type ToWorker } from './channel.js';
+import { ipcChannel, isMessage, type Channel, type ToPrimary, type ToWorker } from './channel.js';
 import { serveStore } from './ipc-store.js';
 import { mergedMetrics, type Families } from './metrics.js';
 
@@ -31,23 +31,9 @@ function workerEntry(): string {
   return fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url));
 }
 
+/** A worker that just exited cannot be answered; its exit is handled on its own. */
 function channelOf(worker: Worker): Channel<ToPrimary, ToWorker> {
-  return {
-    // A worker that just exited cannot be answered; its exit is handled on its own.
-    send: (message, sent) => {
-      if (worker.isConnected()) {
-        worker.send(message, undefined, () => sent?.()); // false only means queued behind a backlog
-        return true;
-      }
-      sent?.();
-      return false;
-    },
-    onMessage: (handler) => {
-      const listener = (m: unknown): void => handler(m as ToPrimary);
-      worker.on('message', listener);
-      return () => worker.off('message', listener);
-    },
-  };
+  return ipcChannel({ connected: () => worker.isConnected(), send: (m, sent) => worker.send(m, undefined, sent), events: worker });
 }
 
 interface Running {

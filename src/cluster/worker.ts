@@ -17,26 +17,16 @@ import { openRedisStore, stateEnvironment } from '../state/open.js';
 import { PolicyRepository } from '../state/policies.js';
 import type { Store } from '../state/store.js';
 import { ForwardingAudit } from './audit-forward.js';
-import { isMessage, type Channel, type ToPrimary, type ToWorker } from './channel.js';
+import { ipcChannel, isMessage, type Channel, type ToPrimary, type ToWorker } from './channel.js';
 import { IpcStore } from './ipc-store.js';
 import { WORKER_METRICS } from './metrics.js';
 
-const channel: Channel<ToWorker, ToPrimary> = {
-  // Once the primary is gone nothing can be sent; the store then fails its calls itself (IpcStore.disconnected).
-  send: (message, sent) => {
-    if (process.connected && process.send !== undefined) {
-      process.send(message, undefined, {}, () => sent?.()); // false only means queued behind a backlog
-      return true;
-    }
-    sent?.();
-    return false;
-  },
-  onMessage: (handler) => {
-    const listener = (m: unknown): void => handler(m as ToWorker);
-    process.on('message', listener);
-    return () => process.off('message', listener);
-  },
-};
+// Once the primary is gone nothing can be sent; the store then fails its calls itself (IpcStore.disconnected).
+const channel: Channel<ToWorker, ToPrimary> = ipcChannel({
+  connected: () => process.connected && process.send !== undefined,
+  send: (m, sent) => process.send?.(m, undefined, {}, sent),
+  events: process,
+});
 
 async function run(config: GatewayConfig, log: Logger): Promise<() => Promise<void>> {
   const metrics = new Metrics();
