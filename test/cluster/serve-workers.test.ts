@@ -34,8 +34,10 @@ function describeServeWorkers(mode: 'memory' | 'redis'): void {
   const exited = (): Promise<number | null> => new Promise((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', (code) => resolve(code))));
 
   const keys = testPrefix();
+  let policyDir: string;
   beforeAll(async () => {
     const dir = mkdtempSync(join(tmpdir(), 'joch-workers-'));
+    policyDir = dir;
     writeFileSync(join(dir, 'outbound.yaml'), POLICY);
     const config = join(mkdtempSync(join(tmpdir(), 'joch-workers-config-')), 'gateway.yaml');
     writeFileSync(config, mode === 'redis' ? `store: {url: "${REDIS_URL}", keyPrefix: "${keys.prefix}"}\n` : '{}\n');
@@ -160,6 +162,12 @@ function describeServeWorkers(mode: 'memory' | 'redis'): void {
       }, 10_000, 'a replacement worker');
       expect((await Promise.all(Array.from({ length: 4 }, () => check('blocked.example.com')))).every((r) => !r.allowed)).toBe(true);
     }, 15_000);
+
+    it('reloads an edited policy file in every worker', async () => {
+      writeFileSync(join(policyDir, 'outbound.yaml'), POLICY.replace('blocked.example.com', 'elsewhere.example.com'));
+      await eventually(async () => (await Promise.all(Array.from({ length: 6 }, () => check('blocked.example.com')))).every((r) => r.allowed), 5000, 'the edit in every worker');
+      expect((await check('elsewhere.example.com')).allowed).toBe(false);
+    });
 
     it('drains on SIGTERM: the workers stop, the primary exits 0', async () => {
       const pids = (await workersOf()).workers.map((w) => w.pid);
