@@ -1,3 +1,4 @@
+import { AnchoredScanner } from './anchored.js';
 import type { Finding } from './types.js';
 
 // IBAN lengths by country (ISO 13616 registry, the commonly seen subset).
@@ -38,27 +39,9 @@ export function scanIbans(text: string, out: Finding[]): void {
 
 const CANDIDATE_AT = new RegExp(CANDIDATE.source.slice(2), 'y'); // without the \b: callers visit word starts
 
-/**
- * scanIbans driven by someone else's pass (word-pass.ts): `at` is called with word starts in
- * increasing order, a superset of where a candidate starts, and does what scanIbans does there,
- * skipping the places its own regex would have stepped over.
- */
-export class IbanScanner {
-  private next = 0;
-
-  constructor(
-    private readonly text: string,
-    readonly out: Finding[],
-  ) {}
-
-  at(p: number): void {
-    if (p < this.next) return;
-    CANDIDATE_AT.lastIndex = p;
-    const m = CANDIDATE_AT.exec(this.text);
-    if (m === null) return;
-    this.next = p + m[0].length;
-    ibanAt(this.text, p, m[0], this.out);
-  }
+/** scanIbans driven by a word pass (word-pass.ts): candidates are matched on the text itself. */
+export function ibanScanner(text: string, out: Finding[]): AnchoredScanner {
+  return new AnchoredScanner(CANDIDATE_AT, (t, end, found, start) => void ibanAt(t, start, t.slice(start, end), found), text, text, out);
 }
 
 /** Two letters then two digits, any case: where `at` may find a candidate once the case is checked. */

@@ -1,3 +1,4 @@
+import { AnchoredScanner } from './anchored.js';
 import { hasDigit, isTokenChar } from './chars.js';
 import { literalsSource } from './literals.js';
 import type { Finding } from './types.js';
@@ -62,26 +63,9 @@ export function scanKeyFormats(text: string, out: Finding[]): void {
   }
 }
 
-/**
- * scanKeyFormats driven by someone else's pass (word-pass.ts): `at` is called with word starts
- * in increasing order, a superset of where a prefix starts, and does what scanKeyFormats does
- * there, skipping the places its own regex would have stepped over.
- */
-export class KeyFormatScanner {
-  private next = 0;
-
-  constructor(
-    private readonly text: string,
-    readonly out: Finding[],
-  ) {}
-
-  at(p: number): void {
-    if (p < this.next) return;
-    PREFIX_AT.lastIndex = p;
-    const m = PREFIX_AT.exec(this.text);
-    if (m === null) return;
-    this.next = keyAt(this.text, p, this.out) ?? p + m[0].length;
-  }
+/** scanKeyFormats driven by a word pass (word-pass.ts): prefixes are matched on the text itself. */
+export function keyFormatScanner(text: string, out: Finding[]): AnchoredScanner {
+  return new AnchoredScanner(PREFIX_AT, (t, _end, found, start) => keyAt(t, start, found), text, text, out);
 }
 
 /** Reports the key starting at prefix `i`, if any, and returns its end, where the search resumes. */

@@ -1,7 +1,7 @@
 import { CssHiddenScanner } from './hidden.js';
-import { IbanScanner } from './iban.js';
+import { ibanScanner } from './iban.js';
 import { injectionDetector, injectionFindings } from './injection.js';
-import { KeyFormatScanner } from './key-formats.js';
+import { keyFormatScanner } from './key-formats.js';
 import { lowerForScan } from './lower.js';
 import { contextPhoneScanner } from './numbers.js';
 import { PhraseCollector } from './phrases.js';
@@ -35,8 +35,8 @@ export function scanText(text: string, classes?: ReadonlySet<DataClass>, options
   const phones = pii ? contextPhoneScanner(text, lower, []) : undefined;
   // Scanners of the original text join the pass over `lower` only where both have the same word starts.
   const agree = wordStartsAgree(text);
-  const ibans = pii && agree ? new IbanScanner(text, []) : undefined;
-  const keys = secret && agree ? new KeyFormatScanner(text, []) : undefined;
+  const ibans = pii && agree ? ibanScanner(text, []) : undefined;
+  const keys = secret && agree ? keyFormatScanner(text, []) : undefined;
   const bearer = secret ? bearerScanner(text, lower, []) : undefined;
   const phrases = injection ? new PhraseCollector(lower, []) : undefined;
   const hiding = injection ? new CssHiddenScanner(lower, []) : undefined;

@@ -1,6 +1,6 @@
 import { CssHiddenScanner, HIDING_WORDS } from './hidden.js';
-import { IbanScanner, mayStartIban } from './iban.js';
-import { KEY_PREFIXES, KeyFormatScanner } from './key-formats.js';
+import { ibanScanner, mayStartIban } from './iban.js';
+import { KEY_PREFIXES, keyFormatScanner } from './key-formats.js';
 import { literalsSource } from './literals.js';
 import type { AnchoredScanner } from './anchored.js';
 import { PHONE_WORDS } from './numbers.js';
@@ -23,8 +23,8 @@ import type { PhraseRule } from './phrase-rules.js';
 export interface WordPassWants {
   readonly phrases?: PhraseCollector;
   readonly phones?: AnchoredScanner;
-  readonly ibans?: IbanScanner;
-  readonly keys?: KeyFormatScanner;
+  readonly ibans?: AnchoredScanner;
+  readonly keys?: AnchoredScanner;
   readonly bearer?: AnchoredScanner;
   readonly hiding?: CssHiddenScanner;
 }
