@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../../src/audit/record.js';
 import { startIssuer, type TestIssuer } from '../identity/oidc-issuer.js';
 import { policyYaml } from '../state/fixtures.js';
-import { startAdmin, type AdminUnderTest } from './helpers.js';
+import { apiCaller, startAdmin, type AdminUnderTest } from './helpers.js';
 
 let issuer: TestIssuer;
 let admin: AdminUnderTest;
@@ -19,15 +19,7 @@ afterAll(async () => {
   await issuer.close();
 });
 
-async function call(method: string, path: string, who?: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> & { error?: { code: string; message: string } } }> {
-  const res = await fetch(`${admin.url}${path}`, {
-    method,
-    headers: { ...(who ? { authorization: `Bearer ${tokens[who] ?? who}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text.startsWith('{') ? JSON.parse(text) : { text } };
-}
+const call = apiCaller(() => admin.url, tokens);
 
 const sources = (tool: string, ns = 'payments') => ({ sources: [{ file: 'policies/no-shell.yaml', text: policyYaml('no-shell', tool, ns) }] });
 

@@ -61,3 +61,18 @@ export async function startAdmin(auth: { issuer?: TestIssuer; staticToken?: stri
   const addr = app.server.address();
   return { app, url: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`, audit, repo, store, grants, disables, close: () => app.close() };
 }
+
+export type ApiAnswer = { status: number; json: Record<string, unknown> & { error?: { code: string; message: string } } };
+
+/** Calls the admin API at `url()` as `who` (a name in `tokens`, or a raw token), with a JSON body if given. */
+export function apiCaller(url: () => string, tokens: Record<string, string>): (method: string, path: string, who?: string, body?: unknown) => Promise<ApiAnswer> {
+  return async (method, path, who, body) => {
+    const res = await fetch(`${url()}${path}`, {
+      method,
+      headers: { ...(who ? { authorization: `Bearer ${tokens[who] ?? who}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    return { status: res.status, json: text.startsWith('{') ? JSON.parse(text) : { text } };
+  };
+}

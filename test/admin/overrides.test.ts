@@ -5,7 +5,7 @@ import type { Decision } from '../../src/policy/decision.js';
 import { startIssuer, type TestIssuer } from '../identity/oidc-issuer.js';
 import { engineFor } from '../policy/helpers.js';
 import { eventually } from '../state/redis-helpers.js';
-import { startAdmin, type AdminUnderTest } from './helpers.js';
+import { apiCaller, startAdmin, type AdminUnderTest } from './helpers.js';
 import { SENDS_POLICY } from '../overrides/fixtures.js';
 
 const POLICIES = SENDS_POLICY;
@@ -26,15 +26,7 @@ afterAll(async () => {
   await issuer.close();
 });
 
-async function call(method: string, path: string, who?: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> & { error?: { code: string; message: string } } }> {
-  const res = await fetch(`${admin.url}${path}`, {
-    method,
-    headers: { ...(who ? { authorization: `Bearer ${tokens[who] ?? who}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text.startsWith('{') ? JSON.parse(text) : { text } };
-}
+const call = apiCaller(() => admin.url, tokens);
 
 /** A denial as the hot path makes it: decided, then reviewed (which keeps its ticket). */
 async function deny(tool: string, args: unknown = {}): Promise<{ d: Decision; ctx: DecisionContext }> {

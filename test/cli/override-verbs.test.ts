@@ -2,14 +2,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/index.js';
-import type { CliIO } from '../../src/cli/io.js';
 import type { DecisionContext } from '../../src/context/types.js';
 import { startAdmin, type AdminUnderTest } from '../admin/helpers.js';
 import { startIssuer, type TestIssuer } from '../identity/oidc-issuer.js';
 import { engineFor } from '../policy/helpers.js';
 import { eventually } from '../state/redis-helpers.js';
 import { SENDS_POLICY } from '../overrides/fixtures.js';
+import { cliRunner } from './run-cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'joch-cli-overrides-'));
 let issuer: TestIssuer;
@@ -31,13 +30,7 @@ afterAll(async () => {
   await issuer.close();
 });
 
-async function joch(who: string | undefined, ...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: CliIO = { out: (t) => void (out += t), err: (t) => void (err += t), readStdin: async () => '' };
-  const code = await main([...argv, '--server', admin.url, ...(who ? ['--token-file', tokenFile[who]!] : [])], io);
-  return { code, out, err };
-}
+const joch = cliRunner(() => admin.url, tokenFile);
 
 async function denial(tool: string, args: unknown): Promise<{ id: string; ctx: DecisionContext }> {
   const ctx: DecisionContext = { hook: 'toolCallRequest', namespace: 'payments', agent: { id: 'bot' }, tool: { name: tool, arguments: args } };

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/index.js';
-import type { CliIO } from '../../src/cli/io.js';
 import { startAdmin, type AdminUnderTest } from '../admin/helpers.js';
 import { startIssuer, type TestIssuer } from '../identity/oidc-issuer.js';
 import { policyYaml } from '../state/fixtures.js';
+import { cliRunner } from './run-cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'joch-cli-state-'));
 const write = (name: string, text: string): string => {
@@ -29,13 +29,7 @@ afterAll(async () => {
   await issuer.close();
 });
 
-async function joch(who: string | undefined, ...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: CliIO = { out: (t) => void (out += t), err: (t) => void (err += t), readStdin: async () => '' };
-  const code = await main([...argv, '--server', admin.url, ...(who ? ['--token-file', tokenFile[who]!] : [])], io);
-  return { code, out, err };
-}
+const joch = cliRunner(() => admin.url, tokenFile);
 
 describe('joch apply / promote / rollback / audit against the admin API', () => {
   it('apply stores versions; a staging operator is refused in prod; invalid files print file:line:col', async () => {
