@@ -8,7 +8,7 @@ import type { Authorizer } from './envoy/authorization.js';
 import { createLogger, createRedactor } from './log.js';
 import { Metrics } from './metrics.js';
 import type { Engine } from './policy/engine.js';
-import { startEdges, type Edges } from './runtime/edges.js';
+import { startEdges, type ListeningEdges } from './runtime/edges.js';
 import { PolicyRuntime } from './runtime/policies.js';
 import { secretBroker } from './runtime/secrets.js';
 import type { RotationEvent, SecretBroker } from './secrets/broker.js';
@@ -100,7 +100,7 @@ export async function startGateway(config: GatewayConfig, log: Logger = gatewayL
   let ready = false;
   const control = await startControl(config, log, hooks, { workers: false, ready: () => ready });
   const { metrics, state, policies, secrets, admin } = control;
-  let edges: Edges;
+  let edges: ListeningEdges;
   try {
     edges = await startEdges(authorizerOf(config, policies, state, secrets), config, metrics, log);
     await admin.listen({ host: config.admin.host, port: config.admin.port }).catch(async (err: unknown) => {

@@ -11,8 +11,8 @@ export interface AdminStatus {
   readonly metrics: Pick<Registry, 'contentType' | 'metrics'>;
   /** What /readyz reports about the state store (absent: not reported). */
   store?(): { kind: string; available: boolean };
-  /** `serve --workers N`: each worker process and whether it serves. */
-  workers?(): { id: number; pid: number | undefined; ready: boolean }[];
+  /** `serve --workers N`: each worker process, whether it serves, and its open connections on the shared ports. */
+  workers?(): { id: number; pid: number | undefined; ready: boolean; connections: number }[];
 }
 
 /**

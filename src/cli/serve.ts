@@ -32,9 +32,10 @@ they change; a broken edit keeps the last good set and logs the exact errors. SI
 SIGINT stops accepting, finishes in-flight calls and exits 0.
 
 With --workers N (N > 1) this process keeps the state (store, audit chain, policies) and the
-admin server, and N worker processes share the gRPC and HTTP ports and decide: in memory
-mode they use this process's store; audit records all come here; a worker that dies is
-replaced; /metrics sums the workers' figures. See README "Using every core".
+admin server, and accepts the gRPC and HTTP connections, handing each to the one of N worker
+processes with the fewest open; the workers decide: in memory mode they use this process's
+store; audit records all come here; a worker that dies is replaced; /metrics sums the
+workers' figures. See README "Using every core".
 
   -f, --file PATH            policy file or folder; repeatable (default: policies;
                              also JOCH_POLICIES, comma-separated)

@@ -1,6 +1,7 @@
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { EventEmitter } from 'node:events';
 import type { ConfigInput } from '../config.js';
+import type { Edge } from './balancer.js';
 
 /**
  * The IPC between `serve --workers N`'s primary process and its workers (node:cluster with the
@@ -19,7 +20,10 @@ export type ToPrimary =
   | { readonly t: 'unsubscribe'; readonly id: number; readonly sub: number }
   /** Encoded audit events, in the order the worker recorded them (src/cluster/audit-forward.ts). */
   | { readonly t: 'audit'; readonly lines: string }
-  | { readonly t: 'ready'; readonly grpc: number; readonly http: number }
+  /** Serving: the primary may hand it connections. */
+  | { readonly t: 'ready' }
+  /** A connection the primary handed over has closed (ConnectionBalancer counts them). */
+  | { readonly t: 'closed' }
   | { readonly t: 'failed'; readonly error: string }
   | { readonly t: 'metrics'; readonly id: number; readonly metrics: readonly MetricObjectWithValues<MetricValue<string>>[] };
 
@@ -29,6 +33,8 @@ export type ToWorker =
   | { readonly t: 'reply'; readonly id: number; readonly value?: unknown; readonly error?: { readonly code: string; readonly message: string; readonly hint?: string } }
   | { readonly t: 'published'; readonly sub: number; readonly message: string }
   | { readonly t: 'metrics'; readonly id: number }
+  /** A new connection on a shared port, sent with its (paused) socket. */
+  | { readonly t: 'conn'; readonly edge: Edge }
   /** Stop accepting, finish in-flight calls, hand over the audit records, exit 0. */
   | { readonly t: 'shutdown' };
 

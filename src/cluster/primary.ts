@@ -6,6 +6,7 @@ import type { ConfigInput, GatewayConfig } from '../config.js';
 import { JochError } from '../errors.js';
 import { startControl, type GatewayHooks } from '../main.js';
 import { receiveAudit } from './audit-forward.js';
+import { ConnectionBalancer, type BalanceTarget } from './balancer.js';
 import { ipcChannel, isMessage, type Channel, type ToPrimary, type ToWorker } from './channel.js';
 import { serveStore } from './ipc-store.js';
 import { mergedMetrics, type Families } from './metrics.js';
@@ -43,10 +44,22 @@ interface Running {
   readonly release: () => Promise<void>;
 }
 
+/** A worker as the balancer sees it: connections go over with their socket. */
+function targetOf(r: Running): BalanceTarget {
+  return {
+    id: r.worker.id,
+    ready: () => r.ready && r.worker.isConnected(),
+    hand: (edge, socket, done) => {
+      r.worker.send({ t: 'conn', edge } satisfies ToWorker, socket, { keepOpen: false }, (err) => done(err ?? null));
+    },
+  };
+}
+
 /**
  * `joch serve --workers N`: this process keeps the state (store, the audit chain, versioned
- * policies), the admin server and the policies it reports; N node:cluster workers share the
- * gRPC and HTTP authz ports (connections are handed out round-robin) and decide. In memory
+ * policies), the admin server and the policies it reports; N node:cluster workers serve the
+ * gRPC and HTTP authz ports, whose connections this process accepts and hands to the worker
+ * with the fewest (src/cluster/balancer.ts), and decide. In memory
  * mode the workers use this process's store over IPC; with Redis they connect themselves.
  * Audit records always come here, so each tenant has one writer. A worker that dies is
  * replaced (after a delay that grows while it keeps dying); /readyz is 200 while every
@@ -81,7 +94,7 @@ export async function startCluster(layers: readonly ConfigInput[], config: Gatew
   const control = await startControl(primary, log, hooks, {
     workers: true,
     ready: () => started && !closing && running.size === config.workers && [...running.values()].every((r) => r.ready),
-    status: { workers: () => [...running.values()].map((r) => ({ id: r.worker.id, pid: r.worker.process.pid, ready: r.ready })) },
+    status: { workers: () => [...running.values()].map((r) => ({ id: r.worker.id, pid: r.worker.process.pid, ready: r.ready, connections: balancer.connections(r.worker.id) })) },
     metrics: {
       contentType: Registry.PROMETHEUS_CONTENT_TYPE,
       metrics: async () => mergedMetrics(control.metrics.registry, await Promise.all([...running.values()].map(scrape))),
@@ -90,7 +103,10 @@ export async function startCluster(layers: readonly ConfigInput[], config: Gatew
   const { state, policies, secrets, admin } = control;
   cluster.setupPrimary({ exec: workerEntry(), args: [], serialization: 'advanced' });
   let restartDelay = RESTART_MS;
-  let ports: { grpc: number; http: number } | undefined;
+  const balancer = new ConnectionBalancer(
+    () => [...running.values()].map(targetOf),
+    (edge) => log.error({ edge }, 'no worker could take a new connection; it was closed'),
+  );
 
   /** Forks a worker; resolves once it serves, rejects if it fails first. */
   const fork = (): Promise<Running> => {
@@ -111,8 +127,9 @@ export async function startCluster(layers: readonly ConfigInput[], config: Gatew
         else if (m.t === 'ready') {
           clearTimeout(timer);
           r.ready = true;
-          ports = { grpc: m.grpc, http: m.http };
           resolve(r);
+        } else if (m.t === 'closed') {
+          balancer.closed(worker.id);
         } else if (m.t === 'failed') {
           clearTimeout(timer);
           reject(new JochError('JOCH_WORKER', `worker ${worker.id} cannot start: ${m.error}`));
@@ -121,6 +138,7 @@ export async function startCluster(layers: readonly ConfigInput[], config: Gatew
       worker.once('exit', (code, signal) => {
         clearTimeout(timer);
         running.delete(worker.id);
+        balancer.forget(worker.id);
         void r.release();
         reject(new JochError('JOCH_WORKER', `worker ${worker.id} exited (${signal ?? `code ${code}`}) before it was serving`));
         if (closing || !started) return;
@@ -152,8 +170,10 @@ export async function startCluster(layers: readonly ConfigInput[], config: Gatew
     );
   };
 
+  let ports: { grpc: number; http: number };
   try {
     await Promise.all(Array.from({ length: config.workers }, fork));
+    ports = { grpc: await balancer.listen('grpc', config.grpc.host, config.grpc.port), http: await balancer.listen('http', config.http.host, config.http.port) };
     await admin.listen({ host: config.admin.host, port: config.admin.port });
     await policies.followPolicies((defs) => {
       secrets.update(defs);
@@ -161,6 +181,7 @@ export async function startCluster(layers: readonly ConfigInput[], config: Gatew
     });
   } catch (err) {
     closing = true;
+    await balancer.close();
     await stopWorkers();
     await admin.close();
     await control.close();
@@ -168,13 +189,14 @@ export async function startCluster(layers: readonly ConfigInput[], config: Gatew
   }
   started = true;
   const adminBound = admin.server.address();
-  const addresses = { grpc: ports?.grpc ?? config.grpc.port, http: ports?.http ?? config.http.port, admin: typeof adminBound === 'object' && adminBound ? adminBound.port : config.admin.port };
+  const addresses = { ...ports, admin: typeof adminBound === 'object' && adminBound ? adminBound.port : config.admin.port };
   log.info({ workers: config.workers, policies: policies.engine().policies.policies.length, policySetVersion: policies.engine().policies.version, ...addresses }, 'joch gateway ready');
   return {
     addresses,
     workers: config.workers,
     close: async () => {
       closing = true;
+      await balancer.close();
       await stopWorkers();
       await policies.close();
       await admin.close();

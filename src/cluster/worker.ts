@@ -1,7 +1,8 @@
 // A `joch serve --workers N` worker process (forked by src/cluster/primary.ts): serves Envoy's
-// gRPC and HTTP authz calls on the ports it shares with its siblings. State is the primary's
+// gRPC and HTTP authz calls on the connections the primary hands it. State is the primary's
 // (memory mode: over IPC) or Redis; audit records go to the primary, which chains them.
 import cluster from 'node:cluster';
+import { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { AuditDecisionRecorder, NO_DECISION_RECORDING } from '../audit/recorder.js';
 import { resolveConfig, type GatewayConfig } from '../config.js';
@@ -10,7 +11,7 @@ import { auditRedactor, authorizerOf, gatewayLogger } from '../main.js';
 import { Metrics } from '../metrics.js';
 import { OneShotGrants } from '../overrides/grants.js';
 import { RuleDisables } from '../overrides/rule-disables.js';
-import { startEdges } from '../runtime/edges.js';
+import { acceptingEdges } from '../runtime/edges.js';
 import { PolicyRuntime } from '../runtime/policies.js';
 import { secretBroker } from '../runtime/secrets.js';
 import { openRedisStore, stateEnvironment } from '../state/open.js';
@@ -48,7 +49,15 @@ async function run(config: GatewayConfig, log: Logger): Promise<() => Promise<vo
   await policies.followDisables();
   await secrets.listen();
   await secrets.warm();
-  const edges = await startEdges(authorizerOf(config, policies, state, secrets), config, metrics, log);
+  const edges = acceptingEdges(authorizerOf(config, policies, state, secrets), config, metrics, log);
+  // Connections come from the primary's balancer (src/cluster/balancer.ts), each with its socket.
+  process.on('message', (m: unknown, socket: unknown) => {
+    if (!isMessage(m) || m.t !== 'conn' || !(socket instanceof Socket)) return;
+    const edge = (m as { edge?: unknown }).edge;
+    if (edge !== 'grpc' && edge !== 'http') return void socket.destroy();
+    socket.once('close', () => channel.send({ t: 'closed' }));
+    edges.accept(edge, socket);
+  });
   await policies.followPolicies((defs) => {
     secrets.update(defs);
     void secrets.warm();
@@ -58,7 +67,7 @@ async function run(config: GatewayConfig, log: Logger): Promise<() => Promise<vo
       void metrics.registry.getMetricsAsJSON().then((all) => channel.send({ t: 'metrics', id: m.id, metrics: all.filter((f) => WORKER_METRICS.has(f.name)) }));
     }
   });
-  channel.send({ t: 'ready', grpc: edges.grpc, http: edges.http });
+  channel.send({ t: 'ready' });
   return async () => {
     await policies.close();
     await edges.close();

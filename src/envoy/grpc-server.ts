@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import { GrpcServer } from '../grpc/server.js';
@@ -9,9 +10,12 @@ import { gatewayStreams, registerExtProc, type ExtProcOptions } from './ext-proc
 import { HealthService } from './health.js';
 
 export interface GrpcEdge {
-  readonly port: number;
   /** `grpc.health.v1.Health`, which Envoy's gRPC health check asks: SERVING until close. */
   readonly health: HealthService;
+  /** Binds and listens; resolves with the bound port. */
+  listen(host: string, port: number): Promise<number>;
+  /** Serves a connection accepted elsewhere (`serve --workers`: the primary hands it over). */
+  accept(socket: Socket): void;
   /** Stops accepting calls, lets in-flight ones finish (up to `graceMs`), then closes. */
   close(graceMs?: number): Promise<void>;
 }
@@ -27,7 +31,7 @@ const EXT_PROC_SERVICE = 'envoy.service.ext_proc.v3.ExternalProcessor';
  * (src/envoy/codec). Every call gets an answer; a request that cannot be decided on its
  * merits (undecodable bytes included) is a deny (fail closed), logged with its decision id.
  */
-export async function startGrpcEdge(authorizer: Authorizer, address: { host: string; port: number }, metrics: Metrics, log: Logger, extProc: ExtProcOptions = {}): Promise<GrpcEdge> {
+export function grpcEdge(authorizer: Authorizer, metrics: Metrics, log: Logger, extProc: ExtProcOptions = {}): GrpcEdge {
   const server = new GrpcServer({
     onHandlerError: (err, path) => log.error({ err, path }, 'gRPC handler failed'),
   });
@@ -64,10 +68,10 @@ export async function startGrpcEdge(authorizer: Authorizer, address: { host: str
   registerExtProc(server, gatewayStreams(authorizer, { onDecision, onFailure, ...extProc }));
   const health = new HealthService({ '': 'SERVING', [AUTHORIZATION_SERVICE]: 'SERVING', [EXT_PROC_SERVICE]: 'SERVING' });
   health.register(server);
-  const port = await server.listen(address.host, address.port);
   return {
-    port,
     health,
+    listen: (host, port) => server.listen(host, port),
+    accept: (socket) => server.accept(socket),
     close: (graceMs = 5000) => {
       // Tell health-checking Envoys to move away before the listener goes.
       health.setAll('NOT_SERVING');

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { HttpRequestInfo } from '../context/http-request.js';
 import type { Metrics } from '../metrics.js';
@@ -7,8 +8,12 @@ import { authorizeHttp, edgeDeny, type Authorizer } from './authorization.js';
 import { DECISION_HEADER, denialBody } from './check-response.js';
 
 export interface HttpAuthzEdge {
-  readonly port: number;
-  close(): Promise<void>;
+  /** Binds and listens; resolves with the bound port. */
+  listen(host: string, port: number): Promise<number>;
+  /** Serves a connection accepted elsewhere (`serve --workers`: the primary hands it over). */
+  accept(socket: Socket): void;
+  /** Stops accepting, lets in-flight requests finish (up to `graceMs`), then closes. */
+  close(graceMs?: number): Promise<void>;
 }
 
 /** Bodies larger than this are refused (413) rather than buffered. */
@@ -23,13 +28,9 @@ const MAX_BODY = 1024 * 1024;
  * Envoy's http_service cannot remove upstream headers, so a removal is answered by setting
  * the header to an empty value.
  */
-export async function startHttpAuthzEdge(
-  authorizer: Authorizer,
-  address: { host: string; port: number },
-  pathPrefix: string,
-  metrics: Metrics,
-  log: Logger,
-): Promise<HttpAuthzEdge> {
+export function httpAuthzEdge(authorizer: Authorizer, pathPrefix: string, metrics: Metrics, log: Logger): HttpAuthzEdge {
+  let closing = false;
+  let drained: (() => void) | undefined;
   const server = createServer((req, res) => {
     const started = process.hrtime.bigint();
     readBody(req)
@@ -50,18 +51,48 @@ export async function startHttpAuthzEdge(
         respond(res, d);
       });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(address.port, address.host, () => resolve());
-  });
-  const bound = server.address();
+  // Connections handed over are not the server's own (server.close() does not wait for them).
+  const accepted = new Set<Socket>();
   return {
-    port: typeof bound === 'object' && bound !== null ? bound.port : address.port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
+    listen: (host, port) =>
+      new Promise<number>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve((server.address() as AddressInfo).port);
+        });
       }),
+    accept: (socket) => {
+      if (closing) return void socket.destroy();
+      accepted.add(socket);
+      socket.once('close', () => {
+        accepted.delete(socket);
+        if (closing && accepted.size === 0) drained?.();
+      });
+      server.emit('connection', socket);
+    },
+    close: (graceMs = 5000) => {
+      closing = true;
+      return new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          server.closeAllConnections();
+          for (const s of accepted) s.destroy();
+        }, graceMs);
+        force.unref();
+        let serverClosed = false;
+        drained = () => {
+          if (!serverClosed || accepted.size > 0) return;
+          clearTimeout(force);
+          resolve();
+        };
+        server.close(() => {
+          serverClosed = true;
+          drained?.();
+        });
+        // Idle keep-alive connections close now; busy ones after their response (keepAliveTimeout at the latest).
+        server.closeIdleConnections();
+      });
+    },
   };
 }
 

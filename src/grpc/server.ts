@@ -1,5 +1,5 @@
 import * as http2 from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { frame, MessageDecoder } from './framing.js';
 import { encodeGrpcMessage, GrpcError, parseTimeout, Status, type StatusCode } from './status.js';
 
@@ -73,6 +73,8 @@ export class GrpcServer {
   private readonly server: http2.Http2Server;
   private readonly options: GrpcServerOptions;
   private closing = false;
+  /** Set by close: called as sessions end. */
+  private drained: (() => void) | undefined;
 
   constructor(options: Partial<GrpcServerOptions> = {}) {
     this.options = { ...DEFAULT_SERVER_OPTIONS, ...options };
@@ -108,8 +110,19 @@ export class GrpcServer {
   }
 
   /**
+   * Serves a connection accepted elsewhere (`serve --workers`: the primary's balancer hands it
+   * over); it has not been read from.
+   */
+  accept(socket: Socket): void {
+    if (this.closing) socket.destroy();
+    else this.server.emit('connection', socket);
+  }
+
+  /**
    * Graceful: stop accepting connections, send GOAWAY on every connection so clients open
    * new streams elsewhere, let in-flight calls finish for up to `graceMs`, then cut the rest.
+   * Waits for every session, accepted ones included (a server that never listened does not
+   * count those as its connections).
    */
   close(graceMs = 5000): Promise<void> {
     this.closing = true;
@@ -118,9 +131,15 @@ export class GrpcServer {
         for (const s of this.sessions) s.destroy();
       }, graceMs);
       force.unref();
-      this.server.close(() => {
+      let serverClosed = false;
+      this.drained = () => {
+        if (!serverClosed || this.sessions.size > 0) return;
         clearTimeout(force);
         resolve();
+      };
+      this.server.close(() => {
+        serverClosed = true;
+        this.drained?.();
       });
       for (const s of this.sessions) s.close();
     });
@@ -145,6 +164,7 @@ export class GrpcServer {
     session.once('close', () => {
       this.sessions.delete(session);
       if (timer) clearInterval(timer);
+      this.drained?.();
     });
     if (this.closing) session.close();
   }

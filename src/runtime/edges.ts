@@ -1,23 +1,50 @@
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
+import type { Edge } from '../cluster/balancer.js';
 import type { GatewayConfig } from '../config.js';
 import type { Authorizer } from '../envoy/authorization.js';
-import { startGrpcEdge } from '../envoy/grpc-server.js';
-import { startHttpAuthzEdge } from '../envoy/http-authz.js';
+import { grpcEdge, type GrpcEdge } from '../envoy/grpc-server.js';
+import { httpAuthzEdge, type HttpAuthzEdge } from '../envoy/http-authz.js';
 import type { Metrics } from '../metrics.js';
 
 /** The servers Envoy talks to: gRPC (ext_authz, ext_proc, health) and the HTTP authz mode. */
 export interface Edges {
-  readonly grpc: number;
-  readonly http: number;
+  /** Serves a connection accepted elsewhere (`serve --workers`: the primary's balancer). */
+  accept(edge: Edge, socket: Socket): void;
   /** Stops accepting, finishes in-flight calls. */
   close(): Promise<void>;
 }
 
-export async function startEdges(authorizer: Authorizer, config: GatewayConfig, metrics: Metrics, log: Logger): Promise<Edges> {
-  const grpc = await startGrpcEdge(authorizer, config.grpc, metrics, log);
-  const http = await startHttpAuthzEdge(authorizer, config.http, config.httpPathPrefix, metrics, log).catch(async (err: unknown) => {
-    await grpc.close();
+/** Edges listening on their own ports (a single process). */
+export interface ListeningEdges extends Edges {
+  readonly grpc: number;
+  readonly http: number;
+}
+
+/** Both edges, serving only the connections handed to `accept`. */
+export function acceptingEdges(authorizer: Authorizer, config: GatewayConfig, metrics: Metrics, log: Logger): Edges {
+  const { accept, close } = bothEdges(authorizer, config, metrics, log);
+  return { accept, close };
+}
+
+/** Both edges, listening on the configured addresses. */
+export async function startEdges(authorizer: Authorizer, config: GatewayConfig, metrics: Metrics, log: Logger): Promise<ListeningEdges> {
+  const { grpc, http, accept, close } = bothEdges(authorizer, config, metrics, log);
+  try {
+    return { grpc: await grpc.listen(config.grpc.host, config.grpc.port), http: await http.listen(config.http.host, config.http.port), accept, close };
+  } catch (err) {
+    await close();
     throw err;
-  });
-  return { grpc: grpc.port, http: http.port, close: async () => void (await Promise.all([grpc.close(), http.close()])) };
+  }
+}
+
+function bothEdges(authorizer: Authorizer, config: GatewayConfig, metrics: Metrics, log: Logger): Edges & { grpc: GrpcEdge; http: HttpAuthzEdge } {
+  const grpc = grpcEdge(authorizer, metrics, log);
+  const http = httpAuthzEdge(authorizer, config.httpPathPrefix, metrics, log);
+  return {
+    grpc,
+    http,
+    accept: (edge, socket) => (edge === 'grpc' ? grpc.accept(socket) : http.accept(socket)),
+    close: async () => void (await Promise.all([grpc.close(), http.close()])),
+  };
 }

@@ -13,12 +13,14 @@ import { OUTBOUND_POLICY as POLICY } from '../overrides/fixtures.js';
  * `joch serve --workers 2` as an operator runs it (the built CLI), in memory mode and with
  * the Redis store: two worker processes decide on the shared ports; the primary keeps the
  * audit chain and the admin API (and, in memory mode, the store). Each check opens its own
- * connection, so the round-robin hands them to both workers, and every grant, disable and
- * audit record crosses a process boundary.
+ * connection, which the primary hands to the worker with the fewest, so every grant, disable
+ * and audit record crosses a process boundary.
  */
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const TOKEN = 'test-admin-token-workers-012345';
 const ext = { namespace: 'support', environment: 'prod', agent: 'support-bot' };
+/** A connection per client: grpc-js otherwise shares one between clients of the same target. */
+const OWN_CONNECTION = { 'grpc.use_local_subchannel_pool': 1 };
 
 interface Ready {
   grpc: number;
@@ -76,7 +78,7 @@ function describeServeWorkers(mode: 'memory' | 'redis'): void {
 
   /** One Check on a connection of its own. */
   async function check(host: string, path = '/charge', deadlineMs = 5000): Promise<{ allowed: boolean; decisionId: string | undefined }> {
-    const client = checkClient(ready.grpc);
+    const client = checkClient(ready.grpc, OWN_CONNECTION);
     try {
       const r = await client.check(httpCheckRequest({ method: 'POST', host, path, extensions: ext }), deadlineMs);
       checks++;
@@ -87,7 +89,7 @@ function describeServeWorkers(mode: 'memory' | 'redis'): void {
     }
   }
 
-  type WorkerStatus = { id: number; pid: number; ready: boolean };
+  type WorkerStatus = { id: number; pid: number; ready: boolean; connections: number };
   const workersOf = async (): Promise<{ status: number; workers: WorkerStatus[] }> => {
     const r = await admin('GET', '/readyz');
     return { status: r.status, workers: r.json.workers as WorkerStatus[] };
@@ -103,6 +105,20 @@ function describeServeWorkers(mode: 'memory' | 'redis'): void {
       const results = await Promise.all(Array.from({ length: 16 }, (_, i) => check(i % 2 === 0 ? 'api.example.com' : 'blocked.example.com')));
       expect(results.map((r) => r.allowed)).toEqual(Array.from({ length: 16 }, (_, i) => i % 2 === 0));
       expect(results.every((r) => /^[0-9a-f-]{36}$/.test(r.decisionId ?? ''))).toBe(true);
+    });
+
+    it('spreads connections that arrive together evenly over the workers, and counts them closed', async () => {
+      await eventually(async () => (await workersOf()).workers.every((w) => w.connections === 0), 3000, 'the earlier checks\' connections counted closed');
+      const clients = Array.from({ length: 4 }, () => checkClient(ready.grpc, OWN_CONNECTION));
+      try {
+        const request = httpCheckRequest({ method: 'POST', host: 'api.example.com', path: '/charge', extensions: ext });
+        await Promise.all(clients.map((c) => c.check(request, 5000)));
+        checks += clients.length;
+        expect((await workersOf()).workers.map((w) => w.connections)).toEqual([2, 2]);
+      } finally {
+        for (const c of clients) c.close();
+      }
+      await eventually(async () => (await workersOf()).workers.every((w) => w.connections === 0), 3000, 'every connection counted closed');
     });
 
     it('serves the HTTP authz mode on its shared port', async () => {

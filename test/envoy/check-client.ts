@@ -20,9 +20,9 @@ export interface CheckResponse {
   dynamic_metadata?: { fields?: Record<string, { stringValue?: string }> };
 }
 
-export function checkClient(port: number): CheckClient {
+export function checkClient(port: number, options: grpc.ChannelOptions = {}): CheckClient {
   const Client = grpc.makeGenericClientConstructor(envoyServices().authorization, 'Authorization');
-  const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
+  const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), options) as unknown as grpc.Client & {
     Check(req: object, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: CheckResponse) => void): void;
   };
   return {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/config.js';
-import { startHttpAuthzEdge } from '../../src/envoy/http-authz.js';
+import { httpAuthzEdge } from '../../src/envoy/http-authz.js';
 import { startGateway } from '../../src/main.js';
 import { Metrics } from '../../src/metrics.js';
 import { DEFAULT_PROVIDER_HOSTS, providerMatcher } from '../../src/context/providers.js';
@@ -141,8 +141,9 @@ describe('exfiltration guard', () => {
 describe('secrets in the HTTP authorization service mode', () => {
   it('answers 200 with the injected header for Envoy to copy upstream, and denies exfiltration', async () => {
     const { authorizer } = setup();
-    const edge = await startHttpAuthzEdge(authorizer, { host: '127.0.0.1', port: 0 }, '/authz', new Metrics(), pino({ level: 'silent' }));
-    const call = (headers: Record<string, string>) => fetch(`http://127.0.0.1:${edge.port}/authz/v1/models`, { headers: { 'x-forwarded-host': 'api.openai.com', ...headers } });
+    const edge = httpAuthzEdge(authorizer, '/authz', new Metrics(), pino({ level: 'silent' }));
+    const port = await edge.listen('127.0.0.1', 0);
+    const call = (headers: Record<string, string>) => fetch(`http://127.0.0.1:${port}/authz/v1/models`, { headers: { 'x-forwarded-host': 'api.openai.com', ...headers } });
     const ok = await call({ authorization: 'Bearer agent-own' });
     expect(ok.status).toBe(200);
     expect(ok.headers.get('authorization')).toBe(`Bearer ${CANARY}`);
