@@ -40,7 +40,7 @@ export function httpAuthzEdge(authorizer: Authorizer, pathPrefix: string, metric
         const d = result?.decision ?? edgeDeny('malformed-request', `the path must start with ${pathPrefix} and a Host header is required`, authorizer.engine().policies.version);
         if (result?.failure !== undefined || result === undefined) metrics.error('http_service', result?.failure ?? 'malformed');
         authorizer.recorder?.recordDecision(d, result?.context, 'http_service');
-        respond(res, d, result?.injected);
+        respond(res, d, result?.injected, closing);
         metrics.decision('http_service', d, Number(process.hrtime.bigint() - started) / 1e9);
       })
       .catch((err: Error & { status?: number }) => {
@@ -48,7 +48,7 @@ export function httpAuthzEdge(authorizer: Authorizer, pathPrefix: string, metric
         metrics.error('http_service', err.status === 413 ? 'too-large' : 'internal');
         authorizer.recorder?.recordDecision(d, undefined, 'http_service');
         log.warn({ decisionId: d.decisionId, reason: d.reason }, d.message ?? 'http authz denied');
-        respond(res, d);
+        respond(res, d, undefined, closing);
       });
   });
   // Connections handed over are not the server's own (server.close() does not wait for them).
@@ -89,7 +89,7 @@ export function httpAuthzEdge(authorizer: Authorizer, pathPrefix: string, metric
           serverClosed = true;
           drained?.();
         });
-        // Idle keep-alive connections close now; busy ones after their response (keepAliveTimeout at the latest).
+        // Idle keep-alive connections close now; busy ones after their answer (respond: last).
         server.closeIdleConnections();
       });
     },
@@ -131,7 +131,9 @@ function requestInfo(req: IncomingMessage, prefix: string, body: string): HttpRe
   };
 }
 
-function respond(res: ServerResponse, d: ReturnType<typeof edgeDeny>, injected?: readonly InjectedHeader[]): void {
+/** `last`: the edge is closing, so the connection ends with this answer (not kept alive). */
+function respond(res: ServerResponse, d: ReturnType<typeof edgeDeny>, injected: readonly InjectedHeader[] | undefined, last: boolean): void {
+  if (last) res.setHeader('connection', 'close');
   if (d.decision === 'deny') {
     res.writeHead(d.status ?? 403, { 'content-type': 'application/json', [DECISION_HEADER]: d.decisionId });
     res.end(denialBody(d));

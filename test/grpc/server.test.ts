@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import * as http2 from 'node:http2';
+import { createServer, type AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -255,6 +256,34 @@ describe('gRPC server on node:http2 with a grpc-js client', () => {
     await closed;
     const err = await failure(unary(c, ECHO, Buffer.from('x'), { deadline: Date.now() + 500 }));
     expect([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED]).toContain(err.code);
+  });
+});
+
+describe('gRPC server on connections accepted elsewhere (serve --workers)', () => {
+  it('serves handed-over connections, and close waits for their in-flight calls', async () => {
+    server = new GrpcServer();
+    server.unary(ECHO, (req) => new Promise<Buffer>((r) => setTimeout(() => r(req), 200)));
+    const own = server;
+    // Another server accepts and hands each socket over before a byte is read, as a worker
+    // gets it from the primary's balancer.
+    const front = createServer((socket) => own.accept(socket));
+    const port = await new Promise<number>((resolve) => front.listen(0, '127.0.0.1', () => resolve((front.address() as AddressInfo).port)));
+    try {
+      const c = client(port);
+      expect((await unary(c, ECHO, Buffer.from('first'))).toString()).toBe('first');
+      const inFlight = unary(c, ECHO, Buffer.from('finish me'));
+      await new Promise((r) => setTimeout(r, 50));
+      let closedAt = 0;
+      const closed = own.close(2000).then(() => (closedAt = Date.now()));
+      server = undefined;
+      expect((await inFlight).toString()).toBe('finish me');
+      const answeredAt = Date.now();
+      await closed;
+      expect(closedAt).toBeGreaterThanOrEqual(answeredAt);
+    } finally {
+      for (const c of clients.splice(0)) c.close();
+      await new Promise((resolve) => front.close(resolve));
+    }
   });
 });
 
