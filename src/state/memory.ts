@@ -3,8 +3,8 @@ import { checkCount, checkId, checkLimit, checkName, checkTenant, checkTtl, type
 /** Most expiring entries held per tenant and collection. */
 const MAX_EXPIRING = 100_000;
 
-/** Sizes of a held log's byte segments: each new one twice the last, from the first to the most. */
-const FIRST_SEGMENT_BYTES = 16 * 1024;
+/** Sizes of a held log's byte segments: each new one twice the last, from the first to the most (small first: a gateway may hold a log for each of many tenants). */
+const FIRST_SEGMENT_BYTES = 4 * 1024;
 const MAX_SEGMENT_BYTES = 1024 * 1024;
 
 /** Entries of a log, UTF-8, back to back; `start` is the first one's sequence number, `ends[i]` where entry i ends. */
