@@ -303,7 +303,9 @@ function gatewayCluster(o: Resolved<CommonOptions>): JsonObject {
     connect_timeout: o.connectTimeout,
     load_assignment: loadAssignment(GATEWAY_CLUSTER, host, port),
     typed_extension_protocol_options: {
-      [TYPE.httpProtocolOptions]: typed(TYPE.httpProtocolOptions, { explicit_http_config: { http2_protocol_options: {} } }),
+      // Connections are recycled every 5 minutes (drained first), so they spread again over
+      // gateway replicas that were added and `serve --workers` workers that were replaced.
+      [TYPE.httpProtocolOptions]: typed(TYPE.httpProtocolOptions, { common_http_protocol_options: { max_connection_duration: '300s' }, explicit_http_config: { http2_protocol_options: {} } }),
     },
     // Envoy's default of 1024 concurrent requests would turn load into 403s (status_on_error).
     circuit_breakers: { thresholds: [{ max_connections: 100000, max_pending_requests: 100000, max_requests: 100000 }] },
