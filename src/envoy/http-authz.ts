@@ -105,7 +105,7 @@ const IDENTITY_PREFIX = 'x-joch-identity-';
  * nginx `proxy_set_header`) and never forward an agent's own `x-joch-identity-*` headers.
  */
 function identityHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out = Object.create(null) as Record<string, string>;
   for (const [k, v] of Object.entries(headers)) if (k.startsWith(IDENTITY_PREFIX)) out[k.slice(IDENTITY_PREFIX.length)] = v;
   return out;
 }

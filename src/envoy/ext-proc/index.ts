@@ -41,7 +41,7 @@ export interface ExtProcOptions {
 export const IDENTITY_METADATA_PREFIX = 'x-joch-identity-';
 
 export function identityFromMetadata(md: Readonly<Record<string, string>>): AgentIdentity {
-  const ext: Record<string, string> = {};
+  const ext = Object.create(null) as Record<string, string>;
   for (const [k, v] of Object.entries(md)) if (k.startsWith(IDENTITY_METADATA_PREFIX)) ext[k.slice(IDENTITY_METADATA_PREFIX.length)] = v;
   return identityFromExtensions(ext);
 }
