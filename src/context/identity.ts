@@ -43,6 +43,19 @@ export function identityFromExtensions(ext: Readonly<Record<string, string>> | u
   return id;
 }
 
+/**
+ * Where there are no context_extensions, the same keys travel as `x-joch-identity-<key>`
+ * headers (the HTTP authz mode) or gRPC initial metadata (ext_proc), set by the proxy.
+ */
+export const IDENTITY_HEADER_PREFIX = 'x-joch-identity-';
+
+/** The context-extension map carried by `x-joch-identity-<key>` headers or metadata (without a prototype, as the codec builds it). */
+export function extensionsFromHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {
+  const ext = Object.create(null) as Record<string, string>;
+  for (const [k, v] of Object.entries(headers)) if (k.startsWith(IDENTITY_HEADER_PREFIX)) ext[k.slice(IDENTITY_HEADER_PREFIX.length)] = v;
+  return ext;
+}
+
 const SPIFFE = /^spiffe:\/\/[^/]+\/ns\/([^/]+)\/sa\/([^/]+)$/;
 
 /** Namespace and service account from a SPIFFE ID (`spiffe://<trust-domain>/ns/<ns>/sa/<sa>`). */

@@ -176,7 +176,7 @@ function httpExtAuthz(o: Resolved<CommonOptions>): JsonObject {
 
 // No grpc_service timeout here: it would bound the whole stream (the whole request), not a message.
 // ext_proc has no context_extensions: a sidecar names its agent in the stream's initial
-// metadata, `x-joch-identity-<key>` (read by src/envoy/ext-proc/index.ts identityFromMetadata).
+// metadata, `x-joch-identity-<key>` (read by src/context/identity.ts extensionsFromHeaders).
 function httpExtProc(o: Resolved<CommonOptions>, identity?: AgentIdentity): JsonObject {
   const metadata = identity === undefined ? [] : Object.entries(identityEntries(identity)).map(([k, v]) => ({ key: `x-joch-identity-${k}`, value: v }));
   return extension(FILTER.extProc, TYPE.extProc, {

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { HttpRequestInfo } from '../context/http-request.js';
+import { extensionsFromHeaders } from '../context/identity.js';
 import type { Metrics } from '../metrics.js';
 import type { InjectedHeader } from '../secrets/inject.js';
 import { authorizeHttp, edgeDeny, type Authorizer } from './authorization.js';
@@ -27,6 +28,11 @@ const MAX_BODY = 1024 * 1024;
  * `allowed_upstream_headers`); 403 (or the decision's status) with a JSON body denies.
  * Envoy's http_service cannot remove upstream headers, so a removal is answered by setting
  * the header to an empty value.
+ *
+ * Agent identity in this mode comes from `x-joch-identity-<key>` headers with the same keys
+ * as context_extensions (`x-joch-identity-namespace`, `x-joch-identity-label.env`, ...).
+ * Only the proxy may set them: configure Envoy's `authorization_request.headers_to_add` (or
+ * nginx `proxy_set_header`) and never forward an agent's own `x-joch-identity-*` headers.
  */
 export function httpAuthzEdge(authorizer: Authorizer, pathPrefix: string, metrics: Metrics, log: Logger): HttpAuthzEdge {
   let closing = false;
@@ -36,7 +42,7 @@ export function httpAuthzEdge(authorizer: Authorizer, pathPrefix: string, metric
     readBody(req)
       .then(async (body) => {
         const info = requestInfo(req, pathPrefix, body);
-        const result = info === undefined ? undefined : await authorizeHttp(authorizer, info, identityHeaders(info.headers), undefined);
+        const result = info === undefined ? undefined : await authorizeHttp(authorizer, info, extensionsFromHeaders(info.headers), undefined);
         const d = result?.decision ?? edgeDeny('malformed-request', `the path must start with ${pathPrefix} and a Host header is required`, authorizer.engine().policies.version);
         if (result?.failure !== undefined || result === undefined) metrics.error('http_service', result?.failure ?? 'malformed');
         authorizer.recorder?.recordDecision(d, result?.context, 'http_service');
@@ -94,20 +100,6 @@ export function httpAuthzEdge(authorizer: Authorizer, pathPrefix: string, metric
       });
     },
   };
-}
-
-const IDENTITY_PREFIX = 'x-joch-identity-';
-
-/**
- * Agent identity in this mode comes from `x-joch-identity-<key>` headers with the same keys
- * as context_extensions (`x-joch-identity-namespace`, `x-joch-identity-label.env`, ...).
- * Only the proxy may set them: configure Envoy's `authorization_request.headers_to_add` (or
- * nginx `proxy_set_header`) and never forward an agent's own `x-joch-identity-*` headers.
- */
-function identityHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {
-  const out = Object.create(null) as Record<string, string>;
-  for (const [k, v] of Object.entries(headers)) if (k.startsWith(IDENTITY_PREFIX)) out[k.slice(IDENTITY_PREFIX.length)] = v;
-  return out;
 }
 
 function requestInfo(req: IncomingMessage, prefix: string, body: string): HttpRequestInfo | undefined {

@@ -1,4 +1,4 @@
-import { identityFromExtensions, type AgentIdentity } from '../../context/identity.js';
+import { extensionsFromHeaders, identityFromExtensions, type AgentIdentity } from '../../context/identity.js';
 import type { SideEffectLookup } from '../../context/mcp.js';
 import type { DecisionContext } from '../../context/types.js';
 import type { Decision } from '../../policy/decision.js';
@@ -38,12 +38,8 @@ export interface ExtProcOptions {
  * the ext_authz context extensions (tenant, namespace, environment, agent, agent-id,
  * framework, label.<key>).
  */
-export const IDENTITY_METADATA_PREFIX = 'x-joch-identity-';
-
 export function identityFromMetadata(md: Readonly<Record<string, string>>): AgentIdentity {
-  const ext = Object.create(null) as Record<string, string>;
-  for (const [k, v] of Object.entries(md)) if (k.startsWith(IDENTITY_METADATA_PREFIX)) ext[k.slice(IDENTITY_METADATA_PREFIX.length)] = v;
-  return identityFromExtensions(ext);
+  return identityFromExtensions(extensionsFromHeaders(md));
 }
 
 /** The gateway's streams: a ProcessStream per call, deciding bodies with the policy engine. */
