@@ -18,8 +18,6 @@ export type ToPrimary =
   | { readonly t: 'store'; readonly id: number; readonly op: StoreOp; readonly args: readonly unknown[] }
   | { readonly t: 'subscribe'; readonly id: number; readonly tenant: string; readonly topic: string }
   | { readonly t: 'unsubscribe'; readonly id: number; readonly sub: number }
-  /** Encoded audit events, in the order the worker recorded them (src/cluster/audit-forward.ts). */
-  | { readonly t: 'audit'; readonly lines: string }
   /** Serving: the primary may hand it connections. */
   | { readonly t: 'ready' }
   /** A connection the primary handed over has closed (ConnectionBalancer counts them). */

@@ -5,7 +5,8 @@ import { Registry } from 'prom-client';
 import type { ConfigInput, GatewayConfig } from '../config.js';
 import { JochError } from '../errors.js';
 import { startControl, type GatewayHooks } from '../main.js';
-import { receiveAudit } from './audit-forward.js';
+import type { Readable } from 'node:stream';
+import { AUDIT_FD, receiveAudit } from './audit-forward.js';
 import { ConnectionBalancer, type BalanceTarget } from './balancer.js';
 import { ipcChannel, isMessage, type Channel, type ToPrimary, type ToWorker } from './channel.js';
 import { serveStore } from './ipc-store.js';
@@ -42,6 +43,8 @@ interface Running {
   ready: boolean;
   readonly started: number;
   readonly release: () => Promise<void>;
+  /** Settles once everything the worker wrote to its audit pipe was read. */
+  readonly auditRead: Promise<void>;
 }
 
 /** A worker as the balancer sees it: connections go over with their socket. */
@@ -101,7 +104,8 @@ export async function startCluster(layers: readonly ConfigInput[], config: Gatew
     },
   });
   const { state, policies, secrets, admin } = control;
-  cluster.setupPrimary({ exec: workerEntry(), args: [], serialization: 'advanced' });
+  // Each worker gets a pipe of its own for audit items, at AUDIT_FD (src/cluster/audit-forward.ts).
+  cluster.setupPrimary({ exec: workerEntry(), args: [], serialization: 'advanced', stdio: ['inherit', 'inherit', 'inherit', 'ipc', 'pipe'] });
   let restartDelay = RESTART_MS;
   const balancer = new ConnectionBalancer(
     () => [...running.values()].map(targetOf),
@@ -112,9 +116,11 @@ export async function startCluster(layers: readonly ConfigInput[], config: Gatew
   const fork = (): Promise<Running> => {
     const worker = cluster.fork();
     const channel = channelOf(worker);
-    // Audit items a worker sent just before it exited still arrive after its exit: that listener stays.
-    receiveAudit(channel, state.audit, (count) => log.error({ worker: worker.id, count }, 'audit items of the wrong shape from a worker were left out'));
-    const r: Running = { worker, ready: false, started: Date.now(), release: serveStore(channel, state.store) };
+    // Audit items a worker wrote just before it exited are still read after its exit.
+    const auditRead = receiveAudit(worker.process.stdio[AUDIT_FD] as Readable, state.audit, (count) =>
+      log.error({ worker: worker.id, count }, 'audit items of the wrong shape from a worker were left out'),
+    );
+    const r: Running = { worker, ready: false, started: Date.now(), release: serveStore(channel, state.store), auditRead };
     running.set(worker.id, r);
     return new Promise<Running>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -153,19 +159,19 @@ export async function startCluster(layers: readonly ConfigInput[], config: Gatew
     await fork().catch((err: unknown) => log.error((err as Error).message));
   };
 
+  /** Each worker finishes its calls and exits; then what it wrote to its audit pipe is read to the end. */
   const stopWorkers = async (): Promise<void> => {
     await Promise.all(
-      [...running.values()].map(
-        (r) =>
-          new Promise<void>((resolve) => {
-            if (r.worker.isDead()) return resolve();
-            const kill = setTimeout(() => r.worker.process.kill('SIGKILL'), STOP_MS);
-            r.worker.once('exit', () => {
-              clearTimeout(kill);
-              resolve();
-            });
-            channelOf(r.worker).send({ t: 'shutdown' });
-          }),
+      [...running.values()].map((r) =>
+        new Promise<void>((resolve) => {
+          if (r.worker.isDead()) return resolve();
+          const kill = setTimeout(() => r.worker.process.kill('SIGKILL'), STOP_MS);
+          r.worker.once('exit', () => {
+            clearTimeout(kill);
+            resolve();
+          });
+          channelOf(r.worker).send({ t: 'shutdown' });
+        }).then(() => r.auditRead),
       ),
     );
   };

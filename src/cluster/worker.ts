@@ -17,7 +17,7 @@ import { secretBroker } from '../runtime/secrets.js';
 import { openRedisStore, stateEnvironment } from '../state/open.js';
 import { PolicyRepository } from '../state/policies.js';
 import type { Store } from '../state/store.js';
-import { ForwardingAudit } from './audit-forward.js';
+import { auditPipe, ForwardingAudit } from './audit-forward.js';
 import { ipcChannel, isMessage, type Channel, type ToPrimary, type ToWorker } from './channel.js';
 import { IpcStore } from './ipc-store.js';
 import { WORKER_METRICS } from './metrics.js';
@@ -35,7 +35,7 @@ async function run(config: GatewayConfig, log: Logger): Promise<() => Promise<vo
   const store: Store = settings.store.kind === 'redis' ? await openRedisStore(settings.store.redis, log) : new IpcStore(channel);
   if (store instanceof IpcStore) process.once('disconnect', () => store.disconnected());
   const redact = auditRedactor(config);
-  const audit = new ForwardingAudit(channel, redact);
+  const audit = new ForwardingAudit(auditPipe(), redact);
   const environment = stateEnvironment(settings, config.environment);
   const state = {
     repo: new PolicyRepository(store),

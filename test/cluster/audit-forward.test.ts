@@ -2,12 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { decisionRow } from '../../src/audit/decision-row.js';
 import { AuditLog } from '../../src/audit/log.js';
 import type { AuditEvent } from '../../src/audit/record.js';
+import { PassThrough } from 'node:stream';
 import { ForwardingAudit, receiveAudit } from '../../src/cluster/audit-forward.js';
-import type { ToPrimary, ToWorker } from '../../src/cluster/channel.js';
 import { createRedactor } from '../../src/log.js';
 import type { Decision } from '../../src/policy/decision.js';
 import { MemoryStore } from '../../src/state/memory.js';
-import { channelPair } from './channel-pair.js';
 
 const decision: Decision = { decision: 'deny', reason: 'blocked', policyId: 'p', policyNamespace: 'ns', policyVersion: 'v2', ruleId: 'r', decisionId: 'd-1', matched: [{ policyId: 'p', policyNamespace: 'ns', policyVersion: 'v2', ruleId: 'r', effect: 'deny' }], status: 403 };
 const SECRET = 'sk-proj-' + 'A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6';
@@ -25,17 +24,22 @@ async function direct(): Promise<string[]> {
   return (await store.read('acme', 'audit', 1, 100)).map((e) => e.value);
 }
 
+/** A pipe as the primary reads it: text written by a worker arrives as Buffers, in chunks. */
+const pipe = () => new PassThrough();
+const GOOD = 'acme\tdecision\t1700000000000\t{"id":"bot","type":"agent"}\t{}\n';
+
 describe('audit records from serve --workers workers', () => {
   it('reach the primary’s chain byte-identical to recording them in one process, in order, redacted', async () => {
-    const [worker, primary] = channelPair<ToPrimary, ToWorker>();
+    const p = pipe();
     const store = new MemoryStore();
     const audit = new AuditLog({ store });
     const bad: number[] = [];
-    receiveAudit(primary, audit, (n) => bad.push(n));
-    const forward = new ForwardingAudit(worker, redact, 5, 8);
+    const read = receiveAudit(p, audit, (n) => bad.push(n));
+    const forward = new ForwardingAudit(p, redact, 5, 8);
     for (let i = 0; i < 20; i++) i % 4 === 1 ? forward.record(event(i)) : forward.recordDecision(row(i));
     await forward.flush();
-    await new Promise((r) => setImmediate(r));
+    p.end();
+    await read;
     await audit.close();
     const texts = (await store.read('acme', 'audit', 1, 100)).map((e) => e.value);
     expect(texts).toHaveLength(20);
@@ -46,12 +50,9 @@ describe('audit records from serve --workers workers', () => {
   });
 
   it('sends a batch after the window without a flush, and at once when it is full', async () => {
-    const [worker, primary] = channelPair<ToPrimary, ToWorker>();
     const batches: number[] = [];
-    primary.onMessage((m) => {
-      if (m.t === 'audit') batches.push(m.lines.split('\n').length - 1);
-    });
-    const forward = new ForwardingAudit(worker, redact, 20, 4);
+    const out = { write: (text: string, _e: BufferEncoding, written: () => void) => (batches.push(text.split('\n').length - 1), setImmediate(written), true) };
+    const forward = new ForwardingAudit(out, redact, 20, 4);
     for (let i = 0; i < 6; i++) forward.recordDecision(row(i));
     await new Promise((r) => setTimeout(r, 5));
     expect(batches).toEqual([4]);
@@ -59,19 +60,42 @@ describe('audit records from serve --workers workers', () => {
     expect(batches).toEqual([4, 2]);
   });
 
-  it('leaves out items of the wrong shape and reports how many', async () => {
-    const [worker, primary] = channelPair<ToPrimary, ToWorker>();
+  it('leaves out items of the wrong shape and a last line cut short, and reports how many', async () => {
+    const p = pipe();
     const store = new MemoryStore();
     const audit = new AuditLog({ store });
     const bad: number[] = [];
-    receiveAudit(primary, audit, (n) => bad.push(n));
-    const good = 'acme\tdecision\t1700000000000\t{"id":"bot","type":"agent"}\t{}\n';
-    // A bad time, a tenant that is not a name, an unknown type, a missing field; then a message that is not text.
-    worker.send({ t: 'audit', lines: `${good}acme\tdecision\tsoon\t{}\t{}\nac:me\tdecision\t1\t{}\t{}\nacme\tnope\t1\t{}\t{}\nacme\tdecision\t1\t{}\n` });
-    worker.send({ t: 'audit', lines: 42 } as unknown as ToPrimary);
-    await new Promise((r) => setTimeout(r, 10));
+    const read = receiveAudit(p, audit, (n) => bad.push(n));
+    // A bad time, a tenant that is not a name, an unknown type, a missing field; then a line the worker did not finish.
+    p.write(`${GOOD}acme\tdecision\tsoon\t{}\t{}\nac:me\tdecision\t1\t{}\t{}\nacme\tnope\t1\t{}\t{}\nacme\tdecision\t1\t{}\n`);
+    p.end(GOOD.slice(0, 20));
+    await read;
     await audit.close();
     expect(bad).toEqual([4, 1]);
     expect(await store.length('acme', 'audit')).toBe(1);
+  });
+
+  it('takes lines split anywhere across chunks, inside a UTF-8 character too', async () => {
+    const p = pipe();
+    const store = new MemoryStore();
+    const audit = new AuditLog({ store });
+    const bad: number[] = [];
+    const read = receiveAudit(p, audit, (n) => bad.push(n));
+    const line = (i: number) => `acme\tdecision\t${1_700_000_000_000 + i}\t{"id":"bötli ✓","type":"agent"}\t{"n":${i}}\n`;
+    const bytes = Buffer.from(Array.from({ length: 5 }, (_, i) => line(i)).join(''), 'utf8');
+    // Every cut, one byte at a time at first, so a cut falls inside "ö" and "✓".
+    for (let at = 0; at < bytes.length; ) {
+      const size = at < 80 ? 1 : 37;
+      p.write(bytes.subarray(at, at + size));
+      at += size;
+      await new Promise((r) => setImmediate(r));
+    }
+    p.end();
+    await read;
+    await audit.close();
+    expect(bad).toEqual([]);
+    const records = (await store.read('acme', 'audit', 1, 10)).map((e) => JSON.parse(e.value) as { actor: { id: string }; data: { n: number } });
+    expect(records.map((r) => r.data.n)).toEqual([0, 1, 2, 3, 4]);
+    expect(records.every((r) => r.actor.id === 'bötli ✓')).toBe(true);
   });
 });

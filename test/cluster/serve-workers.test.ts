@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -36,13 +36,15 @@ function describeServeWorkers(mode: 'memory' | 'redis'): void {
   const exited = (): Promise<number | null> => new Promise((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', (code) => resolve(code))));
 
   const keys = testPrefix();
+  /** Memory mode: the audit log's JSON Lines files, which outlive the gateway. */
+  const auditDir = mkdtempSync(join(tmpdir(), 'joch-workers-audit-'));
   let policyDir: string;
   beforeAll(async () => {
     const dir = mkdtempSync(join(tmpdir(), 'joch-workers-'));
     policyDir = dir;
     writeFileSync(join(dir, 'outbound.yaml'), POLICY);
     const config = join(mkdtempSync(join(tmpdir(), 'joch-workers-config-')), 'gateway.yaml');
-    writeFileSync(config, mode === 'redis' ? `store: {url: "${REDIS_URL}", keyPrefix: "${keys.prefix}"}\n` : '{}\n');
+    writeFileSync(config, mode === 'redis' ? `store: {url: "${REDIS_URL}", keyPrefix: "${keys.prefix}"}\n` : `audit: {file: "${auditDir}"}\n`);
     child = spawn(process.execPath, [join(ROOT, 'bin', 'joch.js'), 'serve', '-f', dir, '--config', config, '--workers', '2', '--grpc', '127.0.0.1:0', '--http', '127.0.0.1:0', '--admin', '127.0.0.1:0'], {
       env: { ...process.env, JOCH_ADMIN_TOKEN: TOKEN, JOCH_ENVIRONMENT: 'prod' },
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -187,9 +189,17 @@ function describeServeWorkers(mode: 'memory' | 'redis'): void {
 
     it('drains on SIGTERM: the workers stop, the primary exits 0', async () => {
       const pids = (await workersOf()).workers.map((w) => w.pid);
+      // Decided just before the signal: their records are still in flight from the workers.
+      const last = await Promise.all(Array.from({ length: 20 }, () => check('api.stripe.com')));
       child.kill('SIGTERM');
       expect(await exited()).toBe(0);
       for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow();
+      if (mode === 'memory') {
+        const written = readdirSync(auditDir)
+          .map((f) => readFileSync(join(auditDir, f), 'utf8'))
+          .join('');
+        for (const { decisionId } of last) expect(written).toContain(`"decisionId":"${decisionId}"`);
+      }
     }, 20_000);
   });
 }
