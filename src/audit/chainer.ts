@@ -1,10 +1,10 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { chainBatch, type ChainItem, type ChainResult } from './record.js';
+import { chainBatch, type ChainResult, type EncodedEvent } from './record.js';
 
 /** Joins batches to a chain (chainBatch), here or elsewhere; the result is the same either way. */
 export interface Chainer {
-  chain(items: readonly ChainItem[], seq: number, prevHash: string, now: number): ChainResult | Promise<ChainResult>;
+  chain(items: readonly EncodedEvent[], seq: number, prevHash: string, now: number): ChainResult | Promise<ChainResult>;
   close(): Promise<void>;
 }
 
@@ -13,7 +13,7 @@ export const INLINE_CHAINER: Chainer = { chain: chainBatch, close: () => Promise
 
 export interface ChainRequest {
   readonly id: number;
-  readonly items: readonly ChainItem[];
+  readonly items: readonly EncodedEvent[];
   readonly seq: number;
   readonly prevHash: string;
   readonly now: number;
@@ -21,9 +21,10 @@ export interface ChainRequest {
 export type ChainReply = { readonly id: number; readonly result: ChainResult } | { readonly id: number; readonly error: string };
 
 /**
- * Serialising and hashing audit records on a worker thread, so that at high decision rates
- * that work (and its garbage) is on the other core rather than between Checks. The main
- * thread posts compact rows and gets the stored texts back; ordering, compare-and-append and
+ * Building the stored texts and hashing them on a worker thread, so that at high decision
+ * rates that work (and its garbage) is on the other core rather than between Checks. The main
+ * thread posts encoded events (flat strings: cheap to copy; nested rows cost more to post
+ * than to encode) and gets the stored texts back; ordering, compare-and-append and
  * the store stay with the AuditLog. The worker starts on first use and does not keep the
  * process alive. If it cannot start or dies, batches are chained inline from then on (logged
  * once): nothing is lost and the records are identical.
@@ -36,7 +37,7 @@ export class WorkerChainer implements Chainer {
 
   constructor(private readonly log?: Logger) {}
 
-  chain(items: readonly ChainItem[], seq: number, prevHash: string, now: number): ChainResult | Promise<ChainResult> {
+  chain(items: readonly EncodedEvent[], seq: number, prevHash: string, now: number): ChainResult | Promise<ChainResult> {
     const worker = this.failed ? undefined : (this.worker ?? this.start());
     if (worker === undefined) return chainBatch(items, seq, prevHash, now);
     const request: ChainRequest = { id: this.nextId++, items, seq, prevHash, now };

@@ -6,9 +6,10 @@ import type { EncodedEvent, TextRedactor } from './record.js';
 /**
  * A decision record in compact form: `[time, tenant, actorId, ...values]`, the values in the
  * order of DATA (the data object's keys, sorted), nested objects as arrays in the order of
- * their own keys, absent members `undefined`. Built on the hot path from references only (no
- * serialising, no hashing); cheap to post to the chain worker (arrays of primitives clone
- * fastest) and turned into canonical JSON there (decisionEncoded).
+ * their own keys, absent members `undefined`. Built a turn after the Check from references
+ * only (no serialising, no hashing), then written straight to canonical JSON
+ * (decisionEncoded): one flat string per record, which a chain worker or a `--workers`
+ * primary takes far more cheaply than nested arrays.
  *
  * What a record keeps: who, what, where and the outcome, with the AOS step ids. No payloads,
  * header values, tool arguments or query strings: those can carry secrets.
@@ -102,10 +103,6 @@ export function decisionRow(d: Decision, ctx: DecisionContext | undefined, edge:
     ctx?.tool ? [str(ctx.tool.name), str(ctx.tool.server), str(ctx.tool.sideEffect)] : undefined,
     str(ctx?.turnId),
   ];
-}
-
-export function isDecisionRow(item: EncodedEvent | DecisionRow): item is DecisionRow {
-  return Array.isArray(item);
 }
 
 /** The row as an encoded `decision` event: its data written straight to canonical JSON. */

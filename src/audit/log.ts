@@ -5,8 +5,8 @@ import { MemoryStore } from '../state/memory.js';
 import { checkTenant, type Store } from '../state/store.js';
 import { verifyChain, type VerifiedCheckpoint, type VerifyResult } from './verify.js';
 import { INLINE_CHAINER, type Chainer } from './chainer.js';
-import type { DecisionRow } from './decision-row.js';
-import { AUDIT_LOG, encodeEvent, GENESIS_HASH, SYSTEM_ACTOR, type AuditEvent, type AuditRecord, type AuditType, type ChainItem, type EncodedEvent, type TextRedactor } from './record.js';
+import { decisionEncoded, type DecisionRow } from './decision-row.js';
+import { AUDIT_LOG, encodeEvent, GENESIS_HASH, SYSTEM_ACTOR, type AuditEvent, type AuditRecord, type AuditType, type EncodedEvent, type TextRedactor } from './record.js';
 
 /** What records audit events: queue one (never blocks, never throws). */
 export interface AuditWriter {
@@ -48,8 +48,8 @@ interface Head {
   hash: string;
 }
 
-/** Something to record: an event, a decision in row form (src/audit/decision-row.ts), or either already encoded. */
-type Queued = AuditEvent | DecisionRow | EncodedEvent;
+/** Something to record: an event, or one already encoded (a decision, or a `--workers` worker's event). */
+type Queued = AuditEvent | EncodedEvent;
 
 /** Events waiting for one tenant; taken from `head` on, compacted now and then (no O(n) shift per batch). */
 interface Queue {
@@ -132,7 +132,7 @@ export class AuditLog implements AuditWriter {
   /** Queues a decision (AuditDecisionRecorder builds the row); as `record`. */
   recordDecision(row: DecisionRow): void {
     if (!Number.isFinite(row[0])) row[0] = Date.now();
-    this.enqueue(row[1], row);
+    this.enqueue(row[1], decisionEncoded(row));
   }
 
   /**
@@ -290,7 +290,7 @@ export class AuditLog implements AuditWriter {
     const gap = this.gaps.get(tenant);
     const take = Math.min(q.items.length - q.head, gap ? this.batchSize - 1 : this.batchSize);
     const now = Date.now();
-    const items: ChainItem[] = q.items.slice(q.head, q.head + take).map((e) => (Array.isArray(e) || 'actorJson' in e ? e : encodeEvent(e, now, this.options.redact)));
+    const items: EncodedEvent[] = q.items.slice(q.head, q.head + take).map((e) => ('actorJson' in e ? e : encodeEvent(e, now, this.options.redact)));
     if (gap) items.unshift(encodeEvent({ tenant, type: 'audit.gap', actor: SYSTEM_ACTOR, data: { from: new Date(gap.from).toISOString(), lost: gap.lost, reason: 'buffer-full', to: new Date(gap.to).toISOString() } }, now, this.options.redact));
     if (items.length === 0) {
       this.pending.delete(tenant);
@@ -327,11 +327,8 @@ export class AuditLog implements AuditWriter {
   }
 }
 
-function countByType(items: readonly ChainItem[]): Map<AuditType, number> {
+function countByType(items: readonly EncodedEvent[]): Map<AuditType, number> {
   const counts = new Map<AuditType, number>();
-  for (const item of items) {
-    const type = Array.isArray(item) ? 'decision' : item.type;
-    counts.set(type, (counts.get(type) ?? 0) + 1);
-  }
+  for (const { type } of items) counts.set(type, (counts.get(type) ?? 0) + 1);
   return counts;
 }

@@ -1,6 +1,5 @@
 import { hash as digest } from 'node:crypto';
 import { canonicalEncode } from './canonical.js';
-import { decisionEncoded, isDecisionRow, type DecisionRow } from './decision-row.js';
 
 const AUDIT_TYPE_LIST = ['decision', 'admin.request', 'admin.denied', 'policy.apply', 'policy.promote', 'policy.rollback', 'approval', 'override', 'audit.gap', 'secret.rotated'] as const;
 /** What produced a record. */
@@ -63,9 +62,6 @@ export interface EncodedEvent {
   readonly dataJson: string;
 }
 
-/** What the chainer takes: an encoded event, or a decision in its compact row form. */
-export type ChainItem = EncodedEvent | DecisionRow;
-
 /**
  * Encodes an event for chaining. With a redactor (the logs' own: resolved secret values,
  * secret-shaped strings, operator patterns) the text is checked in one pass; only when that
@@ -95,12 +91,11 @@ export interface ChainResult {
  * taken over the same text without its "hash" member. Runs in the chain worker (src/audit/chainer.ts)
  * or inline; pure.
  */
-export function chainBatch(items: readonly ChainItem[], seq: number, prevHash: string, now: number): ChainResult {
+export function chainBatch(items: readonly EncodedEvent[], seq: number, prevHash: string, now: number): ChainResult {
   const texts: string[] = new Array<string>(items.length);
   let prev = prevHash;
   for (let i = 0; i < items.length; i++) {
-    const item = items[i] as ChainItem;
-    const e = isDecisionRow(item) ? decisionEncoded(item) : item;
+    const e = items[i] as EncodedEvent;
     const head = `{"actor":${e.actorJson},"data":${e.dataJson},`;
     const tail = `"prevHash":"${prev}","seq":${seq + i},"tenant":${JSON.stringify(e.tenant)},"time":"${isoTime(e.time ?? now)}","type":"${e.type}"}`;
     const hash = digest('sha256', head + tail, 'hex');

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
-import type { DecisionRow } from '../../src/audit/decision-row.js';
+import { decisionEncoded, type DecisionRow } from '../../src/audit/decision-row.js';
 import { chainBatch, encodeEvent, type AuditEvent, type AuditRecord, type TextRedactor } from '../../src/audit/record.js';
 
 /** A real pino logger whose lines a test can read. */
@@ -17,7 +17,7 @@ export function capturedLogger(): { log: Logger; lines: () => Record<string, unk
 
 /** One item chained alone after `prevHash` (record `seq`): its stored text and that text parsed. */
 export function chainOne(item: AuditEvent | DecisionRow, seq: number, prevHash: string, now = 0, redact?: TextRedactor): { text: string; record: AuditRecord } {
-  const { texts } = chainBatch([Array.isArray(item) ? item : encodeEvent(item, now, redact)], seq, prevHash, now);
+  const { texts } = chainBatch([Array.isArray(item) ? decisionEncoded(item) : encodeEvent(item, now, redact)], seq, prevHash, now);
   const text = texts[0] as string;
   return { text, record: JSON.parse(text) as AuditRecord };
 }
