@@ -7,8 +7,8 @@
  * - `'gc'`: `{type: 'gc', gc}`, the GC pauses since the last `'gc'` or `'settle'`;
  * - `'stop'`: closes and exits.
  *
- * - gateway: the real gateway (`startGateway` as `joch serve` runs it, logging silenced, no
- *   reload watcher, audit on as by default) over the policy dir; outcomes from its own
+ * - gateway: the real gateway as `joch serve` runs it (`startGateway` from the built dist/,
+ *   logging silenced, no reload watcher, audit on as by default) over the policy dir; outcomes from its own
  *   `joch_decisions_total`. gateway-no-audit: the same with `audit: {enabled: false}`.
  * - workers, workers-no-audit: the same as `joch serve --workers N` runs it (startCluster: this
  *   process is the primary; N, the third argument, worker processes); outcomes from the admin /metrics,
@@ -24,10 +24,13 @@ import type { AddressInfo } from 'node:net';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
-import { resolveConfig } from '../src/config.js';
 import { envoyServices } from '../src/envoy/protos.js';
-import { startCluster } from '../src/cluster/primary.js';
-import { startGateway } from '../src/main.js';
+import { builtModule } from './built.js';
+
+// The gateway as built (bench/built.ts); check-grpc.ts builds it before starting this process.
+const { resolveConfig } = await builtModule<typeof import('../src/config.js')>('config.js');
+const { startCluster } = await builtModule<typeof import('../src/cluster/primary.js')>('cluster/primary.js');
+const { startGateway } = await builtModule<typeof import('../src/main.js')>('main.js');
 
 export type ServerKind = 'gateway' | 'gateway-no-audit' | 'workers' | 'workers-no-audit' | 'empty' | 'http2-minimal';
 

@@ -7,6 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { AUTHORIZATION_PROTO, LOADER_OPTIONS, envoyServices } from '../src/envoy/protos.js';
 import type { GcStats, ServerKind, ServerMessage } from './check-grpc-server.js';
+import { buildGateway } from './built.js';
 import { generatedPoliciesYaml } from './policy-eval.js';
 import { percentile, table } from './stats.js';
 
@@ -448,6 +449,7 @@ export async function run(): Promise<void> {
     console.log('check-grpc: SKIPPED — h2load not found on PATH (it is not a project dependency). Install it with: apt-get install -y nghttp2-client');
     return;
   }
+  buildGateway();
   const dir = mkdtempSync(join(tmpdir(), 'joch-bench-grpc-'));
   const servers: Server[] = [];
   try {

@@ -2,15 +2,18 @@
  * A server process for bench/ext-proc.ts, started as `node --expose-gc --import tsx
  * bench/ext-proc-server.ts <gateway|empty> [policy dir]` with an IPC channel; it sends
  * `{type: 'ready', grpc: port}` once bound on 127.0.0.1:0 and exits on `'stop'`.
- * - gateway: the real gateway (`startGateway`, logging silenced) over the policy dir;
+ * - gateway: the real gateway, built (`startGateway` from dist/), logging silenced, over the policy dir;
  * - empty: the same ExternalProcessor service from Envoy's protos whose Process answers every
  *   message at once with an empty response of the matching kind: the cost of gRPC itself.
  */
 import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
-import { resolveConfig } from '../src/config.js';
 import { envoyServices } from '../src/envoy/protos.js';
-import { startGateway } from '../src/main.js';
+import { builtModule } from './built.js';
+
+// The gateway as built (bench/built.ts); ext-proc.ts builds it before starting this process.
+const { resolveConfig } = await builtModule<typeof import('../src/config.js')>('config.js');
+const { startGateway } = await builtModule<typeof import('../src/main.js')>('main.js');
 
 async function main(): Promise<void> {
   const [kind, policyDir] = process.argv.slice(2);

@@ -17,6 +17,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { envoyServices } from '../src/envoy/protos.js';
+import { buildGateway } from './built.js';
 import { percentile, table, us } from './stats.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -139,6 +140,7 @@ const KINDS: readonly Kind[] = ['empty', 'noscan', 'gateway'];
 const LABEL: Record<Kind, string> = { empty: 'empty Process handler', noscan: 'gateway, tool-name policy', gateway: 'gateway, scan all classes' };
 
 export async function run(): Promise<void> {
+  buildGateway();
   const dir = mkdtempSync(join(tmpdir(), 'joch-bench-ext-proc-'));
   const noScanDir = mkdtempSync(join(tmpdir(), 'joch-bench-ext-proc-'));
   writeFileSync(join(dir, 'scan.yaml'), POLICY);
