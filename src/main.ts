@@ -11,6 +11,7 @@ import type { Engine } from './policy/engine.js';
 import { startEdges, type ListeningEdges } from './runtime/edges.js';
 import { PolicyRuntime } from './runtime/policies.js';
 import { secretBroker } from './runtime/secrets.js';
+import { tuneV8ForServing } from './runtime/v8-flags.js';
 import type { RotationEvent, SecretBroker } from './secrets/broker.js';
 import { openState, type GatewayState } from './state/open.js';
 
@@ -62,6 +63,7 @@ export interface Control {
 
 /** State → policies → Secrets → the admin server (built, not listening). Closes what it opened if it fails. */
 export async function startControl(config: GatewayConfig, log: Logger, hooks: GatewayHooks, options: { workers: boolean; ready: () => boolean; metrics?: Pick<Registry, 'contentType' | 'metrics'>; status?: Pick<AdminStatus, 'workers'> }): Promise<Control> {
+  tuneV8ForServing();
   const metrics = new Metrics();
   const state = await openState(config.state, log, metrics.registry, { redact: auditRedactor(config), ...(config.environment !== undefined ? { environment: config.environment } : {}) });
   let policies: PolicyRuntime;

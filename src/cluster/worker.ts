@@ -14,6 +14,7 @@ import { RuleDisables } from '../overrides/rule-disables.js';
 import { acceptingEdges } from '../runtime/edges.js';
 import { PolicyRuntime } from '../runtime/policies.js';
 import { secretBroker } from '../runtime/secrets.js';
+import { tuneV8ForServing } from '../runtime/v8-flags.js';
 import { openRedisStore, stateEnvironment } from '../state/open.js';
 import { PolicyRepository } from '../state/policies.js';
 import type { Store } from '../state/store.js';
@@ -30,6 +31,7 @@ const channel: Channel<ToWorker, ToPrimary> = ipcChannel({
 });
 
 async function run(config: GatewayConfig, log: Logger): Promise<() => Promise<void>> {
+  tuneV8ForServing();
   const metrics = new Metrics();
   const settings = config.state;
   const store: Store = settings.store.kind === 'redis' ? await openRedisStore(settings.store.redis, log) : new IpcStore(channel);
