@@ -24,17 +24,19 @@ async function direct(): Promise<string[]> {
   return (await store.read('acme', 'audit', 1, 100)).map((e) => e.value);
 }
 
-/** A pipe as the primary reads it: text written by a worker arrives as Buffers, in chunks. */
-const pipe = () => new PassThrough();
+/** A worker's pipe as the primary reads it (text arrives as Buffers, in chunks) into a log of its own. */
+function primaryReading() {
+  const p = new PassThrough();
+  const store = new MemoryStore();
+  const audit = new AuditLog({ store });
+  const bad: number[] = [];
+  return { p, store, audit, bad, read: receiveAudit(p, audit, (n) => bad.push(n)) };
+}
 const GOOD = 'acme\tdecision\t1700000000000\t{"id":"bot","type":"agent"}\t{}\n';
 
 describe('audit records from serve --workers workers', () => {
   it('reach the primary’s chain byte-identical to recording them in one process, in order, redacted', async () => {
-    const p = pipe();
-    const store = new MemoryStore();
-    const audit = new AuditLog({ store });
-    const bad: number[] = [];
-    const read = receiveAudit(p, audit, (n) => bad.push(n));
+    const { p, store, audit, bad, read } = primaryReading();
     const forward = new ForwardingAudit(p, redact, 5, 8);
     for (let i = 0; i < 20; i++) i % 4 === 1 ? forward.record(event(i)) : forward.recordDecision(row(i));
     await forward.flush();
@@ -61,11 +63,7 @@ describe('audit records from serve --workers workers', () => {
   });
 
   it('leaves out items of the wrong shape and a last line cut short, and reports how many', async () => {
-    const p = pipe();
-    const store = new MemoryStore();
-    const audit = new AuditLog({ store });
-    const bad: number[] = [];
-    const read = receiveAudit(p, audit, (n) => bad.push(n));
+    const { p, store, audit, bad, read } = primaryReading();
     // A bad time, a tenant that is not a name, an unknown type, a missing field; then a line the worker did not finish.
     p.write(`${GOOD}acme\tdecision\tsoon\t{}\t{}\nac:me\tdecision\t1\t{}\t{}\nacme\tnope\t1\t{}\t{}\nacme\tdecision\t1\t{}\n`);
     p.end(GOOD.slice(0, 20));
@@ -76,11 +74,7 @@ describe('audit records from serve --workers workers', () => {
   });
 
   it('takes lines split anywhere across chunks, inside a UTF-8 character too', async () => {
-    const p = pipe();
-    const store = new MemoryStore();
-    const audit = new AuditLog({ store });
-    const bad: number[] = [];
-    const read = receiveAudit(p, audit, (n) => bad.push(n));
+    const { p, store, audit, bad, read } = primaryReading();
     const line = (i: number) => `acme\tdecision\t${1_700_000_000_000 + i}\t{"id":"bötli ✓","type":"agent"}\t{"n":${i}}\n`;
     const bytes = Buffer.from(Array.from({ length: 5 }, (_, i) => line(i)).join(''), 'utf8');
     // Every cut, one byte at a time at first, so a cut falls inside "ö" and "✓".
