@@ -1,8 +1,10 @@
 import { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import { Counter, type Registry } from 'prom-client';
 import { decisionEncoded, type DecisionRow } from '../audit/decision-row.js';
 import type { AuditLog, AuditWriter } from '../audit/log.js';
-import { AUDIT_TYPES, encodeEvent, type AuditEvent, type AuditType, type EncodedEvent, type TextRedactor } from '../audit/record.js';
+import { AUDIT_TYPES, encodeEvent, SYSTEM_ACTOR, type AuditEvent, type AuditType, type EncodedEvent, type TextRedactor } from '../audit/record.js';
 import { isValidTenant } from '../state/store.js';
 
 /**
@@ -21,7 +23,22 @@ const NEWLINE = 0x0a;
 
 /** Where a worker writes its audit text: the pipe at AUDIT_FD (node:net's Socket), a stream in tests. */
 export interface AuditOutput {
+  /** Bytes written but not yet taken by the pipe. */
+  readonly writableLength: number;
   write(text: string, encoding: BufferEncoding, written: (err?: Error | null) => void): boolean;
+}
+
+export interface ForwardingOptions {
+  readonly redact?: TextRedactor;
+  /** How long the first item of a batch may wait (default 5 ms). */
+  readonly windowMs?: number;
+  /** Items sent at once when this many wait (default 1024). */
+  readonly maxBatch?: number;
+  /** Bytes let wait for the pipe (the primary not reading) before items are no longer held (default 64 MiB). */
+  readonly maxUnsentBytes?: number;
+  readonly log?: Logger;
+  /** Where `joch_audit_overflow_total` counts the items not held (summed with the primary's own). */
+  readonly registry?: Registry;
 }
 
 /** The worker's end of its audit pipe. A primary that went away loses what is unsent: it owns the chain. */
@@ -37,18 +54,35 @@ export function auditPipe(): AuditOutput {
  * tenant (no compare-and-append races between workers) and only hashes and stores them.
  * Items travel in batches: at most `windowMs` after the first of a batch, or at once when
  * `maxBatch` wait. The primary's AuditLog applies its bound and backpressure rules on arrival.
+ *
+ * Here, the bound is `maxUnsentBytes` waiting for the pipe: past it (a primary that stopped
+ * reading) further items are not held but counted per tenant, an error is logged once per
+ * episode, and once the pipe takes text again each tenant's chain gets an `audit.gap` record
+ * (how many, from when to when) before anything newer, as the primary does for its own bound.
  */
 export class ForwardingAudit implements AuditWriter {
   private lines = '';
   private count = 0;
   private timer: NodeJS.Timeout | undefined;
+  private readonly gaps = new Map<string, { lost: number; from: number; to: number }>();
+  private readonly redact: TextRedactor | undefined;
+  private readonly windowMs: number;
+  private readonly maxBatch: number;
+  private readonly maxUnsentBytes: number;
+  private readonly lost: Counter | undefined;
 
   constructor(
     private readonly out: AuditOutput,
-    private readonly redact?: TextRedactor,
-    private readonly windowMs = 5,
-    private readonly maxBatch = 1024,
-  ) {}
+    private readonly options: ForwardingOptions = {},
+  ) {
+    this.redact = options.redact;
+    this.windowMs = options.windowMs ?? 5;
+    this.maxBatch = options.maxBatch ?? 1024;
+    this.maxUnsentBytes = options.maxUnsentBytes ?? 64 * 1024 * 1024;
+    this.lost = options.registry
+      ? new Counter({ name: 'joch_audit_overflow_total', help: 'Audit events not held because the buffer was full (each is accounted for by an audit.gap record)', registers: [options.registry] })
+      : undefined;
+  }
 
   record(e: AuditEvent): void {
     // Stamped here: the event happened now, not when the primary gets it.
@@ -63,18 +97,60 @@ export class ForwardingAudit implements AuditWriter {
   flush(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.count === 0) return Promise.resolve();
-    const lines = this.lines;
+    let gaps = '';
+    if (this.gaps.size > 0) {
+      // Still not taking text: look again later, so the gap is recorded even if nothing newer comes.
+      if (this.overBound()) this.timer = setTimeout(() => void this.flush(), this.windowMs);
+      else gaps = this.gapLines();
+    }
+    if (this.count === 0 && gaps === '') return Promise.resolve();
+    const lines = gaps + this.lines;
     this.lines = '';
     this.count = 0;
     return new Promise((resolve) => void this.out.write(lines, 'utf8', () => resolve()));
   }
 
   private push(e: EncodedEvent): void {
-    this.lines += `${e.tenant}\t${e.type}\t${e.time}\t${e.actorJson}\t${e.dataJson}\n`;
+    if (this.overBound()) return this.lose(e.tenant);
+    this.lines += line(e);
     if (++this.count >= this.maxBatch) void this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), this.windowMs);
   }
+
+  private overBound(): boolean {
+    return this.out.writableLength > this.maxUnsentBytes;
+  }
+
+  private lose(tenant: string): void {
+    const now = Date.now();
+    const gap = this.gaps.get(tenant);
+    if (gap !== undefined) {
+      gap.lost++;
+      gap.to = now;
+    } else {
+      if (this.gaps.size === 0) this.options.log?.error({ maxUnsentBytes: this.maxUnsentBytes }, 'the primary is not taking audit records: further ones are counted and recorded as an audit.gap once it does');
+      this.gaps.set(tenant, { lost: 1, from: now, to: now });
+    }
+    this.lost?.inc();
+    // The gap record goes out with the next batch, once the pipe takes text again.
+    this.timer ??= setTimeout(() => void this.flush(), this.windowMs);
+  }
+
+  /** One `audit.gap` item per tenant that lost items; ends the episode. */
+  private gapLines(): string {
+    const now = Date.now();
+    let out = '';
+    for (const [tenant, g] of this.gaps) {
+      const data = { from: new Date(g.from).toISOString(), lost: g.lost, reason: 'worker-buffer-full', to: new Date(g.to).toISOString() };
+      out += line(encodeEvent({ tenant, type: 'audit.gap', actor: SYSTEM_ACTOR, data }, now, this.redact));
+    }
+    this.gaps.clear();
+    return out;
+  }
+}
+
+function line(e: EncodedEvent): string {
+  return `${e.tenant}\t${e.type}\t${e.time}\t${e.actorJson}\t${e.dataJson}\n`;
 }
 
 /**

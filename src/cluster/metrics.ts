@@ -6,7 +6,7 @@ import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue, type
  * loaded and reloads, the audit log); it decides nothing, so its own decision families stay
  * empty.
  */
-export const WORKER_METRICS: ReadonlySet<string> = new Set(['joch_decisions_total', 'joch_check_duration_seconds', 'joch_check_errors_total', 'joch_secret_fetch_errors_total', 'joch_secret_rotations_total', 'joch_grants_total']);
+export const WORKER_METRICS: ReadonlySet<string> = new Set(['joch_decisions_total', 'joch_check_duration_seconds', 'joch_check_errors_total', 'joch_secret_fetch_errors_total', 'joch_secret_rotations_total', 'joch_grants_total', 'joch_audit_overflow_total']);
 
 export type Families = readonly MetricObjectWithValues<MetricValue<string>>[];
 

@@ -37,7 +37,7 @@ async function run(config: GatewayConfig, log: Logger): Promise<() => Promise<vo
   const store: Store = settings.store.kind === 'redis' ? await openRedisStore(settings.store.redis, log) : new IpcStore(channel);
   if (store instanceof IpcStore) process.once('disconnect', () => store.disconnected());
   const redact = auditRedactor(config);
-  const audit = new ForwardingAudit(auditPipe(), redact);
+  const audit = new ForwardingAudit(auditPipe(), { redact, log, registry: metrics.registry });
   const environment = stateEnvironment(settings, config.environment);
   const state = {
     repo: new PolicyRepository(store),

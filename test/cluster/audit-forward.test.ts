@@ -7,6 +7,8 @@ import { ForwardingAudit, receiveAudit } from '../../src/cluster/audit-forward.j
 import { createRedactor } from '../../src/log.js';
 import type { Decision } from '../../src/policy/decision.js';
 import { MemoryStore } from '../../src/state/memory.js';
+import { Registry } from 'prom-client';
+import { capturedLogger } from '../audit/helpers.js';
 
 const decision: Decision = { decision: 'deny', reason: 'blocked', policyId: 'p', policyNamespace: 'ns', policyVersion: 'v2', ruleId: 'r', decisionId: 'd-1', matched: [{ policyId: 'p', policyNamespace: 'ns', policyVersion: 'v2', ruleId: 'r', effect: 'deny' }], status: 403 };
 const SECRET = 'sk-proj-' + 'A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6';
@@ -37,7 +39,7 @@ const GOOD = 'acme\tdecision\t1700000000000\t{"id":"bot","type":"agent"}\t{}\n';
 describe('audit records from serve --workers workers', () => {
   it('reach the primary’s chain byte-identical to recording them in one process, in order, redacted', async () => {
     const { p, store, audit, bad, read } = primaryReading();
-    const forward = new ForwardingAudit(p, redact, 5, 8);
+    const forward = new ForwardingAudit(p, { redact, windowMs: 5, maxBatch: 8 });
     for (let i = 0; i < 20; i++) i % 4 === 1 ? forward.record(event(i)) : forward.recordDecision(row(i));
     await forward.flush();
     p.end();
@@ -53,8 +55,8 @@ describe('audit records from serve --workers workers', () => {
 
   it('sends a batch after the window without a flush, and at once when it is full', async () => {
     const batches: number[] = [];
-    const out = { write: (text: string, _e: BufferEncoding, written: () => void) => (batches.push(text.split('\n').length - 1), setImmediate(written), true) };
-    const forward = new ForwardingAudit(out, redact, 20, 4);
+    const out = { writableLength: 0, write: (text: string, _e: BufferEncoding, written: () => void) => (batches.push(text.split('\n').length - 1), setImmediate(written), true) };
+    const forward = new ForwardingAudit(out, { redact, windowMs: 20, maxBatch: 4 });
     for (let i = 0; i < 6; i++) forward.recordDecision(row(i));
     await new Promise((r) => setTimeout(r, 5));
     expect(batches).toEqual([4]);
@@ -91,5 +93,51 @@ describe('audit records from serve --workers workers', () => {
     const records = (await store.read('acme', 'audit', 1, 10)).map((e) => JSON.parse(e.value) as { actor: { id: string }; data: { n: number } });
     expect(records.map((r) => r.data.n)).toEqual([0, 1, 2, 3, 4]);
     expect(records.every((r) => r.actor.id === 'bötli ✓')).toBe(true);
+  });
+
+  it('past maxUnsentBytes counts items instead of holding them, then records an audit.gap per tenant before anything newer', async () => {
+    const { p, store, audit, bad, read } = primaryReading();
+    let unsent = 0;
+    const out = { get writableLength() { return unsent; }, write: (text: string, e: BufferEncoding, written: () => void) => p.write(text, e, written) };
+    const { log, lines } = capturedLogger();
+    const registry = new Registry();
+    const forward = new ForwardingAudit(out, { redact, windowMs: 5, maxBatch: 100, maxUnsentBytes: 1000, log, registry });
+    forward.recordDecision(row(0));
+    await forward.flush();
+    unsent = 5000; // the primary stopped reading
+    for (let i = 1; i <= 5; i++) forward.recordDecision(row(i, i % 2 === 1 ? 'acme' : 'globex'));
+    await forward.flush();
+    unsent = 0; // and reads again
+    forward.recordDecision(row(6));
+    await forward.flush();
+    p.end();
+    await read;
+    await audit.close();
+    expect(bad).toEqual([]);
+    const acme = (await store.read('acme', 'audit', 1, 10)).map((e) => JSON.parse(e.value) as { type: string; data: { decisionId?: string; lost?: number; reason?: string } });
+    expect(acme.map((r) => r.type)).toEqual(['decision', 'audit.gap', 'decision']);
+    expect(acme.map((r) => r.data.decisionId)).toEqual(['d-0', undefined, 'd-6']);
+    expect(acme[1]?.data).toMatchObject({ lost: 3, reason: 'worker-buffer-full' });
+    const globex = (await store.read('globex', 'audit', 1, 10)).map((e) => JSON.parse(e.value) as { type: string; data: { lost?: number } });
+    expect(globex.map((r) => [r.type, r.data.lost])).toEqual([['audit.gap', 2]]);
+    expect((await audit.verify('acme')).ok).toBe(true);
+    expect(lines().filter((l) => /not taking audit records/.test(String(l.msg)))).toHaveLength(1);
+    expect((await registry.getSingleMetric('joch_audit_overflow_total')?.get())?.values[0]?.value).toBe(5);
+  });
+
+  it('records the gap even when nothing newer comes once the pipe takes text again', async () => {
+    const { p, store, audit, read } = primaryReading();
+    let unsent = 5000;
+    const out = { get writableLength() { return unsent; }, write: (text: string, e: BufferEncoding, written: () => void) => p.write(text, e, written) };
+    const forward = new ForwardingAudit(out, { redact, windowMs: 5, maxUnsentBytes: 1000 });
+    forward.recordDecision(row(1));
+    await new Promise((r) => setTimeout(r, 20));
+    unsent = 0;
+    await new Promise((r) => setTimeout(r, 30));
+    p.end();
+    await read;
+    await audit.close();
+    const records = (await store.read('acme', 'audit', 1, 10)).map((e) => JSON.parse(e.value) as { type: string; data: { lost?: number } });
+    expect(records.map((r) => [r.type, r.data.lost])).toEqual([['audit.gap', 1]]);
   });
 });
