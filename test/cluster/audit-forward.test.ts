@@ -14,7 +14,7 @@ const decision: Decision = { decision: 'deny', reason: 'blocked', policyId: 'p',
 const SECRET = 'sk-proj-' + 'A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6';
 const row = (i: number, tenant = 'acme') =>
   decisionRow({ ...decision, decisionId: `d-${i}` }, { hook: 'egress', tenant, agent: { name: i === 3 ? `bot ${SECRET}` : 'bot', labels: {} }, destination: { host: 'api.example.com', port: 443 }, request: { method: 'GET', path: '/x?q=1' } }, 'authz_http', 1_700_000_000_000 + i, 'default', redact);
-const event = (i: number): AuditEvent => ({ tenant: 'acme', type: 'approval', actor: { type: 'agent', id: 'bot' }, data: { action: 'grant.used', token: SECRET, n: i }, time: 1_700_000_000_000 + i });
+const event = (i: number): AuditEvent => ({ tenant: 'acme', type: 'approval', actor: { type: 'agent', id: 'bot' }, data: { action: 'grant.used', token: SECRET, n: i, note: 'ünïcode ✓ 🙂' }, time: 1_700_000_000_000 + i });
 const redact = createRedactor({ patterns: {} });
 
 /** Records the same items straight into a log of its own, as one process would. */
@@ -55,7 +55,7 @@ describe('audit records from serve --workers workers', () => {
 
   it('sends a batch after the window without a flush, and at once when it is full', async () => {
     const batches: number[] = [];
-    const out = { writableLength: 0, write: (text: string, _e: BufferEncoding, written: () => void) => (batches.push(text.split('\n').length - 1), setImmediate(written), true) };
+    const out = { writableLength: 0, write: (bytes: Uint8Array, written: () => void) => (batches.push(bytes.filter((b) => b === 0x0a).length), setImmediate(written), true) };
     const forward = new ForwardingAudit(out, { redact, windowMs: 20, maxBatch: 4 });
     for (let i = 0; i < 6; i++) forward.recordDecision(row(i));
     await new Promise((r) => setTimeout(r, 5));
@@ -98,7 +98,7 @@ describe('audit records from serve --workers workers', () => {
   it('past maxUnsentBytes counts items instead of holding them, then records an audit.gap per tenant before anything newer', async () => {
     const { p, store, audit, bad, read } = primaryReading();
     let unsent = 0;
-    const out = { get writableLength() { return unsent; }, write: (text: string, e: BufferEncoding, written: () => void) => p.write(text, e, written) };
+    const out = { get writableLength() { return unsent; }, write: (bytes: Uint8Array, written: () => void) => p.write(bytes, written) };
     const { log, lines } = capturedLogger();
     const registry = new Registry();
     const forward = new ForwardingAudit(out, { redact, windowMs: 5, maxBatch: 100, maxUnsentBytes: 1000, log, registry });
@@ -128,7 +128,7 @@ describe('audit records from serve --workers workers', () => {
   it('records the gap even when nothing newer comes once the pipe takes text again', async () => {
     const { p, store, audit, read } = primaryReading();
     let unsent = 5000;
-    const out = { get writableLength() { return unsent; }, write: (text: string, e: BufferEncoding, written: () => void) => p.write(text, e, written) };
+    const out = { get writableLength() { return unsent; }, write: (bytes: Uint8Array, written: () => void) => p.write(bytes, written) };
     const forward = new ForwardingAudit(out, { redact, windowMs: 5, maxUnsentBytes: 1000 });
     forward.recordDecision(row(1));
     await new Promise((r) => setTimeout(r, 20));
