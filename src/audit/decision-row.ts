@@ -175,10 +175,21 @@ function quote(s: string): string {
 function agentSupplied(ctx: DecisionContext, d: Decision): string {
   const a = ctx.agent;
   const t = ctx.destination;
-  return [ctx.tenant, ctx.namespace, ctx.environment, ctx.hook, a?.id, a?.name, a?.framework, t?.host, t?.sni, t?.address, t?.scheme, ctx.request?.method, ctx.request?.path, ctx.tool?.name, ctx.tool?.server, ctx.tool?.sideEffect, ctx.mcp?.method, ctx.mcp?.server, ctx.mcp?.direction, ctx.model?.name, ctx.model?.provider, ctx.session?.id, ctx.turnId, ctx.stepId, ...(d.findings?.listed.map((f) => f.path) ?? [])]
-    .filter((v) => typeof v === 'string')
-    .join('\n');
+  const r = ctx.request;
+  const tool = ctx.tool;
+  const mcp = ctx.mcp;
+  const model = ctx.model;
+  // Concatenated, not an array joined: this runs for every decision.
+  let out =
+    line(ctx.tenant) + line(ctx.namespace) + line(ctx.environment) + line(ctx.hook) + line(a?.id) + line(a?.name) + line(a?.framework) +
+    line(t?.host) + line(t?.sni) + line(t?.address) + line(t?.scheme) + line(r?.method) + line(r?.path) +
+    line(tool?.name) + line(tool?.server) + line(tool?.sideEffect) + line(mcp?.method) + line(mcp?.server) + line(mcp?.direction) +
+    line(model?.name) + line(model?.provider) + line(ctx.session?.id) + line(ctx.turnId) + line(ctx.stepId);
+  for (const f of d.findings?.listed ?? []) out += line(f.path);
+  return out;
 }
+
+const line = (v: unknown): string => (typeof v === 'string' ? `${v}\n` : '');
 
 const asString = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);

@@ -29,8 +29,8 @@ export class Reader {
     readonly buf: Buffer,
     start: number,
     readonly end: number,
-    /** The whole buffer as latin1 text, made once and shared by the readers of nested messages. */
-    private readonly text: { latin1?: string } = {},
+    /** The whole buffer as latin1 text, made once and shared by the readers of nested messages; `ascii`: it holds no byte above 0x7f. */
+    private readonly text: { latin1?: string; ascii?: boolean } = {},
   ) {
     this.pos = start;
   }
@@ -72,9 +72,15 @@ export class Reader {
     this.pos += len;
     // Small buffers are turned into text once (one native call, not one per field): a field
     // whose bytes are all ASCII is then a substring of it, the same text UTF-8 decoding gives.
+    // A buffer that is ASCII throughout (the usual CheckRequest) is checked once, not per field.
     if (this.buf.length <= SMALL_BUFFER) {
-      const s = (this.text.latin1 ??= this.buf.toString('latin1')).slice(start, this.pos);
-      if (!NON_ASCII.test(s)) return s;
+      const text = this.text;
+      if (text.latin1 === undefined) {
+        text.latin1 = this.buf.toString('latin1');
+        text.ascii = !NON_ASCII.test(text.latin1);
+      }
+      const s = text.latin1.slice(start, this.pos);
+      if (text.ascii === true || !NON_ASCII.test(s)) return s;
     }
     return this.buf.toString('utf8', start, this.pos);
   }
