@@ -6,7 +6,7 @@ import { checkTenant, type Store } from '../state/store.js';
 import { verifyChain, type VerifiedCheckpoint, type VerifyResult } from './verify.js';
 import { INLINE_CHAINER, type Chainer } from './chainer.js';
 import { decisionEncoded, type DecisionRow } from './decision-row.js';
-import { AUDIT_LOG, encodeEvent, GENESIS_HASH, SYSTEM_ACTOR, type AuditEvent, type AuditRecord, type AuditType, type EncodedEvent, type TextRedactor } from './record.js';
+import { AUDIT_LOG, countLost, encodeEvent, gapEvent, GENESIS_HASH, type AuditEvent, type AuditRecord, type AuditType, type EncodedEvent, type Lost, type TextRedactor } from './record.js';
 
 /** What records audit events: queue one (never blocks, never throws). */
 export interface AuditWriter {
@@ -76,7 +76,7 @@ interface Queue {
 export class AuditLog implements AuditWriter {
   private readonly store: Store;
   private readonly pending = new Map<string, Queue>();
-  private readonly gaps = new Map<string, { lost: number; from: number; to: number }>();
+  private readonly gaps = new Map<string, Lost>();
   private readonly heads = new Map<string, Head>();
   private pendingCount = 0;
   private draining = false;
@@ -217,12 +217,7 @@ export class AuditLog implements AuditWriter {
   }
 
   private overflow(tenant: string): void {
-    const now = Date.now();
-    const gap = this.gaps.get(tenant);
-    if (gap) {
-      gap.lost++;
-      gap.to = now;
-    } else this.gaps.set(tenant, { lost: 1, from: now, to: now });
+    countLost(this.gaps, tenant, Date.now());
     this.metrics?.overflow.inc();
     if (!this.overflowing) {
       this.overflowing = true;
@@ -291,7 +286,7 @@ export class AuditLog implements AuditWriter {
     const take = Math.min(q.items.length - q.head, gap ? this.batchSize - 1 : this.batchSize);
     const now = Date.now();
     const items: EncodedEvent[] = q.items.slice(q.head, q.head + take).map((e) => ('actorJson' in e ? e : encodeEvent(e, now, this.options.redact)));
-    if (gap) items.unshift(encodeEvent({ tenant, type: 'audit.gap', actor: SYSTEM_ACTOR, data: { from: new Date(gap.from).toISOString(), lost: gap.lost, reason: 'buffer-full', to: new Date(gap.to).toISOString() } }, now, this.options.redact));
+    if (gap) items.unshift(encodeEvent(gapEvent(tenant, gap, 'buffer-full'), now, this.options.redact));
     if (items.length === 0) {
       this.pending.delete(tenant);
       return;

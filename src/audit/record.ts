@@ -134,3 +134,25 @@ function redactStrings<T>(value: T, redact: TextRedactor): T {
 }
 
 export const SYSTEM_ACTOR: Actor = { type: 'system', id: 'joch-gateway' };
+
+/** One tenant's events that a full buffer did not hold: how many, from the first to the last (ms). */
+export interface Lost {
+  lost: number;
+  from: number;
+  to: number;
+}
+
+/** Counts one event not held for `tenant`. */
+export function countLost(gaps: Map<string, Lost>, tenant: string, now: number): void {
+  const gap = gaps.get(tenant);
+  if (gap === undefined) gaps.set(tenant, { lost: 1, from: now, to: now });
+  else {
+    gap.lost++;
+    gap.to = now;
+  }
+}
+
+/** The `audit.gap` event that puts a tenant's lost events on its chain, before anything newer. */
+export function gapEvent(tenant: string, gap: Lost, reason: 'buffer-full' | 'worker-buffer-full'): AuditEvent {
+  return { tenant, type: 'audit.gap', actor: SYSTEM_ACTOR, data: { from: new Date(gap.from).toISOString(), lost: gap.lost, reason, to: new Date(gap.to).toISOString() } };
+}

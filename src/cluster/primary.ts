@@ -1,11 +1,11 @@
 import cluster, { type Worker } from 'node:cluster';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import type { ConfigInput, GatewayConfig } from '../config.js';
 import { JochError } from '../errors.js';
 import { startControl, type GatewayHooks } from '../main.js';
-import type { Readable } from 'node:stream';
 import { AUDIT_FD, receiveAudit } from './audit-forward.js';
 import { ConnectionBalancer, type BalanceTarget } from './balancer.js';
 import { ipcChannel, isMessage, type Channel, type ToPrimary, type ToWorker } from './channel.js';
