@@ -27,7 +27,7 @@ const EXT_PROC_SERVICE = 'envoy.service.ext_proc.v3.ExternalProcessor';
 /**
  * The Envoy-facing gRPC server: `envoy.service.auth.v3.Authorization/Check` and
  * `envoy.service.ext_proc.v3.ExternalProcessor/Process` on our own
- * gRPC layer over node:http2 (src/grpc), with codecs generated from Envoy's protos
+ * gRPC layer over our own HTTP/2 server (src/grpc, src/http2), with codecs generated from Envoy's protos
  * (src/envoy/codec). Every call gets an answer; a request that cannot be decided on its
  * merits (undecodable bytes included) is a deny (fail closed), logged with its decision id.
  */

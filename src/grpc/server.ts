@@ -1,10 +1,13 @@
-import * as http2 from 'node:http2';
+import * as net from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
+import { DEFAULT_LIMITS, serveConnection, type Http2Connection, type ServerStream } from '../http2/connection.js';
+import { HpackEncoder } from '../http2/hpack.js';
+import type { RequestHeaders } from '../http2/request-headers.js';
 import { frame, MessageDecoder } from './framing.js';
 import { encodeGrpcMessage, GrpcError, parseTimeout, Status, type StatusCode } from './status.js';
 
 /**
- * A small gRPC server on node:http2 (h2c), for the calls Envoy makes: unary (ext_authz Check,
+ * A small gRPC server on our own HTTP/2 layer (src/http2, h2c with prior knowledge), for the calls Envoy makes: unary (ext_authz Check,
  * health Check) and bidirectional streams (ext_proc). It implements the parts of the gRPC
  * over HTTP/2 protocol those need (doc/PROTOCOL-HTTP2.md in grpc/grpc): length-prefixed
  * messages across DATA frames, identity encoding only (anything else is UNIMPLEMENTED),
@@ -16,7 +19,7 @@ import { encodeGrpcMessage, GrpcError, parseTimeout, Status, type StatusCode } f
 export interface CallContext {
   /** `/package.Service/Method`. */
   readonly path: string;
-  readonly metadata: http2.IncomingHttpHeaders;
+  readonly metadata: RequestHeaders;
   /** When the client's deadline passes (ms since the epoch), if it set one. */
   readonly deadline: number | undefined;
   /** Aborted when the client cancels, the deadline passes or the server is shut down. */
@@ -63,28 +66,22 @@ export const DEFAULT_SERVER_OPTIONS: GrpcServerOptions = {
 
 type Route = { kind: 'unary'; handler: UnaryHandler } | { kind: 'stream'; handler: StreamHandler };
 
-const RESPONSE_HEADERS = { ':status': 200, 'content-type': 'application/grpc' } as const;
-const OK_TRAILERS = { 'grpc-status': '0' } as const;
-const WAIT_FOR_TRAILERS = { waitForTrailers: true } as const;
+const hpack = new HpackEncoder();
+const RESPONSE_HEADERS = [':status', '200', 'content-type', 'application/grpc'] as const;
+/** The blocks every successful call sends, encoded once. */
+const RESPONSE_BLOCK = hpack.encode(RESPONSE_HEADERS);
+const OK_TRAILERS_BLOCK = hpack.encode(['grpc-status', '0']);
 
 export class GrpcServer {
   private readonly routes = new Map<string, Route>();
-  private readonly sessions = new Set<http2.ServerHttp2Session>();
-  private readonly server: http2.Http2Server;
+  private readonly connections = new Set<Http2Connection>();
+  private readonly server: net.Server;
   private readonly options: GrpcServerOptions;
   private closing = false;
-  /** Set by close: called as sessions end. */
-  private drained: (() => void) | undefined;
 
   constructor(options: Partial<GrpcServerOptions> = {}) {
     this.options = { ...DEFAULT_SERVER_OPTIONS, ...options };
-    this.server = http2.createServer({
-      settings: { maxConcurrentStreams: this.options.maxConcurrentStreams, initialWindowSize: 1024 * 1024 },
-    });
-    this.server.on('session', (session) => this.onSession(session));
-    this.server.on('stream', (stream, headers) => this.onStream(stream, headers));
-    // Connection-level failures (a peer that is not HTTP/2, a reset socket) end that connection only.
-    this.server.on('sessionError', () => {});
+    this.server = net.createServer((socket) => this.accept(socket));
   }
 
   unary(path: string, handler: UnaryHandler): this {
@@ -110,93 +107,57 @@ export class GrpcServer {
   }
 
   /**
-   * Serves a connection accepted elsewhere (`serve --workers`: the primary's balancer hands it
-   * over); it has not been read from.
+   * Serves a connection: one this server accepted, or one accepted elsewhere and not read
+   * from yet (`serve --workers`: the primary's balancer hands it over).
    */
   accept(socket: Socket): void {
-    if (this.closing) socket.destroy();
-    else this.server.emit('connection', socket);
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    const { maxConcurrentStreams, keepaliveIntervalMs, keepaliveTimeoutMs } = this.options;
+    const connection = serveConnection(socket, (stream) => this.onStream(stream), { ...DEFAULT_LIMITS, maxConcurrentStreams, keepaliveIntervalMs, keepaliveTimeoutMs });
+    this.connections.add(connection);
+    void connection.closed.then(() => this.connections.delete(connection));
+    // A handed-over socket may arrive paused.
+    socket.resume();
   }
 
   /**
    * Graceful: stop accepting connections, send GOAWAY on every connection so clients open
    * new streams elsewhere, let in-flight calls finish for up to `graceMs`, then cut the rest.
-   * Waits for every session, accepted ones included (a server that never listened does not
-   * count those as its connections).
+   * Waits for every connection, handed-over ones included.
    */
-  close(graceMs = 5000): Promise<void> {
+  async close(graceMs = 5000): Promise<void> {
     this.closing = true;
-    return new Promise((resolve) => {
-      const force = setTimeout(() => {
-        for (const s of this.sessions) s.destroy();
-      }, graceMs);
-      force.unref();
-      let serverClosed = false;
-      this.drained = () => {
-        if (!serverClosed || this.sessions.size > 0) return;
-        clearTimeout(force);
-        resolve();
-      };
-      this.server.close(() => {
-        serverClosed = true;
-        this.drained?.();
-      });
-      for (const s of this.sessions) s.close();
-    });
+    const listening = this.server.listening ? new Promise<void>((resolve) => this.server.close(() => resolve())) : Promise.resolve();
+    const connections = [...this.connections];
+    for (const c of connections) c.close();
+    const force = setTimeout(() => {
+      for (const c of this.connections) c.destroy();
+    }, graceMs);
+    force.unref();
+    await Promise.all([listening, ...connections.map((c) => c.closed)]);
+    clearTimeout(force);
   }
 
-  private onSession(session: http2.ServerHttp2Session): void {
-    this.sessions.add(session);
-    session.on('error', () => {});
-    let timer: NodeJS.Timeout | undefined;
-    if (this.options.keepaliveIntervalMs > 0) {
-      timer = setInterval(() => {
-        const timeout = setTimeout(() => session.destroy(), this.options.keepaliveTimeoutMs);
-        timeout.unref();
-        const sent = session.ping((err) => {
-          clearTimeout(timeout);
-          if (err) session.destroy();
-        });
-        if (!sent) clearTimeout(timeout);
-      }, this.options.keepaliveIntervalMs);
-      timer.unref();
-    }
-    session.once('close', () => {
-      this.sessions.delete(session);
-      if (timer) clearInterval(timer);
-      this.drained?.();
-    });
-    if (this.closing) session.close();
-  }
-
-  private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
-    stream.on('error', () => {});
-    if (headers[':method'] !== 'POST') {
-      respondHttp(stream, 405);
-      return;
-    }
+  private onStream(stream: ServerStream): void {
+    const headers = stream.headers;
+    if (headers[':method'] !== 'POST') return respondHttp(stream, 405);
     const contentType = headers['content-type'];
-    if (typeof contentType !== 'string' || !/^application\/grpc(?:$|[+;])/.test(contentType)) {
-      respondHttp(stream, 415);
-      return;
-    }
-    const path = headers[':path'] ?? '';
+    if (contentType === undefined || !/^application\/grpc(?:$|[+;])/.test(contentType)) return respondHttp(stream, 415);
+    const path = headers[':path']!;
     const route = this.routes.get(path);
-    if (route === undefined) {
-      trailersOnly(stream, Status.UNIMPLEMENTED, `the server does not implement the method ${path}`);
-      return;
-    }
+    if (route === undefined) return trailersOnly(stream, Status.UNIMPLEMENTED, `the server does not implement the method ${path}`);
     const encoding = headers['grpc-encoding'];
     if (encoding !== undefined && encoding !== 'identity') {
-      trailersOnly(stream, Status.UNIMPLEMENTED, `message encoding "${String(encoding)}" is not supported; send identity`, { 'grpc-accept-encoding': 'identity' });
-      return;
+      return trailersOnly(stream, Status.UNIMPLEMENTED, `message encoding "${encoding}" is not supported; send identity`, ['grpc-accept-encoding', 'identity']);
     }
     let timeoutMs: number | undefined;
     try {
       timeoutMs = parseTimeout(headers['grpc-timeout']);
     } catch (err) {
-      trailersOnly(stream, (err as GrpcError).code, (err as GrpcError).message);
-      return;
+      return trailersOnly(stream, (err as GrpcError).code, (err as GrpcError).message);
     }
     const call = new Call(stream, path, headers, timeoutMs);
     if (route.kind === 'unary') this.runUnary(call, route.handler);
@@ -207,8 +168,7 @@ export class GrpcServer {
     const decoder = new MessageDecoder(this.options.maxReceiveMessageBytes);
     let request: Buffer | undefined;
     let count = 0;
-    const stream = call.stream;
-    stream.on('data', (chunk: Buffer) => {
+    call.stream.ondata = (chunk) => {
       if (call.done) return;
       try {
         for (const m of decoder.push(chunk)) {
@@ -218,8 +178,8 @@ export class GrpcServer {
       } catch (err) {
         call.fail(err as GrpcError);
       }
-    });
-    stream.once('end', () => {
+    };
+    call.stream.onend = () => {
       if (call.done) return;
       if (decoder.partial) return call.fail(new GrpcError(Status.INTERNAL, 'the request ended in the middle of a message'));
       if (count !== 1 || request === undefined) return call.fail(new GrpcError(Status.UNIMPLEMENTED, `a unary call takes exactly one request message, received ${count}`));
@@ -235,7 +195,7 @@ export class GrpcServer {
           (bytes) => call.reply(bytes),
           (err: unknown) => this.handlerFailed(call, err),
         );
-    });
+    };
   }
 
   private runStream(call: Call, handler: StreamHandler): void {
@@ -247,7 +207,7 @@ export class GrpcServer {
       return this.handlerFailed(call, err);
     }
     call.onCancel = () => listener.cancel();
-    call.stream.on('data', (chunk: Buffer) => {
+    call.stream.ondata = (chunk) => {
       if (call.done) return;
       try {
         for (const m of decoder.push(chunk)) {
@@ -258,8 +218,8 @@ export class GrpcServer {
         if (err instanceof GrpcError) call.fail(err);
         else this.handlerFailed(call, err);
       }
-    });
-    call.stream.once('end', () => {
+    };
+    call.stream.onend = () => {
       if (call.done) return;
       if (decoder.partial) return call.fail(new GrpcError(Status.INTERNAL, 'the request stream ended in the middle of a message'));
       try {
@@ -267,7 +227,7 @@ export class GrpcServer {
       } catch (err) {
         this.handlerFailed(call, err);
       }
-    });
+    };
   }
 
   private handlerFailed(call: Call, err: unknown): void {
@@ -283,25 +243,23 @@ class Call implements StreamCall {
   onCancel: (() => void) | undefined;
   readonly deadline: number | undefined;
   private headersSent = false;
-  private trailers: Record<string, string> = OK_TRAILERS;
   private controller: AbortController | undefined;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    readonly stream: http2.ServerHttp2Stream,
+    readonly stream: ServerStream,
     readonly path: string,
-    readonly metadata: http2.IncomingHttpHeaders,
+    readonly metadata: RequestHeaders,
     timeoutMs: number | undefined,
   ) {
     if (timeoutMs !== undefined) {
       this.deadline = Date.now() + timeoutMs;
       this.timer = setTimeout(() => this.fail(new GrpcError(Status.DEADLINE_EXCEEDED, 'deadline exceeded')), timeoutMs);
     }
-    stream.once('close', () => {
-      if (this.done) return;
-      // The client reset the stream or the connection went away before the call ended.
-      this.finish();
-    });
+    // The client reset the stream or the connection went away before the call ended.
+    stream.onclose = () => {
+      if (!this.done) this.finish();
+    };
   }
 
   get signal(): AbortSignal {
@@ -313,16 +271,16 @@ class Call implements StreamCall {
   /** Unary success: headers, the one message, OK trailers. */
   reply(message: Uint8Array): void {
     if (this.done) return;
-    if (this.stream.destroyed) return this.finish();
+    if (this.stream.closed) return this.finish();
     this.done = true;
     this.clearTimer();
-    this.stream.respond(RESPONSE_HEADERS, WAIT_FOR_TRAILERS);
-    this.stream.once('wantTrailers', () => this.stream.sendTrailers(OK_TRAILERS));
-    this.stream.end(frame(message));
+    this.stream.respond(RESPONSE_BLOCK);
+    this.stream.write(frame(message));
+    this.stream.end(OK_TRAILERS_BLOCK);
   }
 
   send(message: Uint8Array): boolean {
-    if (this.done || this.stream.destroyed) return false;
+    if (this.done || this.stream.closed) return false;
     this.respondOnce();
     this.stream.write(frame(message));
     return true;
@@ -333,11 +291,11 @@ class Call implements StreamCall {
     this.onCancel = undefined;
     if (error !== undefined) return this.fail(error);
     if (this.done) return;
-    if (this.stream.destroyed) return this.finish();
+    if (this.stream.closed) return this.finish();
     this.done = true;
     this.clearTimer();
     this.respondOnce();
-    this.stream.end();
+    this.stream.end(OK_TRAILERS_BLOCK);
   }
 
   /** Ends the call with an error status (trailers-only when nothing was sent yet). */
@@ -345,21 +303,16 @@ class Call implements StreamCall {
     if (this.done) return;
     const nothingSent = !this.headersSent;
     this.finish();
-    if (this.stream.destroyed || this.stream.closed) return;
-    const status: Record<string, string> = { 'grpc-status': String(error.code), 'grpc-message': encodeGrpcMessage(error.message) };
-    if (nothingSent) {
-      this.stream.respond({ ...RESPONSE_HEADERS, ...status }, { endStream: true });
-    } else {
-      this.trailers = status;
-      this.stream.end();
-    }
+    if (this.stream.closed) return;
+    const status = ['grpc-status', String(error.code), 'grpc-message', encodeGrpcMessage(error.message)];
+    if (nothingSent) this.stream.respond(hpack.encode([...RESPONSE_HEADERS, ...status]), true);
+    else this.stream.end(hpack.encode(status));
   }
 
   private respondOnce(): void {
     if (this.headersSent) return;
     this.headersSent = true;
-    this.stream.respond(RESPONSE_HEADERS, WAIT_FOR_TRAILERS);
-    this.stream.once('wantTrailers', () => this.stream.sendTrailers(this.trailers));
+    this.stream.respond(RESPONSE_BLOCK);
   }
 
   /** Marks the call over without answering (the caller answers, or nobody can be answered). */
@@ -378,11 +331,10 @@ class Call implements StreamCall {
   }
 }
 
-function respondHttp(stream: http2.ServerHttp2Stream, status: number): void {
-  if (!stream.destroyed) stream.respond({ ':status': status }, { endStream: true });
+function respondHttp(stream: ServerStream, status: number): void {
+  stream.respond(hpack.encode([':status', String(status)]), true);
 }
 
-function trailersOnly(stream: http2.ServerHttp2Stream, code: StatusCode, message: string, extra: Record<string, string> = {}): void {
-  if (stream.destroyed) return;
-  stream.respond({ ...RESPONSE_HEADERS, 'grpc-status': String(code), 'grpc-message': encodeGrpcMessage(message), ...extra }, { endStream: true });
+function trailersOnly(stream: ServerStream, code: StatusCode, message: string, extra: readonly string[] = []): void {
+  stream.respond(hpack.encode([...RESPONSE_HEADERS, 'grpc-status', String(code), 'grpc-message', encodeGrpcMessage(message), ...extra]), true);
 }

@@ -43,15 +43,18 @@ export function parseTimeout(value: string | string[] | undefined): number | und
 }
 
 /**
- * `grpc-message` is percent-encoded: bytes outside printable ASCII (0x20–0x7E) and '%'
- * itself, over the UTF-8 encoding of the message.
+ * `grpc-message` is percent-encoded: bytes outside printable ASCII (0x20–0x7E), '%' itself
+ * and a space at either end, over the UTF-8 encoding of the message.
  */
 export function encodeGrpcMessage(message: string): string {
-  // Fast path: nothing to escape.
-  if (/^[\x20-\x24\x26-\x7e]*$/.test(message)) return message;
+  // Fast path: nothing to escape. A space at either end is escaped too: HTTP/2 field values
+  // may not start or end with whitespace (RFC 9113 §8.2.1).
+  if (/^(?:[\x21-\x24\x26-\x7e](?:[\x20-\x24\x26-\x7e]*[\x21-\x24\x26-\x7e])?)?$/.test(message)) return message;
+  const bytes = Buffer.from(message, 'utf8');
   let out = '';
-  for (const byte of Buffer.from(message, 'utf8')) {
-    out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
-  }
+  bytes.forEach((byte, i) => {
+    const plain = byte > 0x20 ? byte <= 0x7e && byte !== 0x25 : byte === 0x20 && i > 0 && i < bytes.length - 1;
+    out += plain ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  });
   return out;
 }

@@ -90,7 +90,7 @@ function framed(message: Buffer, flag = 0): Buffer {
 
 const status = (r: { headers: http2.IncomingHttpHeaders; trailers: http2.IncomingHttpHeaders }) => Number(r.trailers['grpc-status'] ?? r.headers['grpc-status']);
 
-describe('gRPC server on node:http2 with a grpc-js client', () => {
+describe('gRPC server with a grpc-js client (interop)', () => {
   it('answers unary calls, with large messages both ways', async () => {
     const port = await start((s) => s.unary(ECHO, (req) => Buffer.concat([Buffer.from('echo:'), req])));
     const c = client(port);
@@ -350,8 +350,12 @@ describe('gRPC header encodings', () => {
     for (const bad of ['', '1', 'm', '123456789m', '-1m', '1.5S', '1 S']) expect(() => parseTimeout(bad)).toThrow(GrpcError);
   });
 
-  it('percent-encodes grpc-message outside printable ASCII and the percent sign', () => {
+  it('percent-encodes grpc-message outside printable ASCII, the percent sign and spaces at either end', () => {
     expect(encodeGrpcMessage('plain text')).toBe('plain text');
     expect(encodeGrpcMessage('100% ü\n')).toBe('100%25 %C3%BC%0A');
+    // An HTTP/2 field value may not start or end with whitespace.
+    expect(encodeGrpcMessage(' padded ')).toBe('%20padded%20');
+    expect(encodeGrpcMessage(' ')).toBe('%20');
+    expect(encodeGrpcMessage('')).toBe('');
   });
 });

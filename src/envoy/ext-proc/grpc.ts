@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders } from 'node:http2';
+import type { RequestHeaders } from '../../http2/request-headers.js';
 import type { GrpcServer } from '../../grpc/server.js';
 import { GrpcError, Status } from '../../grpc/status.js';
 import { envoyServices } from '../protos.js';
@@ -77,12 +77,11 @@ export function registerExtProc(server: GrpcServer, factory: StreamFactory): voi
 const ignore = (): void => undefined;
 
 /** gRPC custom metadata: the request headers without pseudo-headers and gRPC's own. */
-function metadataOf(headers: IncomingHttpHeaders): Record<string, string> {
+function metadataOf(headers: RequestHeaders): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(headers)) {
     if (k.startsWith(':') || k.startsWith('grpc-') || k === 'content-type' || k === 'te' || k.endsWith('-bin')) continue;
-    if (typeof v === 'string') out[k] = v;
-    else if (Array.isArray(v)) out[k] = v.join(',');
+    out[k] = v;
   }
   return out;
 }
