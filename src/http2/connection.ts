@@ -47,8 +47,12 @@ export interface ConnectionLimits {
   readonly keepaliveIntervalMs: number;
   /** A PING not acknowledged within this closes the connection. */
   readonly keepaliveTimeoutMs: number;
-  /** Bytes waiting in the socket beyond which a peer that asks for replies (PING, SETTINGS) is cut off. */
-  readonly maxQueuedBytes: number;
+  /**
+   * Bytes written but not yet taken by the client at which the connection stops reading until
+   * they drain: a client that sends but does not read (answers, PING and SETTINGS ACKs) makes
+   * no more work for us.
+   */
+  readonly pauseReadingBytes: number;
   /** Streams the client may reset (or make us reset) before they were answered: burst, and per second after it. */
   readonly resetBurst: number;
   readonly resetsPerSecond: number;
@@ -65,7 +69,7 @@ export const DEFAULT_LIMITS: ConnectionLimits = {
   maxHeaderBlockBytes: 256 * 1024,
   keepaliveIntervalMs: 60_000,
   keepaliveTimeoutMs: 20_000,
-  maxQueuedBytes: 16 * 1024 * 1024,
+  pauseReadingBytes: 1024 * 1024,
   resetBurst: 1000,
   resetsPerSecond: 100,
   idleFrameBurst: 1000,
@@ -454,7 +458,7 @@ export class Http2Connection {
       // HEADER_TABLE_SIZE: our encoder never uses the dynamic table. The rest only bound what a client does.
     }
     this.settingsSeen = true;
-    this.reply(encodeFrame(FrameType.SETTINGS, Flag.ACK, 0));
+    this.queue(encodeFrame(FrameType.SETTINGS, Flag.ACK, 0));
     this.sendBlocked();
   }
 
@@ -466,7 +470,7 @@ export class Http2Connection {
       this.pingDeadline = undefined;
       return;
     }
-    this.reply(encodeFrame(FrameType.PING, Flag.ACK, 0, p));
+    this.queue(encodeFrame(FrameType.PING, Flag.ACK, 0, p));
   }
 
   private onGoaway(streamId: number, p: Buffer): void {
@@ -598,12 +602,6 @@ export class Http2Connection {
     for (const s of [...this.streams.values()]) this.abandon(s);
   }
 
-  /** A reply the client asked for (PING, SETTINGS): refused to a client that does not read what we send. */
-  private reply(frame: Buffer): void {
-    if (this.socket.writableLength > this.limits.maxQueuedBytes) throw new Http2Error(ErrorCode.ENHANCE_YOUR_CALM, 'the client asks for replies but does not read them');
-    this.queue(frame);
-  }
-
   private ping(): void {
     if (this.dead || this.pingDeadline !== undefined) return;
     this.queue(encodeFrame(FrameType.PING, 0, 0, Buffer.alloc(8)));
@@ -640,13 +638,16 @@ export class Http2Connection {
     const out = this.out;
     if (out.length === 0 || this.socket.destroyed) return;
     this.out = [];
-    if (out.length === 1) {
-      this.socket.write(out[0]!);
-      return;
+    if (out.length === 1) this.socket.write(out[0]!);
+    else {
+      this.socket.cork();
+      for (const b of out) this.socket.write(b);
+      this.socket.uncork();
     }
-    this.socket.cork();
-    for (const b of out) this.socket.write(b);
-    this.socket.uncork();
+    if (this.socket.writableLength >= this.limits.pauseReadingBytes && !this.socket.isPaused()) {
+      this.socket.pause();
+      this.socket.once('drain', () => this.socket.resume());
+    }
   }
 }
 

@@ -52,6 +52,8 @@ let server: GrpcServer | undefined;
 const conns: RawConnection[] = [];
 /** Streams the HANG handler saw (the rapid-reset test counts them). */
 let hangCalls = 0;
+/** Calls the ECHO handler answered (the backpressure test counts them). */
+let echoCalls = 0;
 let heldEntered: Promise<void>;
 let release: () => void = () => {};
 
@@ -64,11 +66,15 @@ afterEach(async () => {
 
 async function start(options: Partial<GrpcServerOptions> = {}): Promise<number> {
   hangCalls = 0;
+  echoCalls = 0;
   let entered: () => void = () => {};
   heldEntered = new Promise<void>((r) => (entered = r));
   const held = new Promise<void>((r) => (release = r));
   server = new GrpcServer(options)
-    .unary(ECHO, (req) => req)
+    .unary(ECHO, (req) => {
+      echoCalls++;
+      return req;
+    })
     .unary(HELD, async (req) => {
       entered();
       await held;
@@ -468,6 +474,26 @@ describe('HTTP/2 transport: limits', () => {
     conn.send(frame(FrameType.HEADERS, Flags.END_HEADERS, 1, grpcRequest(HANG, Buffer.alloc(0)).block));
     conn.send(...Array.from({ length: 50 }, () => frame(FrameType.PRIORITY, 0, 1, Buffer.from([0, 0, 0, 0, 16]))));
     await expectEcho(conn, 3);
+  });
+
+  it('stops reading from a client that does not read its answers, and goes on once it does', async () => {
+    // Windows as large as HTTP/2 allows: flow control alone would not hold the server back.
+    const { conn } = await ready({}, { [Setting.INITIAL_WINDOW_SIZE]: MAX_WINDOW_SIZE });
+    conn.send(windowUpdate(0, MAX_WINDOW_SIZE - DEFAULT_WINDOW_SIZE));
+    conn.socket.pause();
+    const count = 8000;
+    const message = Buffer.alloc(4096, 7);
+    // 32 MiB of answers: far more than the sockets' buffers and the server's 1 MiB hold.
+    for (let i = 0; i < count; i++) conn.send(requestFrames(2 * i + 1, ECHO, message));
+    await new Promise((r) => setTimeout(r, 400));
+    const stalled = echoCalls;
+    expect(stalled).toBeLessThan(count);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(echoCalls, 'calls answered while the client reads nothing').toBe(stalled);
+    conn.socket.resume();
+    const last = 2 * count - 1;
+    await conn.next((f) => f.streamId === last && f.type === FrameType.HEADERS && (f.flags & Flags.END_STREAM) !== 0, 10_000);
+    expect(echoCalls).toBe(count);
   });
 
   it('cuts a CONTINUATION flood with GOAWAY before 2 MiB of header block is sent', async () => {
