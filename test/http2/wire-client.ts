@@ -1,4 +1,16 @@
 import { connect, type Socket } from 'node:net';
+import { HpackDecoder } from '../../src/http2/hpack.js';
+import {
+  CLIENT_PREFACE as PREFACE,
+  DEFAULT_MAX_FRAME_SIZE,
+  DEFAULT_WINDOW as DEFAULT_WINDOW_SIZE,
+  ErrorCode,
+  Flag as Flags,
+  FRAME_HEADER_BYTES,
+  FrameType,
+  MAX_WINDOW as MAX_WINDOW_SIZE,
+  Setting,
+} from '../../src/http2/frames.js';
 
 /**
  * A raw HTTP/2 (RFC 9113) client for wire-level tests: it writes frames byte by byte and
@@ -6,59 +18,14 @@ import { connect, type Socket } from 'node:net';
  * frames, floods, odd splits) and check the exact frames, error codes and stream ids the
  * server answers with, whatever implements the transport.
  *
- * HPACK (RFC 7541) is kept minimal on purpose: requests are encoded as literals without
- * indexing, and the decoder reads static and dynamic indexed fields and raw literals but
- * refuses Huffman-coded strings, so a test says so plainly if the server starts using them.
+ * Requests are HPACK-encoded as literals without indexing (so tests can write any field,
+ * valid or not); responses are decoded with the transport's own decoder.
  */
 
-export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+// RFC registry values, from the transport's own module (hpack.test.ts checks its HPACK against
+// nghttp2, an implementation of its own).
+export { DEFAULT_MAX_FRAME_SIZE, DEFAULT_WINDOW_SIZE, ErrorCode, Flags, FrameType, MAX_WINDOW_SIZE, PREFACE, Setting };
 
-export const FrameType = {
-  DATA: 0x0,
-  HEADERS: 0x1,
-  PRIORITY: 0x2,
-  RST_STREAM: 0x3,
-  SETTINGS: 0x4,
-  PUSH_PROMISE: 0x5,
-  PING: 0x6,
-  GOAWAY: 0x7,
-  WINDOW_UPDATE: 0x8,
-  CONTINUATION: 0x9,
-} as const;
-
-export const Flags = { END_STREAM: 0x1, ACK: 0x1, END_HEADERS: 0x4, PADDED: 0x8, PRIORITY: 0x20 } as const;
-
-export const ErrorCode = {
-  NO_ERROR: 0x0,
-  PROTOCOL_ERROR: 0x1,
-  INTERNAL_ERROR: 0x2,
-  FLOW_CONTROL_ERROR: 0x3,
-  SETTINGS_TIMEOUT: 0x4,
-  STREAM_CLOSED: 0x5,
-  FRAME_SIZE_ERROR: 0x6,
-  REFUSED_STREAM: 0x7,
-  CANCEL: 0x8,
-  COMPRESSION_ERROR: 0x9,
-  CONNECT_ERROR: 0xa,
-  ENHANCE_YOUR_CALM: 0xb,
-  INADEQUATE_SECURITY: 0xc,
-  HTTP_1_1_REQUIRED: 0xd,
-} as const;
-
-export const Setting = {
-  HEADER_TABLE_SIZE: 0x1,
-  ENABLE_PUSH: 0x2,
-  MAX_CONCURRENT_STREAMS: 0x3,
-  INITIAL_WINDOW_SIZE: 0x4,
-  MAX_FRAME_SIZE: 0x5,
-  MAX_HEADER_LIST_SIZE: 0x6,
-} as const;
-
-export const DEFAULT_MAX_FRAME_SIZE = 16_384;
-export const DEFAULT_WINDOW_SIZE = 65_535;
-export const MAX_WINDOW_SIZE = 2 ** 31 - 1;
-
-const FRAME_HEADER_BYTES = 9;
 const EMPTY = Buffer.alloc(0);
 const TYPE_NAMES = new Map<number, string>(Object.entries(FrameType).map(([name, type]) => [type, name]));
 
@@ -213,167 +180,20 @@ export function encodeHeaders(headers: HeaderList): Buffer {
   return Buffer.concat(headers.flatMap(([name, value]) => [Buffer.from([0x00]), encodeString(name), encodeString(value)]));
 }
 
-/** RFC 7541 Appendix A. */
-export const STATIC_TABLE: readonly (readonly [string, string])[] = [
-  [':authority', ''],
-  [':method', 'GET'],
-  [':method', 'POST'],
-  [':path', '/'],
-  [':path', '/index.html'],
-  [':scheme', 'http'],
-  [':scheme', 'https'],
-  [':status', '200'],
-  [':status', '204'],
-  [':status', '206'],
-  [':status', '304'],
-  [':status', '400'],
-  [':status', '404'],
-  [':status', '500'],
-  ['accept-charset', ''],
-  ['accept-encoding', 'gzip, deflate'],
-  ['accept-language', ''],
-  ['accept-ranges', ''],
-  ['accept', ''],
-  ['access-control-allow-origin', ''],
-  ['age', ''],
-  ['allow', ''],
-  ['authorization', ''],
-  ['cache-control', ''],
-  ['content-disposition', ''],
-  ['content-encoding', ''],
-  ['content-language', ''],
-  ['content-length', ''],
-  ['content-location', ''],
-  ['content-range', ''],
-  ['content-type', ''],
-  ['cookie', ''],
-  ['date', ''],
-  ['etag', ''],
-  ['expect', ''],
-  ['expires', ''],
-  ['from', ''],
-  ['host', ''],
-  ['if-match', ''],
-  ['if-modified-since', ''],
-  ['if-none-match', ''],
-  ['if-range', ''],
-  ['if-unmodified-since', ''],
-  ['last-modified', ''],
-  ['link', ''],
-  ['location', ''],
-  ['max-forwards', ''],
-  ['proxy-authenticate', ''],
-  ['proxy-authorization', ''],
-  ['range', ''],
-  ['referer', ''],
-  ['refresh', ''],
-  ['retry-after', ''],
-  ['server', ''],
-  ['set-cookie', ''],
-  ['strict-transport-security', ''],
-  ['transfer-encoding', ''],
-  ['user-agent', ''],
-  ['vary', ''],
-  ['via', ''],
-  ['www-authenticate', ''],
-];
-
-/** Per RFC 7541 §4.1: name and value octets plus 32. */
-const entrySize = ([name, value]: readonly [string, string]): number => name.length + value.length + 32;
-
 /**
- * Decodes the server's field blocks. One per connection, fed every block in arrival order:
- * the dynamic table is connection state. Strings are latin1 so lengths are octets.
+ * Decodes the server's field blocks with the transport's HPACK decoder (checked against RFC
+ * 7541's examples and nghttp2 in hpack.test.ts), as name-value pairs.
  */
-export class HpackDecoder {
-  private readonly dynamic: [string, string][] = [];
-  private size = 0;
-  /** Our SETTINGS_HEADER_TABLE_SIZE: the default, we never change it. */
-  private readonly limit = 4096;
-  private maxSize = this.limit;
+class ResponseDecoder {
+  private readonly decoder = new HpackDecoder();
 
   decode(block: Buffer): HeaderList {
+    const flat = this.decoder.decode(block);
+    if (flat === null) throw new Error('HPACK: unreachable (no header list limit was set)');
     const out: HeaderList = [];
-    const r = { buf: block, pos: 0 };
-    while (r.pos < block.length) {
-      const b = block[r.pos]!;
-      if (b & 0x80) {
-        // Indexed field.
-        out.push(this.entry(readInteger(r, 7)));
-      } else if (b & 0x40) {
-        // Literal with incremental indexing.
-        const field = this.literal(r, 6);
-        out.push(field);
-        this.add(field);
-      } else if (b & 0x20) {
-        // Dynamic table size update.
-        const size = readInteger(r, 5);
-        if (size > this.limit) throw new Error(`HPACK: table size update to ${size} exceeds our limit ${this.limit}`);
-        this.maxSize = size;
-        this.evict();
-      } else {
-        // Literal without indexing (0000) or never indexed (0001).
-        out.push(this.literal(r, 4));
-      }
-    }
+    for (let i = 0; i < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
     return out;
   }
-
-  private literal(r: Reader, prefixBits: number): [string, string] {
-    const index = readInteger(r, prefixBits);
-    const name = index === 0 ? readString(r) : this.entry(index)[0];
-    return [name, readString(r)];
-  }
-
-  private entry(index: number): [string, string] {
-    if (index === 0) throw new Error('HPACK: index 0');
-    const e = index <= STATIC_TABLE.length ? STATIC_TABLE[index - 1] : this.dynamic[index - STATIC_TABLE.length - 1];
-    if (e === undefined) throw new Error(`HPACK: index ${index} is past the tables (dynamic has ${this.dynamic.length})`);
-    return [e[0], e[1]];
-  }
-
-  private add(field: [string, string]): void {
-    this.dynamic.unshift(field);
-    this.size += entrySize(field);
-    this.evict();
-  }
-
-  private evict(): void {
-    while (this.size > this.maxSize) this.size -= entrySize(this.dynamic.pop()!);
-  }
-}
-
-interface Reader {
-  readonly buf: Buffer;
-  pos: number;
-}
-
-function readByte(r: Reader): number {
-  const b = r.buf[r.pos++];
-  if (b === undefined) throw new Error('HPACK: the block ends in the middle of a field');
-  return b;
-}
-
-function readInteger(r: Reader, prefixBits: number): number {
-  const max = (1 << prefixBits) - 1;
-  let value = readByte(r) & max;
-  if (value < max) return value;
-  for (let shift = 0; ; shift += 7) {
-    if (shift > 28) throw new Error('HPACK: integer too large');
-    const b = readByte(r);
-    value += (b & 0x7f) * 2 ** shift;
-    if ((b & 0x80) === 0) return value;
-  }
-}
-
-function readString(r: Reader): string {
-  const huffman = (r.buf[r.pos]! & 0x80) !== 0;
-  if (huffman) throw new Error('HPACK: the server sent a Huffman-coded string; this test decoder reads raw literals only');
-  const length = readInteger(r, 7);
-  if (r.pos + length > r.buf.length) throw new Error('HPACK: a string runs past the end of the block');
-  const s = r.buf.toString('latin1', r.pos, r.pos + length);
-  r.pos += length;
-  return s;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -423,7 +243,7 @@ export class RawConnection {
   readonly errors: Error[] = [];
   private readonly queue: Frame[] = [];
   private readonly waiters = new Set<() => void>();
-  private readonly hpack = new HpackDecoder();
+  private readonly hpack = new ResponseDecoder();
   private pending: Buffer = EMPTY;
   /** A HEADERS or PUSH_PROMISE waiting for its CONTINUATIONs, held back until the block is whole. */
   private block: Frame[] | undefined;
