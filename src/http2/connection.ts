@@ -180,6 +180,12 @@ export class Http2Connection {
   private connUnacked = 0;
   private peerInitialWindow = DEFAULT_WINDOW;
   private peerMaxFrameSize = DEFAULT_MAX_FRAME_SIZE;
+  /**
+   * Streams this side closed while the client was still sending (reset, refused, rejected,
+   * answered early), newest last: frames the client sent before it knew, trailers included,
+   * are ignored for these (RFC 9113 §5.1, "closed") rather than taken as errors.
+   */
+  private readonly cutShort = new Set<number>();
   /** Streams with DATA waiting for window, in the order they blocked. */
   private readonly blocked = new Set<ServerStream>();
   private out: Buffer[] = [];
@@ -237,7 +243,7 @@ export class Http2Connection {
 
   private onData(chunk: Buffer): void {
     if (this.dead) return;
-    let buf = this.rest === null ? chunk : Buffer.concat([this.rest, chunk]);
+    const buf = this.rest === null ? chunk : Buffer.concat([this.rest, chunk]);
     this.rest = null;
     let pos = 0;
     this.reading = true;
@@ -271,7 +277,6 @@ export class Http2Connection {
         }
       }
       if (pos < buf.length && !this.dead) this.rest = buf.subarray(pos);
-      buf = EMPTY;
     } catch (err) {
       this.connectionError(err);
     } finally {
@@ -383,6 +388,7 @@ export class Http2Connection {
       if (err instanceof HpackError) throw new Http2Error(ErrorCode.COMPRESSION_ERROR, `stream ${streamId}: ${err.message}`);
       throw err;
     }
+    if (this.cutShort.has(streamId)) return;
     const existing = this.streams.get(streamId);
     if (existing !== undefined) {
       // Trailers.
@@ -399,7 +405,10 @@ export class Http2Connection {
     if (this.streams.size >= this.limits.maxConcurrentStreams) throw new Http2Error(ErrorCode.REFUSED_STREAM, `stream ${streamId} over SETTINGS_MAX_CONCURRENT_STREAMS`, streamId);
     if (fields === null) {
       this.sendHeaders(streamId, HEADER_LIST_TOO_LARGE, true);
-      if (!endStream) this.queue(encodeU32Frame(FrameType.RST_STREAM, streamId, ErrorCode.NO_ERROR));
+      if (!endStream) {
+        this.queue(encodeU32Frame(FrameType.RST_STREAM, streamId, ErrorCode.NO_ERROR));
+        this.cutShortStream(streamId);
+      }
       return;
     }
     const headers = requestHeaders(fields, streamId);
@@ -570,6 +579,7 @@ export class Http2Connection {
 
   private streamError(err: Http2Error): void {
     this.queue(encodeU32Frame(FrameType.RST_STREAM, err.streamId, err.code));
+    this.cutShortStream(err.streamId);
     const stream = this.streams.get(err.streamId);
     if (stream !== undefined) this.abandon(stream);
     // Requests the client makes us refuse or reject cost work too (the rapid-reset pattern without RST_STREAM).
@@ -583,11 +593,18 @@ export class Http2Connection {
   }
 
   private removeStream(stream: ServerStream): void {
+    if (!stream.peerEnded) this.cutShortStream(stream.id);
     stream.closed = true;
     stream.pending.length = 0;
     this.streams.delete(stream.id);
     this.blocked.delete(stream);
     this.endIfIdle();
+  }
+
+  /** Remembers a stream as cut short (see cutShort), the last 1,000 of them. */
+  private cutShortStream(id: number): void {
+    this.cutShort.add(id);
+    if (this.cutShort.size > 1000) this.cutShort.delete(this.cutShort.values().next().value as number);
   }
 
   private connectionError(err: unknown): void {

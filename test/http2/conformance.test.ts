@@ -424,6 +424,21 @@ describe('HTTP/2 transport: stream errors reset the stream and keep the connecti
     await expectReset(conn, 1, ErrorCode.PROTOCOL_ERROR);
     await expectEcho(conn, 3);
   });
+
+  it('ignores what the client still sends on a stream the server answered early (DATA, trailers), and goes on', async () => {
+    const { conn } = await ready();
+    const { block, data } = grpcRequest('/test.Echo/Unknown', Buffer.from('x'));
+    conn.send(frame(FrameType.HEADERS, Flags.END_HEADERS, 1, block));
+    // Trailers-only UNIMPLEMENTED, then RST_STREAM NO_ERROR: the client need not finish sending.
+    const answer = await conn.next(isType(FrameType.HEADERS, 1));
+    expect(answer.flags & Flags.END_STREAM).toBe(Flags.END_STREAM);
+    expect(answer.headers).toEqual(expect.arrayContaining([['grpc-status', '12']]));
+    await expectReset(conn, 1, ErrorCode.NO_ERROR);
+    // Sent before the client heard: not errors.
+    conn.send(frame(FrameType.DATA, 0, 1, data), frame(FrameType.HEADERS, Flags.END_HEADERS | Flags.END_STREAM, 1, encodeHeaders([['x-trailer', '1']])));
+    await expectEcho(conn, 3);
+    expect(conn.received.some(isType(FrameType.GOAWAY))).toBe(false);
+  });
 });
 
 describe('HTTP/2 transport: limits', () => {
