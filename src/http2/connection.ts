@@ -48,6 +48,11 @@ export interface ConnectionLimits {
   /** A PING not acknowledged within this closes the connection. */
   readonly keepaliveTimeoutMs: number;
   /**
+   * Our SETTINGS not acknowledged within this is a connection error (SETTINGS_TIMEOUT, RFC 9113
+   * §6.5.3): a peer that connects and never speaks HTTP/2 is let go.
+   */
+  readonly settingsTimeoutMs: number;
+  /**
    * Bytes written but not yet taken by the client at which the connection stops reading until
    * they drain: a client that sends but does not read (answers, PING and SETTINGS ACKs) makes
    * no more work for us.
@@ -69,6 +74,7 @@ export const DEFAULT_LIMITS: ConnectionLimits = {
   maxHeaderBlockBytes: 256 * 1024,
   keepaliveIntervalMs: 60_000,
   keepaliveTimeoutMs: 20_000,
+  settingsTimeoutMs: 10_000,
   pauseReadingBytes: 1024 * 1024,
   resetBurst: 1000,
   resetsPerSecond: 100,
@@ -193,6 +199,7 @@ export class Http2Connection {
   private flushQueued = false;
   private keepalive: NodeJS.Timeout | undefined;
   private pingDeadline: NodeJS.Timeout | undefined;
+  private settingsDeadline: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly socket: Socket,
@@ -217,6 +224,10 @@ export class Http2Connection {
       ]),
     );
     if (limits.connectionWindowBytes > DEFAULT_WINDOW) this.queue(encodeU32Frame(FrameType.WINDOW_UPDATE, 0, limits.connectionWindowBytes - DEFAULT_WINDOW));
+    this.settingsDeadline = setTimeout(() => {
+      this.connectionError(new Http2Error(ErrorCode.SETTINGS_TIMEOUT, `our SETTINGS were not acknowledged within ${limits.settingsTimeoutMs} ms`));
+    }, limits.settingsTimeoutMs);
+    this.settingsDeadline.unref();
     if (limits.keepaliveIntervalMs > 0) {
       this.keepalive = setInterval(() => this.ping(), limits.keepaliveIntervalMs);
       this.keepalive.unref();
@@ -444,6 +455,7 @@ export class Http2Connection {
     if (streamId !== 0) throw new Http2Error(ErrorCode.PROTOCOL_ERROR, `SETTINGS on stream ${streamId}`);
     if ((flags & Flag.ACK) !== 0) {
       if (p.length !== 0) throw new Http2Error(ErrorCode.FRAME_SIZE_ERROR, `SETTINGS ACK with a ${p.length}-byte payload`);
+      clearTimeout(this.settingsDeadline);
       return;
     }
     if (p.length % 6 !== 0) throw new Http2Error(ErrorCode.FRAME_SIZE_ERROR, `SETTINGS of ${p.length} bytes, not a multiple of 6`);
@@ -638,6 +650,7 @@ export class Http2Connection {
     this.dead = true;
     clearInterval(this.keepalive);
     clearTimeout(this.pingDeadline);
+    clearTimeout(this.settingsDeadline);
     this.out = [];
     for (const s of [...this.streams.values()]) this.abandon(s);
   }
