@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import * as http2 from 'node:http2';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { CLIENT_PREFACE, Flag, FrameType } from '../../src/http2/frames.js';
 import { HpackDecoder, HpackEncoder, HpackError } from '../../src/http2/hpack.js';
 import { EOS, HUFFMAN_BITS, HUFFMAN_CODES, huffmanDecode } from '../../src/http2/huffman.js';
 
@@ -581,15 +582,9 @@ describe('HpackEncoder', () => {
 
 // --- Real peers: node:http2 (nghttp2) on a raw socket that speaks just enough HTTP/2. ---
 
-const PREFACE = 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n';
-const SETTINGS = 0x4;
-const HEADERS = 0x1;
-const CONTINUATION = 0x9;
-const END_STREAM = 0x1;
-const ACK = 0x1;
-const END_HEADERS = 0x4;
-const PADDED = 0x8;
-const PRIORITY = 0x20;
+const PREFACE = CLIENT_PREFACE.toString('latin1');
+const { SETTINGS, HEADERS, CONTINUATION } = FrameType;
+const { END_STREAM, ACK, END_HEADERS, PADDED, PRIORITY } = Flag;
 
 function frame(type: number, flags: number, streamId: number, payload: Uint8Array = Buffer.alloc(0)): Buffer {
   const head = Buffer.alloc(9);
