@@ -138,9 +138,9 @@ export class ServerStream {
     if (endStream) this.connection.finishStream(this);
   }
 
-  /** Sends body bytes as DATA, as the flow-control windows allow (the rest waits, in order). */
+  /** Sends body bytes as DATA, as the flow-control windows allow (the rest waits, in order). Ignored once end() was called. */
   write(data: Buffer): void {
-    if (this.closed || this.localEnded || data.length === 0) return;
+    if (this.closed || this.localEnded || this.ending !== undefined || data.length === 0) return;
     this.pending.push(data);
     this.connection.sendPending(this);
   }
