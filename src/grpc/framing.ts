@@ -7,18 +7,35 @@ import { GrpcError, Status } from './status.js';
  */
 export const PREFIX_BYTES = 5;
 
+/**
+ * Bytes of unfinished messages that the decoders of one connection's calls hold together, and
+ * their bound: each call is bounded by the maximum message size, but a client could otherwise
+ * leave a large message unfinished on each of many streams.
+ */
+export interface HeldBytes {
+  bytes: number;
+  readonly max: number;
+}
+
 export class MessageDecoder {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   /** Bytes that must be pending before parsing can make progress (a prefix, or a whole message). */
   private need = PREFIX_BYTES;
 
-  constructor(private readonly maxMessageBytes: number) {}
+  constructor(
+    private readonly maxMessageBytes: number,
+    private readonly held: HeldBytes = { bytes: 0, max: Infinity },
+  ) {}
 
   /** Feeds one DATA chunk; returns the messages it completes (throws GrpcError on a bad frame). */
   push(chunk: Buffer): Buffer[] {
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
+    this.held.bytes += chunk.length;
+    if (this.held.bytes > this.held.max && this.pendingBytes < this.need) {
+      throw new GrpcError(Status.RESOURCE_EXHAUSTED, `the calls on this connection hold more than ${this.held.max} bytes of unfinished messages`);
+    }
     // A large message arriving in many chunks is joined once, when it is complete.
     if (this.pendingBytes < this.need) return [];
     const buf = this.pending.length === 1 ? chunk : Buffer.concat(this.pending, this.pendingBytes);
@@ -39,8 +56,16 @@ export class MessageDecoder {
       pos += PREFIX_BYTES + length;
     }
     this.pending = pos < buf.length ? [buf.subarray(pos)] : [];
+    this.held.bytes -= this.pendingBytes - (buf.length - pos);
     this.pendingBytes = buf.length - pos;
     return out;
+  }
+
+  /** The call is over: what it held no longer counts against the connection. */
+  release(): void {
+    this.held.bytes -= this.pendingBytes;
+    this.pending = [];
+    this.pendingBytes = 0;
   }
 
   /** True when bytes of an unfinished message are waiting (a stream that ends now ended mid-message). */

@@ -3,7 +3,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { DEFAULT_LIMITS, serveConnection, type Http2Connection, type ServerStream } from '../http2/connection.js';
 import { HpackEncoder } from '../http2/hpack.js';
 import type { RequestHeaders } from '../http2/request-headers.js';
-import { frame, MessageDecoder } from './framing.js';
+import { frame, MessageDecoder, type HeldBytes } from './framing.js';
 import { encodeGrpcMessage, GrpcError, parseTimeout, Status, type StatusCode } from './status.js';
 
 /**
@@ -48,6 +48,11 @@ export type StreamHandler = (call: StreamCall) => StreamListener;
 
 export interface GrpcServerOptions {
   readonly maxReceiveMessageBytes: number;
+  /**
+   * Bytes of unfinished request messages the calls on one connection may hold together; the
+   * call whose bytes go past it fails with RESOURCE_EXHAUSTED.
+   */
+  readonly maxUnfinishedBytesPerConnection: number;
   /** Seconds between keepalive pings on an otherwise idle connection; 0 turns them off. */
   readonly keepaliveIntervalMs: number;
   /** A ping not answered within this closes the connection. */
@@ -59,6 +64,7 @@ export interface GrpcServerOptions {
 
 export const DEFAULT_SERVER_OPTIONS: GrpcServerOptions = {
   maxReceiveMessageBytes: 8 * 1024 * 1024,
+  maxUnfinishedBytesPerConnection: 64 * 1024 * 1024,
   keepaliveIntervalMs: 60_000,
   keepaliveTimeoutMs: 20_000,
   maxConcurrentStreams: 1000,
@@ -116,7 +122,8 @@ export class GrpcServer {
       return;
     }
     const { maxConcurrentStreams, keepaliveIntervalMs, keepaliveTimeoutMs } = this.options;
-    const connection = serveConnection(socket, (stream) => this.onStream(stream), { ...DEFAULT_LIMITS, maxConcurrentStreams, keepaliveIntervalMs, keepaliveTimeoutMs });
+    const held: HeldBytes = { bytes: 0, max: this.options.maxUnfinishedBytesPerConnection };
+    const connection = serveConnection(socket, (stream) => this.onStream(stream, held), { ...DEFAULT_LIMITS, maxConcurrentStreams, keepaliveIntervalMs, keepaliveTimeoutMs });
     this.connections.add(connection);
     void connection.closed.then(() => this.connections.delete(connection));
     // A handed-over socket may arrive paused.
@@ -141,7 +148,7 @@ export class GrpcServer {
     clearTimeout(force);
   }
 
-  private onStream(stream: ServerStream): void {
+  private onStream(stream: ServerStream, held: HeldBytes): void {
     const headers = stream.headers;
     if (headers[':method'] !== 'POST') return respondHttp(stream, 405);
     const contentType = headers['content-type'];
@@ -159,13 +166,13 @@ export class GrpcServer {
     } catch (err) {
       return trailersOnly(stream, (err as GrpcError).code, (err as GrpcError).message);
     }
-    const call = new Call(stream, path, headers, timeoutMs);
-    if (route.kind === 'unary') this.runUnary(call, route.handler);
-    else this.runStream(call, route.handler);
+    const decoder = new MessageDecoder(this.options.maxReceiveMessageBytes, held);
+    const call = new Call(stream, path, headers, timeoutMs, () => decoder.release());
+    if (route.kind === 'unary') this.runUnary(call, decoder, route.handler);
+    else this.runStream(call, decoder, route.handler);
   }
 
-  private runUnary(call: Call, handler: UnaryHandler): void {
-    const decoder = new MessageDecoder(this.options.maxReceiveMessageBytes);
+  private runUnary(call: Call, decoder: MessageDecoder, handler: UnaryHandler): void {
     let request: Buffer | undefined;
     let count = 0;
     call.stream.ondata = (chunk) => {
@@ -198,8 +205,7 @@ export class GrpcServer {
     };
   }
 
-  private runStream(call: Call, handler: StreamHandler): void {
-    const decoder = new MessageDecoder(this.options.maxReceiveMessageBytes);
+  private runStream(call: Call, decoder: MessageDecoder, handler: StreamHandler): void {
     let listener: StreamListener;
     try {
       listener = handler(call);
@@ -251,6 +257,8 @@ class Call implements StreamCall {
     readonly path: string,
     readonly metadata: RequestHeaders,
     timeoutMs: number | undefined,
+    /** Called once when the call is over (its request bytes no longer count). */
+    private release: (() => void) | undefined,
   ) {
     if (timeoutMs !== undefined) {
       this.deadline = Date.now() + timeoutMs;
@@ -272,8 +280,7 @@ class Call implements StreamCall {
   reply(message: Uint8Array): void {
     if (this.done) return;
     if (this.stream.closed) return this.finish();
-    this.done = true;
-    this.clearTimer();
+    this.settle();
     this.stream.respond(RESPONSE_BLOCK);
     this.stream.write(frame(message));
     this.stream.end(OK_TRAILERS_BLOCK);
@@ -292,8 +299,7 @@ class Call implements StreamCall {
     if (error !== undefined) return this.fail(error);
     if (this.done) return;
     if (this.stream.closed) return this.finish();
-    this.done = true;
-    this.clearTimer();
+    this.settle();
     this.respondOnce();
     this.stream.end(OK_TRAILERS_BLOCK);
   }
@@ -317,17 +323,21 @@ class Call implements StreamCall {
 
   /** Marks the call over without answering (the caller answers, or nobody can be answered). */
   private finish(): void {
-    this.done = true;
-    this.clearTimer();
+    this.settle();
     this.controller?.abort();
     const cancel = this.onCancel;
     this.onCancel = undefined;
     cancel?.();
   }
 
-  private clearTimer(): void {
+  /** The call is over: no more timer, and what it held is let go. */
+  private settle(): void {
+    this.done = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
+    const release = this.release;
+    this.release = undefined;
+    release?.();
   }
 }
 

@@ -290,6 +290,41 @@ describe('gRPC server on connections accepted elsewhere (serve --workers)', () =
 describe('gRPC server with frames grpc-js never sends', () => {
   const echo = (s: GrpcServer) => s.unary(ECHO, (req) => req);
 
+  it('bounds the unfinished message bytes one connection may leave with its calls, and lets go of them when a call ends', async () => {
+    const port = await start(echo, { maxUnfinishedBytesPerConnection: 1024 * 1024 });
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    try {
+      // Three calls, each announcing a 600,000-byte message and sending 500,000 bytes of it: 1.5 MB held.
+      const prefix = Buffer.alloc(5);
+      prefix.writeUInt32BE(600_000, 1);
+      const calls = [0, 1, 2].map(() => {
+        const req = session.request({ ':method': 'POST', ':path': ECHO, 'content-type': 'application/grpc', te: 'trailers' });
+        req.write(Buffer.concat([prefix, Buffer.alloc(500_000, 1)]));
+        return new Promise<string | undefined>((resolve) => {
+          req.on('trailers', (t) => resolve(String(t['grpc-status'])));
+          req.on('response', (h) => h['grpc-status'] !== undefined && resolve(String(h['grpc-status'])));
+          req.on('error', () => resolve(undefined));
+          req.resume();
+        });
+      });
+      // The call that takes the connection past 1 MiB fails; the others wait for the rest of their message.
+      const first = await Promise.race(calls);
+      expect(first).toBe(String(Status.RESOURCE_EXHAUSTED));
+      // The two waiting calls hold 1,000,010 bytes: a 40,005-byte call (3 DATA frames) fits only if the failed one let go of its own.
+      const answered = await new Promise<Buffer>((resolve, reject) => {
+        const req = session.request({ ':method': 'POST', ':path': ECHO, 'content-type': 'application/grpc', te: 'trailers' });
+        const body: Buffer[] = [];
+        req.on('data', (d: Buffer) => body.push(d));
+        req.on('end', () => resolve(Buffer.concat(body)));
+        req.on('error', reject);
+        req.end(framed(Buffer.alloc(40_000, 2)));
+      });
+      expect(answered.length).toBe(40_005);
+    } finally {
+      session.destroy();
+    }
+  });
+
   it('reassembles a message split across many DATA frames, one byte each', async () => {
     const port = await start(echo);
     const whole = framed(Buffer.from('split across frames'));
