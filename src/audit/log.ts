@@ -15,6 +15,14 @@ export interface AuditWriter {
   recordDecision(row: DecisionRow): void;
 }
 
+/**
+ * `joch_audit_overflow_total`: events a bound did not hold, each accounted for by an
+ * `audit.gap` record (the AuditLog's, and with `--workers` each worker's, summed).
+ */
+export function overflowCounter(registry: Registry): Counter {
+  return new Counter({ name: 'joch_audit_overflow_total', help: 'Audit events not held because the buffer was full (each is accounted for by an audit.gap record)', registers: [registry] });
+}
+
 /** Where hashed records go besides the store (e.g. a JSON Lines file); failures are logged, never fatal. */
 export interface AuditSink {
   /** `records` are the stored texts (canonical JSON, one record each), in chain order. */
@@ -109,7 +117,7 @@ export class AuditLog implements AuditWriter {
     this.metrics = options.registry
       ? {
           written: new Counter({ name: 'joch_audit_records_total', help: 'Audit records written, by type', labelNames: ['type'] as const, registers }),
-          overflow: new Counter({ name: 'joch_audit_overflow_total', help: 'Audit events not held because the buffer was full (each is accounted for by an audit.gap record)', registers }),
+          overflow: overflowCounter(options.registry),
           errors: new Counter({ name: 'joch_audit_store_errors_total', help: 'Failed audit writes (retried)', registers }),
           buffered: new Gauge({ name: 'joch_audit_buffered', help: 'Audit events waiting to be written', registers }),
         }

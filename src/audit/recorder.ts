@@ -19,8 +19,8 @@ export const NO_DECISION_RECORDING: DecisionRecorder = { recordDecision: () => u
  * Records every decision (allow included) as a `decision` audit record, the HookDecision event.
  * `recordDecision` appends four references to an array and, once per event-loop turn,
  * schedules a move into the audit log: each becomes a row, then canonical JSON
- * (src/audit/decision-row.ts); hashing and writing happen there, in batches (and off this
- * thread: src/audit/chainer.ts).
+ * (src/audit/decision-row.ts); hashing and writing happen there, in batches (on a worker
+ * thread only with `audit.worker: true`, src/audit/chainer.ts).
  */
 export class AuditDecisionRecorder implements DecisionRecorder {
   private buffer: unknown[] = [];

@@ -1,9 +1,9 @@
 import { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import { Counter, type Registry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
 import { decisionEncoded, type DecisionRow } from '../audit/decision-row.js';
-import type { AuditLog, AuditWriter } from '../audit/log.js';
+import { overflowCounter, type AuditLog, type AuditWriter } from '../audit/log.js';
 import { AUDIT_TYPES, countLost, encodeEvent, gapEvent, type AuditEvent, type AuditType, type EncodedEvent, type Lost, type TextRedactor } from '../audit/record.js';
 import { isValidTenant } from '../state/store.js';
 
@@ -88,9 +88,7 @@ export class ForwardingAudit implements AuditWriter {
     this.windowMs = options.windowMs ?? 5;
     this.maxBatch = options.maxBatch ?? 1024;
     this.maxUnsentBytes = options.maxUnsentBytes ?? 64 * 1024 * 1024;
-    this.lost = options.registry
-      ? new Counter({ name: 'joch_audit_overflow_total', help: 'Audit events not held because the buffer was full (each is accounted for by an audit.gap record)', registers: [options.registry] })
-      : undefined;
+    this.lost = options.registry ? overflowCounter(options.registry) : undefined;
   }
 
   record(e: AuditEvent): void {

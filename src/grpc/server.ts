@@ -1,6 +1,6 @@
 import * as net from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
-import { DEFAULT_LIMITS, serveConnection, type Http2Connection, type ServerStream } from '../http2/connection.js';
+import { DEFAULT_LIMITS, Http2Connection, type ConnectionLimits, type ServerStream } from '../http2/connection.js';
 import { HpackEncoder } from '../http2/hpack.js';
 import type { RequestHeaders } from '../http2/request-headers.js';
 import { frame, MessageDecoder, type HeldBytes } from './framing.js';
@@ -83,10 +83,13 @@ export class GrpcServer {
   private readonly connections = new Set<Http2Connection>();
   private readonly server: net.Server;
   private readonly options: GrpcServerOptions;
+  private readonly limits: ConnectionLimits;
   private closing = false;
 
   constructor(options: Partial<GrpcServerOptions> = {}) {
     this.options = { ...DEFAULT_SERVER_OPTIONS, ...options };
+    const { maxConcurrentStreams, keepaliveIntervalMs, keepaliveTimeoutMs } = this.options;
+    this.limits = { ...DEFAULT_LIMITS, maxConcurrentStreams, keepaliveIntervalMs, keepaliveTimeoutMs };
     this.server = net.createServer((socket) => this.accept(socket));
   }
 
@@ -121,9 +124,8 @@ export class GrpcServer {
       socket.destroy();
       return;
     }
-    const { maxConcurrentStreams, keepaliveIntervalMs, keepaliveTimeoutMs } = this.options;
     const held: HeldBytes = { bytes: 0, max: this.options.maxUnfinishedBytesPerConnection };
-    const connection = serveConnection(socket, (stream) => this.onStream(stream, held), { ...DEFAULT_LIMITS, maxConcurrentStreams, keepaliveIntervalMs, keepaliveTimeoutMs });
+    const connection = new Http2Connection(socket, (stream) => this.onStream(stream, held), this.limits);
     this.connections.add(connection);
     void connection.closed.then(() => this.connections.delete(connection));
     // A handed-over socket may arrive paused.

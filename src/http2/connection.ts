@@ -153,11 +153,6 @@ export class ServerStream {
   }
 }
 
-/** Serves HTTP/2 on a socket until it closes; returns the connection for graceful close. */
-export function serveConnection(socket: Socket, onStream: (stream: ServerStream) => void, limits: ConnectionLimits = DEFAULT_LIMITS): Http2Connection {
-  return new Http2Connection(socket, onStream, limits);
-}
-
 interface HeaderBlock {
   readonly streamId: number;
   readonly endStream: boolean;
@@ -165,6 +160,7 @@ interface HeaderBlock {
   bytes: number;
 }
 
+/** Serves HTTP/2 on a socket until it closes; `close()` for a graceful end. */
 export class Http2Connection {
   /** Resolves when the socket has closed. */
   readonly closed: Promise<void>;
@@ -204,7 +200,7 @@ export class Http2Connection {
   constructor(
     private readonly socket: Socket,
     private readonly onStream: (stream: ServerStream) => void,
-    private readonly limits: ConnectionLimits,
+    private readonly limits: ConnectionLimits = DEFAULT_LIMITS,
   ) {
     this.connRecvWindow = limits.connectionWindowBytes;
     this.resets = new Budget(limits.resetBurst, limits.resetsPerSecond);

@@ -109,7 +109,6 @@ export interface DynamicTable {
  * (COMPRESSION_ERROR) and this decoder refuses further blocks.
  */
 export class HpackDecoder {
-  private lastListBytes = 0;
   private maxSize: number;
   private size = 0;
   // The dynamic table is a ring: entry i (0 = newest) sits at (head + i) & mask. Capacity is
@@ -190,14 +189,8 @@ export class HpackDecoder {
         else fields.push(name, value);
       }
     }
-    this.lastListBytes = listBytes;
     this.failed = false;
     return fields;
-  }
-
-  /** The header list size (RFC 9113 §6.5.2: octets + 32 per field) of the last block decoded. */
-  get listBytes(): number {
-    return this.lastListBytes;
   }
 
   /** A copy of the dynamic table's state. */

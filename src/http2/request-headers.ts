@@ -8,6 +8,8 @@ import { ErrorCode, Http2Error } from './frames.js';
 export type RequestHeaders = Readonly<Record<string, string>>;
 
 const PSEUDO = new Set([':method', ':scheme', ':path', ':authority']);
+/** Every request carries these (CONNECT, which may not, is not served). */
+const REQUIRED = [':method', ':scheme', ':path'] as const;
 /** Connection-specific fields, which HTTP/2 forbids (RFC 9113 §8.2.2). */
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 
@@ -45,7 +47,7 @@ export function requestHeaders(fields: readonly string[], streamId: number, trai
     out[name] = before === undefined ? value : `${before}${name === 'cookie' ? '; ' : ', '}${value}`;
   }
   if (!trailers) {
-    for (const required of [':method', ':scheme', ':path']) if (out[required] === undefined) throw malformed(streamId, `pseudo-header field "${required}" missing`);
+    for (const required of REQUIRED) if (out[required] === undefined) throw malformed(streamId, `pseudo-header field "${required}" missing`);
     if (out[':path'] === '') throw malformed(streamId, 'pseudo-header field ":path" is empty');
   }
   return out;

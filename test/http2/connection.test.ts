@@ -1,11 +1,11 @@
 import { createServer, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_LIMITS, serveConnection, type ServerStream } from '../../src/http2/connection.js';
+import { DEFAULT_LIMITS, Http2Connection, type ServerStream } from '../../src/http2/connection.js';
 import { HpackEncoder } from '../../src/http2/hpack.js';
 import { connectRaw, ErrorCode, Flags, FrameType, parseGoaway, ping, requestFrames, Setting, settingsAck, windowUpdate, type RawConnection } from './wire-client.js';
 
 /**
- * Connection limits that the gRPC server does not expose, on serveConnection directly
+ * Connection limits and stream behaviour that the gRPC server does not expose, on Http2Connection directly
  * (conformance.test.ts covers the rest through the gRPC server).
  */
 
@@ -18,7 +18,7 @@ afterEach(async () => {
 });
 
 async function listen(settingsTimeoutMs: number, onStream: (stream: ServerStream) => void = (stream) => stream.respond(Buffer.from([0x88]), true)): Promise<number> {
-  server = createServer((socket) => void serveConnection(socket, onStream, { ...DEFAULT_LIMITS, settingsTimeoutMs }));
+  server = createServer((socket) => void new Http2Connection(socket, onStream, { ...DEFAULT_LIMITS, settingsTimeoutMs }));
   return new Promise((resolve) => server!.listen(0, '127.0.0.1', () => resolve((server!.address() as { port: number }).port)));
 }
 

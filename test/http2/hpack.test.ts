@@ -381,17 +381,21 @@ describe('HpackDecoder: table and limits', () => {
     expect(decoder.decode(Buffer.from(reads))).toEqual(expected);
   });
 
-  it('returns null over maxListBytes but keeps the table in step, and reports the list size', () => {
+  it('returns null over maxListBytes (list size: octets + 32 per field) but keeps the table in step', () => {
+    const first = hex('8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d');
+    const second = hex('8286 84be 5808 6e6f 2d63 6163 6865');
     const decoder = new HpackDecoder();
-    // C.3.1: 42 + 43 + 38 + 57 = 180 octets.
-    expect(decoder.decode(hex('8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d'), 179)).toBeNull();
-    expect(decoder.listBytes).toBe(180);
+    // C.3.1: 42 + 43 + 38 + 57 = 180 octets, exactly what the cap allows.
+    expect(new HpackDecoder().decode(first, 180)).not.toBeNull();
+    expect(decoder.decode(first, 179)).toBeNull();
     expect(pairs(decoder.dynamicTable().fields)).toEqual(REQUEST_TABLES[0]);
-    // The next block refers to the entry the refused one added.
-    expect(pairs(decoder.decode(hex('8286 84be 5808 6e6f 2d63 6163 6865'), 233))).toEqual(REQUEST_2);
-    expect(decoder.listBytes).toBe(233);
-    expect(decoder.decode(hex('82'))).toEqual([':method', 'GET']);
-    expect(decoder.listBytes).toBe(42);
+    // The next block refers to the entry the refused one added; it lists 233 octets.
+    expect(pairs(decoder.decode(second, 233))).toEqual(REQUEST_2);
+    const other = new HpackDecoder();
+    other.decode(first);
+    expect(other.decode(second, 232)).toBeNull();
+    expect(decoder.decode(hex('82'), 42)).toEqual([':method', 'GET']);
+    expect(new HpackDecoder().decode(hex('82'), 41)).toBeNull();
   });
 
   it('accepts a Uint8Array that is not a Buffer', () => {
