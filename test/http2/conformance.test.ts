@@ -260,58 +260,21 @@ describe('HTTP/2 transport: connection errors end in GOAWAY', () => {
     await expectGoaway(conn, ErrorCode.FRAME_SIZE_ERROR);
   });
 
-  it('FRAME_SIZE_ERROR for SETTINGS whose length is not a multiple of 6', async () => {
+  // One frame that breaks a rule, answered with GOAWAY and the rule's code.
+  it.each([
+    ['FRAME_SIZE_ERROR for SETTINGS whose length is not a multiple of 6', ErrorCode.FRAME_SIZE_ERROR, () => frame(FrameType.SETTINGS, 0, 0, Buffer.alloc(7))],
+    ['FRAME_SIZE_ERROR for a SETTINGS ACK with a payload', ErrorCode.FRAME_SIZE_ERROR, () => frame(FrameType.SETTINGS, Flags.ACK, 0, Buffer.alloc(6))],
+    ['FLOW_CONTROL_ERROR for SETTINGS_INITIAL_WINDOW_SIZE 2^31', ErrorCode.FLOW_CONTROL_ERROR, () => settingsFrame({ [Setting.INITIAL_WINDOW_SIZE]: 2 ** 31 })],
+    ['PROTOCOL_ERROR for SETTINGS_MAX_FRAME_SIZE below 16384', ErrorCode.PROTOCOL_ERROR, () => settingsFrame({ [Setting.MAX_FRAME_SIZE]: 100 })],
+    ['PROTOCOL_ERROR for SETTINGS_ENABLE_PUSH 2', ErrorCode.PROTOCOL_ERROR, () => settingsFrame({ [Setting.ENABLE_PUSH]: 2 })],
+    ['FRAME_SIZE_ERROR for a PING of 7 bytes', ErrorCode.FRAME_SIZE_ERROR, () => ping(Buffer.alloc(7))],
+    ['PROTOCOL_ERROR for a PING on stream 1', ErrorCode.PROTOCOL_ERROR, () => frame(FrameType.PING, 0, 1, Buffer.alloc(8))],
+    ['PROTOCOL_ERROR for a connection WINDOW_UPDATE of 0', ErrorCode.PROTOCOL_ERROR, () => windowUpdate(0, 0)],
+    ['FLOW_CONTROL_ERROR for a WINDOW_UPDATE taking the connection window past 2^31-1', ErrorCode.FLOW_CONTROL_ERROR, () => windowUpdate(0, MAX_WINDOW_SIZE)],
+  ])('%s', async (_title, code, bad) => {
     const { conn } = await ready();
-    conn.send(frame(FrameType.SETTINGS, 0, 0, Buffer.alloc(7)));
-    await expectGoaway(conn, ErrorCode.FRAME_SIZE_ERROR);
-  });
-
-  it('FRAME_SIZE_ERROR for a SETTINGS ACK with a payload', async () => {
-    const { conn } = await ready();
-    conn.send(frame(FrameType.SETTINGS, Flags.ACK, 0, Buffer.alloc(6)));
-    await expectGoaway(conn, ErrorCode.FRAME_SIZE_ERROR);
-  });
-
-  it('FLOW_CONTROL_ERROR for SETTINGS_INITIAL_WINDOW_SIZE 2^31', async () => {
-    const { conn } = await ready();
-    conn.send(settingsFrame({ [Setting.INITIAL_WINDOW_SIZE]: 2 ** 31 }));
-    await expectGoaway(conn, ErrorCode.FLOW_CONTROL_ERROR);
-  });
-
-  it('PROTOCOL_ERROR for SETTINGS_MAX_FRAME_SIZE below 16384', async () => {
-    const { conn } = await ready();
-    conn.send(settingsFrame({ [Setting.MAX_FRAME_SIZE]: 100 }));
-    await expectGoaway(conn, ErrorCode.PROTOCOL_ERROR);
-  });
-
-  it('PROTOCOL_ERROR for SETTINGS_ENABLE_PUSH 2', async () => {
-    const { conn } = await ready();
-    conn.send(settingsFrame({ [Setting.ENABLE_PUSH]: 2 }));
-    await expectGoaway(conn, ErrorCode.PROTOCOL_ERROR);
-  });
-
-  it('FRAME_SIZE_ERROR for a PING of 7 bytes', async () => {
-    const { conn } = await ready();
-    conn.send(ping(Buffer.alloc(7)));
-    await expectGoaway(conn, ErrorCode.FRAME_SIZE_ERROR);
-  });
-
-  it('PROTOCOL_ERROR for a PING on stream 1', async () => {
-    const { conn } = await ready();
-    conn.send(frame(FrameType.PING, 0, 1, Buffer.alloc(8)));
-    await expectGoaway(conn, ErrorCode.PROTOCOL_ERROR);
-  });
-
-  it('PROTOCOL_ERROR for a connection WINDOW_UPDATE of 0', async () => {
-    const { conn } = await ready();
-    conn.send(windowUpdate(0, 0));
-    await expectGoaway(conn, ErrorCode.PROTOCOL_ERROR);
-  });
-
-  it('FLOW_CONTROL_ERROR for a WINDOW_UPDATE taking the connection window past 2^31-1', async () => {
-    const { conn } = await ready();
-    conn.send(windowUpdate(0, MAX_WINDOW_SIZE));
-    await expectGoaway(conn, ErrorCode.FLOW_CONTROL_ERROR);
+    conn.send(bad());
+    await expectGoaway(conn, code);
   });
 
   it('PROTOCOL_ERROR for a PUSH_PROMISE from the client', async () => {
