@@ -5,7 +5,7 @@ import { buildAdminServer, type AdminStatus } from './admin/server.js';
 import type { GatewayConfig } from './config.js';
 import { DEFAULT_PROVIDER_HOSTS, providerMatcher } from './context/providers.js';
 import type { Authorizer } from './envoy/authorization.js';
-import { createLogger, createRedactor } from './log.js';
+import { createLogger, type RedactorOptions } from './log.js';
 import { Metrics } from './metrics.js';
 import type { Engine } from './policy/engine.js';
 import { startEdges, type ListeningEdges } from './runtime/edges.js';
@@ -37,9 +37,9 @@ export function gatewayLogger(config: GatewayConfig): Logger {
   return createLogger({ level: config.logLevel, patterns: config.redactPatterns, ...(config.environment !== undefined ? { environment: config.environment } : {}) });
 }
 
-/** Audit records go through the logs' redactor (built again here: the logger's own is inside pino). */
-export function auditRedactor(config: GatewayConfig): (text: string) => string {
-  return createRedactor({ patterns: config.redactPatterns, ...(config.environment !== undefined ? { environment: config.environment } : {}) });
+/** The logs' redaction rules, which audit records go through too (with a redactor of their own: the logger's is inside pino). */
+export function auditRedaction(config: GatewayConfig): Omit<RedactorOptions, 'known'> {
+  return { patterns: config.redactPatterns, ...(config.environment !== undefined ? { environment: config.environment } : {}) };
 }
 
 /** What the edges ask for every decision: the engine in force, provider hosts, audit, Secrets, grants. */
@@ -65,7 +65,7 @@ export interface Control {
 export async function startControl(config: GatewayConfig, log: Logger, hooks: GatewayHooks, options: { workers: boolean; ready: () => boolean; metrics?: Pick<Registry, 'contentType' | 'metrics'>; status?: Pick<AdminStatus, 'workers'> }): Promise<Control> {
   tuneV8ForServing();
   const metrics = new Metrics();
-  const state = await openState(config.state, log, metrics.registry, { redact: auditRedactor(config), ...(config.environment !== undefined ? { environment: config.environment } : {}) });
+  const state = await openState(config.state, log, metrics.registry, { redaction: auditRedaction(config), ...(config.environment !== undefined ? { environment: config.environment } : {}) });
   let policies: PolicyRuntime;
   try {
     policies = await PolicyRuntime.load(config, state, metrics, log);

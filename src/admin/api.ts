@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { JWK } from 'jose';
 import type { Checkpointer } from '../audit/checkpoint.js';
 import { verifyCheckpoints } from '../audit/checkpoint.js';
-import type { AuditLog } from '../audit/log.js';
+import type { AuditJournal } from '../audit/log.js';
 import { toOcsf } from '../audit/ocsf.js';
 import type { Actor, AuditEvent, AuditRecord, AuditType } from '../audit/record.js';
 import { JochError } from '../errors.js';
@@ -17,7 +17,7 @@ import { registerSecretRoutes, type SecretAdmin } from './secrets-routes.js';
 
 export interface AdminApiDeps {
   readonly repo: PolicyRepository;
-  readonly audit: AuditLog;
+  readonly audit: AuditJournal;
   readonly auth: OperatorAuth;
   readonly checkpoints?: { readonly checkpointer: Checkpointer; readonly publicJwk: JWK };
   /** Tenant of calls that name none (default `default`). */

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Actor } from '../audit/record.js';
-import type { AuditLog } from '../audit/log.js';
+import type { AuditJournal } from '../audit/log.js';
 import { JochError } from '../errors.js';
 import type { Operator, Permission, Scope } from '../identity/rbac.js';
 import { formatDuration, parseDuration } from '../overrides/duration.js';
@@ -19,7 +19,7 @@ export interface OverrideAdmin {
 
 export interface OverrideRoutesContext {
   readonly overrides: OverrideAdmin;
-  readonly audit: AuditLog;
+  readonly audit: AuditJournal;
   tenantOf(req: FastifyRequest): string;
   guard(req: FastifyRequest, permission: Permission | undefined, scopes: readonly Scope[]): Promise<Operator>;
   /** Whether `op` holds `permission` at `scope` (no audit). */

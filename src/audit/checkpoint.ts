@@ -3,7 +3,7 @@ import { calculateJwkThumbprint, CompactSign, compactVerify, decodeProtectedHead
 import type { Logger } from 'pino';
 import { JochError } from '../errors.js';
 import { checkTenant, type Store } from '../state/store.js';
-import type { AuditLog } from './log.js';
+import type { AuditJournal } from './log.js';
 import type { VerifiedCheckpoint } from './verify.js';
 
 /** The log (per tenant) that holds signed checkpoints, as compact JWS strings. */
@@ -55,7 +55,7 @@ export class Checkpointer {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly audit: AuditLog,
+    private readonly audit: AuditJournal,
     private readonly store: Store,
     private readonly key: CheckpointKey,
     private readonly log?: Logger,
@@ -78,14 +78,17 @@ export class Checkpointer {
 
   start(intervalMs: number): void {
     this.timer = setInterval(() => {
-      const tenants = [...this.audit.touched];
-      this.audit.touched.clear();
-      for (const t of tenants) {
-        this.checkpoint(t).catch((err: Error) => {
-          this.audit.touched.add(t);
-          this.log?.warn({ tenant: t, err: err.message }, 'audit checkpoint failed; retrying next round');
-        });
-      }
+      this.audit.takeTouched().then(
+        (tenants) => {
+          for (const t of tenants) {
+            this.checkpoint(t).catch((err: Error) => {
+              this.audit.touch(t);
+              this.log?.warn({ tenant: t, err: err.message }, 'audit checkpoint failed; retrying next round');
+            });
+          }
+        },
+        (err: Error) => this.log?.warn({ err: err.message }, 'audit checkpoint round skipped: the audit log did not say which tenants it wrote'),
+      );
     }, intervalMs);
     this.timer.unref();
   }

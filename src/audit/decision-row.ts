@@ -53,15 +53,17 @@ const DATA: readonly (readonly [string, Shape])[] = [
   ['turnId', 'value'],
 ];
 
-/** The decision's row. Agent-supplied strings go through `redact` (see below); policy-supplied ones cannot hold a secret. */
+/** The decision's row. Agent-supplied strings go through `redact` (see finishRow); policy-supplied ones cannot hold a secret. */
 export function decisionRow(d: Decision, ctx: DecisionContext | undefined, edge: string, time: number, defaultTenant = 'default', redact?: TextRedactor): DecisionRow {
-  // One pass over everything the agent supplied first: only when that finds something is each
-  // string redacted on its own.
-  let str = asString;
-  if (redact !== undefined && ctx !== undefined) {
-    const supplied = agentSupplied(ctx, d);
-    if (redact(supplied) !== supplied) str = (v) => (typeof v === 'string' ? redact(v) : undefined);
-  }
+  return finishRow(rawDecisionRow(d, ctx, edge, time, defaultTenant), redact);
+}
+
+/**
+ * The row before finishRow: what the serving thread builds (references and slices only) when
+ * the audit thread does the rest. `claimedTenant` is not yet cut to its length: a secret must
+ * be found whole before it is cut.
+ */
+export function rawDecisionRow(d: Decision, ctx: DecisionContext | undefined, edge: string, time: number, defaultTenant = 'default'): DecisionRow {
   const tenant = ctx?.tenant !== undefined && isValidTenant(ctx.tenant) ? ctx.tenant : defaultTenant;
   const agent = ctx?.agent;
   const dest = ctx?.destination;
@@ -72,7 +74,7 @@ export function decisionRow(d: Decision, ctx: DecisionContext | undefined, edge:
     tenant,
     str(agent?.id) ?? str(agent?.name) ?? 'unknown',
     agent ? [str(agent.framework), str(agent.id), str(agent.name)] : undefined,
-    ctx?.tenant !== undefined && ctx.tenant !== tenant ? str(String(ctx.tenant))?.slice(0, 128) : undefined,
+    ctx?.tenant !== undefined && ctx.tenant !== tenant ? String(ctx.tenant) : undefined,
     d.decision,
     d.decisionId,
     dest ? [str(dest.address), str(dest.host), num(dest.port), str(dest.scheme), str(dest.sni)] : undefined,
@@ -103,6 +105,55 @@ export function decisionRow(d: Decision, ctx: DecisionContext | undefined, edge:
     ctx?.tool ? [str(ctx.tool.name), str(ctx.tool.server), str(ctx.tool.sideEffect)] : undefined,
     str(ctx?.turnId),
   ];
+}
+
+/** Row indexes (DATA order, from 3) of members the agent supplies: strings, or lists of them (findings aside). */
+const AGENT_MEMBERS = [2, 3, 4, 7, 9, 11, 13, 14, 16, 22, 24, 26, 27, 28];
+const FINDINGS = 10;
+const CLAIMED_TENANT = 4;
+/** A listed finding's payload path (the one agent-supplied string of a finding). */
+const FINDING_PATH = 3;
+
+/**
+ * Redacts a raw row in place and cuts `claimedTenant` to 128 characters. Every string the
+ * agent supplied is checked in one pass first: only when that finds something is each one
+ * redacted on its own (so the record stays valid JSON whatever the spans cover).
+ */
+export function finishRow(row: DecisionRow, redact?: TextRedactor): DecisionRow {
+  if (redact !== undefined) {
+    let supplied = typeof row[1] === 'string' ? `${row[1]}\n` : '';
+    forAgentStrings(row, (s) => {
+      supplied += `${s}\n`;
+      return s;
+    });
+    if (redact(supplied) !== supplied) forAgentStrings(row, redact);
+  }
+  const claimed = row[CLAIMED_TENANT];
+  if (typeof claimed === 'string' && claimed.length > 128) row[CLAIMED_TENANT] = claimed.slice(0, 128);
+  return row;
+}
+
+/** Calls `f` on each agent-supplied string of the row, putting back what it returns. */
+function forAgentStrings(row: DecisionRow, f: (s: string) => string): void {
+  for (const i of AGENT_MEMBERS) {
+    const v = row[i];
+    if (typeof v === 'string') row[i] = f(v);
+    else if (Array.isArray(v)) {
+      // Nested lists are the row's own (built for it), so they are rewritten in place.
+      const list = v as RowValue[];
+      for (let k = 0; k < list.length; k++) {
+        const x = list[k];
+        if (typeof x === 'string') list[k] = f(x);
+      }
+    }
+  }
+  const listed = (row[FINDINGS] as readonly RowValue[][] | undefined)?.[0];
+  if (listed !== undefined) {
+    for (const finding of listed as RowValue[][]) {
+      const path = finding[FINDING_PATH];
+      if (typeof path === 'string') finding[FINDING_PATH] = f(path);
+    }
+  }
 }
 
 /** The row as an encoded `decision` event: its data written straight to canonical JSON. */
@@ -171,25 +222,5 @@ function quote(s: string): string {
   return PLAIN.test(s) ? `"${s}"` : JSON.stringify(s);
 }
 
-/** Every string of the context that a decision record keeps, one per line (finding paths hold payload keys). */
-function agentSupplied(ctx: DecisionContext, d: Decision): string {
-  const a = ctx.agent;
-  const t = ctx.destination;
-  const r = ctx.request;
-  const tool = ctx.tool;
-  const mcp = ctx.mcp;
-  const model = ctx.model;
-  // Concatenated, not an array joined: this runs for every decision.
-  let out =
-    line(ctx.tenant) + line(ctx.namespace) + line(ctx.environment) + line(ctx.hook) + line(a?.id) + line(a?.name) + line(a?.framework) +
-    line(t?.host) + line(t?.sni) + line(t?.address) + line(t?.scheme) + line(r?.method) + line(r?.path) +
-    line(tool?.name) + line(tool?.server) + line(tool?.sideEffect) + line(mcp?.method) + line(mcp?.server) + line(mcp?.direction) +
-    line(model?.name) + line(model?.provider) + line(ctx.session?.id) + line(ctx.turnId) + line(ctx.stepId);
-  for (const f of d.findings?.listed ?? []) out += line(f.path);
-  return out;
-}
-
-const line = (v: unknown): string => (typeof v === 'string' ? `${v}\n` : '');
-
-const asString = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);

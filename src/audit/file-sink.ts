@@ -6,16 +6,18 @@ import type { AuditSink } from './log.js';
 import { AUDIT_LOG } from './record.js';
 
 const SUFFIX = '.audit.jsonl';
+const NEWLINE = Buffer.from('\n');
 
 /** One JSON Lines file per tenant (`<dir>/<tenant>.audit.jsonl`), appended in chain order. */
 export class JsonlFileSink implements AuditSink {
   private ready: Promise<unknown> | undefined;
   constructor(private readonly dir: string) {}
 
-  async write(tenant: string, records: readonly string[]): Promise<void> {
+  async write(tenant: string, records: readonly Uint8Array[]): Promise<void> {
+    const lines = Buffer.concat(records.flatMap((r) => [r, NEWLINE]));
     this.ready ??= mkdir(this.dir, { recursive: true });
     await this.ready;
-    await appendFile(join(this.dir, `${tenant}${SUFFIX}`), records.map((r) => `${r}\n`).join(''), { mode: 0o600 });
+    await appendFile(join(this.dir, `${tenant}${SUFFIX}`), lines, { mode: 0o600 });
   }
 }
 

@@ -4,15 +4,37 @@ import { JochError } from '../errors.js';
 import { MemoryStore } from '../state/memory.js';
 import { checkTenant, type Store } from '../state/store.js';
 import { verifyChain, type VerifiedCheckpoint, type VerifyResult } from './verify.js';
-import { INLINE_CHAINER, type Chainer } from './chainer.js';
 import { decisionEncoded, type DecisionRow } from './decision-row.js';
-import { AUDIT_LOG, countLost, encodeEvent, gapEvent, GENESIS_HASH, type AuditEvent, type AuditRecord, type AuditType, type EncodedEvent, type Lost, type TextRedactor } from './record.js';
+import { AUDIT_LOG, chainBatch, countLost, encodeEvent, gapEvent, GENESIS_HASH, type AuditEvent, type AuditRecord, type AuditType, type EncodedEvent, type Lost, type TextRedactor } from './record.js';
 
 /** What records audit events: queue one (never blocks, never throws). */
 export interface AuditWriter {
   record(e: AuditEvent): void;
   /** A decision in row form (src/audit/decision-row.ts). */
   recordDecision(row: DecisionRow): void;
+}
+
+/**
+ * The audit log as the gateway uses it: an AuditLog in this thread, or an AuditThread
+ * (src/audit/thread.ts) that runs one on a thread of its own.
+ */
+export interface AuditJournal extends AuditWriter {
+  /** Queues an event encoded elsewhere (a `serve --workers` worker): chained as it is. */
+  recordEncoded(e: EncodedEvent): void;
+  /** Resolves once everything queued so far is written, or false after `timeoutMs`. */
+  flush(timeoutMs?: number): Promise<boolean>;
+  /** Up to `limit` records of a tenant's chain from sequence `from`. */
+  read(tenant: string, from?: number, limit?: number): Promise<AuditRecord[]>;
+  /** Recomputes a tenant's whole chain (see verifyChain). */
+  verify(tenant: string, checkpoints?: readonly VerifiedCheckpoint[]): Promise<VerifyResult>;
+  /** The last record's sequence and hash (0 and the genesis hash for an empty chain). */
+  head(tenant: string): Promise<Head>;
+  /** Tenants written since the last call (what a checkpoint round signs), forgotten here. */
+  takeTouched(): Promise<string[]>;
+  /** Marks a tenant for the next checkpoint round again (its checkpoint failed). */
+  touch(tenant: string): void;
+  /** Writes what it can within `timeoutMs`, then stops taking events. */
+  close(timeoutMs?: number): Promise<void>;
 }
 
 /**
@@ -25,14 +47,16 @@ export function overflowCounter(registry: Registry): Counter {
 
 /** Where hashed records go besides the store (e.g. a JSON Lines file); failures are logged, never fatal. */
 export interface AuditSink {
-  /** `records` are the stored texts (canonical JSON, one record each), in chain order. */
-  write(tenant: string, records: readonly string[]): Promise<void>;
+  /** `records` are the stored texts (canonical JSON, UTF-8, one record each), in chain order; taken before the first await. */
+  write(tenant: string, records: readonly Uint8Array[]): Promise<void>;
 }
 
 export interface AuditLogOptions {
   readonly store: Store;
   readonly log?: Logger;
   readonly registry?: Registry;
+  /** `joch_audit_overflow_total` when the registry has it already (default: registered there). */
+  readonly overflow?: Counter;
   /** Events held while the store cannot take them (default 100 000). */
   readonly maxBuffered?: number;
   /** Records hashed and written per store round trip (default 512). */
@@ -42,16 +66,9 @@ export interface AuditLogOptions {
   readonly sink?: AuditSink;
   /** Applied to every record before it is hashed (the logger's redactor); absent: none. Decision rows arrive redacted. */
   readonly redact?: TextRedactor;
-  /** Where batches are serialised and hashed (default: inline); the log closes it. */
-  readonly chainer?: Chainer;
-  /**
-   * How long events may wait to fill a batch (default 0: written at the next turn of the event
-   * loop). A chain worker costs a fixed price per message, so it gets fuller batches this way.
-   */
-  readonly batchWindowMs?: number;
 }
 
-interface Head {
+export interface Head {
   seq: number;
   hash: string;
 }
@@ -81,7 +98,7 @@ interface Queue {
  * still ends where this writer last saw it (compare-and-append); otherwise the writer reloads
  * the head and re-hashes the batch.
  */
-export class AuditLog implements AuditWriter {
+export class AuditLog implements AuditJournal {
   private readonly store: Store;
   private readonly pending = new Map<string, Queue>();
   private readonly gaps = new Map<string, Lost>();
@@ -97,27 +114,20 @@ export class AuditLog implements AuditWriter {
   private readonly maxBuffered: number;
   private readonly batchSize: number;
   private readonly retryMs: number;
-  private readonly chainer: Chainer;
-  private readonly batchWindowMs: number;
-  /** A flush is waiting: write now rather than wait for fuller batches. */
-  private urgent = false;
-  private windowTimer: NodeJS.Timeout | undefined;
   private readonly metrics: { written: Counter<'type'>; overflow: Counter; errors: Counter; buffered: Gauge } | undefined;
-  /** Tenants written since the last checkpoint. */
-  readonly touched = new Set<string>();
+  /** Tenants written since the last checkpoint round. */
+  private readonly touched = new Set<string>();
 
   constructor(private readonly options: AuditLogOptions) {
     this.store = options.store;
     this.maxBuffered = options.maxBuffered ?? 100_000;
     this.batchSize = options.batchSize ?? 512;
     this.retryMs = options.retryMs ?? 250;
-    this.chainer = options.chainer ?? INLINE_CHAINER;
-    this.batchWindowMs = options.batchWindowMs ?? 0;
     const registers = options.registry ? [options.registry] : [];
     this.metrics = options.registry
       ? {
           written: new Counter({ name: 'joch_audit_records_total', help: 'Audit records written, by type', labelNames: ['type'] as const, registers }),
-          overflow: overflowCounter(options.registry),
+          overflow: options.overflow ?? overflowCounter(options.registry),
           errors: new Counter({ name: 'joch_audit_store_errors_total', help: 'Failed audit writes (retried)', registers }),
           buffered: new Gauge({ name: 'joch_audit_buffered', help: 'Audit events waiting to be written', registers }),
         }
@@ -143,10 +153,7 @@ export class AuditLog implements AuditWriter {
     this.enqueue(row[1], decisionEncoded(row));
   }
 
-  /**
-   * Queues an event encoded elsewhere (a `serve --workers` worker, with its own redactor and
-   * clock): it is chained as it is.
-   */
+  /** Queues an event encoded elsewhere (a `serve --workers` worker or the serving thread, with its own redactor and clock): chained as it is. */
   recordEncoded(e: EncodedEvent): void {
     this.enqueue(e.tenant, e);
   }
@@ -171,7 +178,6 @@ export class AuditLog implements AuditWriter {
   /** Resolves once everything queued so far is written, or false after `timeoutMs`. */
   async flush(timeoutMs = 10_000): Promise<boolean> {
     if (this.pendingCount + this.gaps.size === 0 && !this.draining) return true;
-    this.urgent = true;
     this.schedule();
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
@@ -215,12 +221,21 @@ export class AuditLog implements AuditWriter {
     return { seq, hash: (JSON.parse(last.value) as AuditRecord).hash };
   }
 
+  takeTouched(): Promise<string[]> {
+    const tenants = [...this.touched];
+    this.touched.clear();
+    return Promise.resolve(tenants);
+  }
+
+  touch(tenant: string): void {
+    this.touched.add(tenant);
+  }
+
   /** Writes what it can within `timeoutMs`, then stops taking events. */
   async close(timeoutMs = 5000): Promise<void> {
     await this.flush(timeoutMs);
     this.closed = true;
     clearTimeout(this.retryTimer);
-    await this.chainer.close();
     if (this.pendingCount > 0) this.options.log?.error({ buffered: this.pendingCount }, 'audit log closed with records not yet written (the store was unavailable)');
   }
 
@@ -234,33 +249,19 @@ export class AuditLog implements AuditWriter {
   }
 
   private schedule(): void {
-    if (this.draining || this.retryTimer !== undefined) return;
-    if (this.scheduled) {
-      // Waiting out the window, but a flush or a full batch says now.
-      if (this.windowTimer === undefined || !this.fullEnough()) return;
-      clearTimeout(this.windowTimer);
-      this.windowTimer = undefined;
-    }
+    if (this.draining || this.retryTimer !== undefined || this.scheduled) return;
     this.scheduled = true;
-    const run = (): void => {
+    setImmediate(() => {
       this.scheduled = false;
-      this.windowTimer = undefined;
       void this.drain();
-    };
-    if (this.fullEnough()) setImmediate(run);
-    else this.windowTimer = setTimeout(run, this.batchWindowMs);
-  }
-
-  /** Write now (no window, a full batch waiting, a flush asked for), or wait for more? */
-  private fullEnough(): boolean {
-    return this.batchWindowMs === 0 || this.urgent || this.closed || this.pendingCount >= this.batchSize;
+    });
   }
 
   private async drain(): Promise<void> {
     if (this.draining) return;
     this.draining = true;
     try {
-      for (let rounds = 0; this.pendingCount + this.gaps.size > 0 && (rounds === 0 || this.fullEnough()); rounds++) {
+      for (let rounds = 0; this.pendingCount + this.gaps.size > 0; rounds++) {
         for (const tenant of new Set([...this.gaps.keys(), ...this.pending.keys()])) await this.writeBatch(tenant);
         // Let I/O (checks being answered) in between rounds: a memory store never waits on its own.
         if (rounds % 4 === 3) await new Promise((resolve) => setImmediate(resolve));
@@ -281,10 +282,8 @@ export class AuditLog implements AuditWriter {
     } finally {
       this.draining = false;
       this.metrics?.buffered.set(this.pendingCount);
-      if (this.pendingCount + this.gaps.size === 0) {
-        this.urgent = false;
-        for (const w of this.idleWaiters.splice(0)) w();
-      } else this.schedule(); // what arrived during the last round: after the window
+      if (this.pendingCount + this.gaps.size === 0) for (const w of this.idleWaiters.splice(0)) w();
+      else this.schedule();
     }
   }
 
@@ -305,13 +304,13 @@ export class AuditLog implements AuditWriter {
         head = await this.head(tenant);
         this.heads.set(tenant, head);
       }
-      const { texts, hash: prev } = await this.chainer.chain(items, head.seq + 1, head.hash, now);
-      const result = await this.store.append(tenant, AUDIT_LOG, head.seq, texts);
+      const { records, hash: prev } = chainBatch(items, head.seq + 1, head.hash, now);
+      const result = await this.store.append(tenant, AUDIT_LOG, head.seq, records);
       if (!result.ok) {
         this.heads.delete(tenant); // another writer got there first: reload the head and re-hash
         continue;
       }
-      this.heads.set(tenant, { seq: head.seq + texts.length, hash: prev });
+      this.heads.set(tenant, { seq: head.seq + records.length, hash: prev });
       q.head += take;
       this.pendingCount -= take;
       if (q.head === q.items.length) this.pending.delete(tenant);
@@ -323,7 +322,7 @@ export class AuditLog implements AuditWriter {
       this.touched.add(tenant);
       if (this.metrics) for (const [type, n] of countByType(items)) this.metrics.written.inc({ type }, n);
       if (this.options.sink) {
-        await this.options.sink.write(tenant, texts).catch((err: Error) => this.options.log?.error({ err: err.message }, 'audit file sink failed'));
+        await this.options.sink.write(tenant, records).catch((err: Error) => this.options.log?.error({ err: err.message }, 'audit file sink failed'));
       }
       return;
     }

@@ -78,33 +78,60 @@ export function encodeEvent(e: AuditEvent, now: number, redact?: TextRedactor): 
   return { tenant: e.tenant, type: e.type, time: e.time ?? now, actorJson, dataJson };
 }
 
-/** A batch joined to a chain: the stored texts in order, and the hash of the last one. */
+/** A batch joined to a chain: the stored texts in order (UTF-8), and the hash of the last one. */
 export interface ChainResult {
-  readonly texts: string[];
+  /** Views of one buffer holding the batch's stored texts back to back. */
+  readonly records: Buffer[];
   readonly hash: string;
 }
 
+/** `"hash":"<64 hex digits>",` */
+const HASH_MEMBER_BYTES = 74;
+/** Most bytes of a record besides its actor and data JSON (the other members, the tenant aside). */
+const RECORD_FRAME_BYTES = 320;
+let scratch = Buffer.allocUnsafeSlow(256 * 1024);
+
 /**
  * Chains items after the record `seq - 1` whose hash is `prevHash`. Each stored text is the
- * canonical encoding of the whole record (hash included), written directly: the top-level keys
- * in canonical order are actor, data, hash, prevHash, seq, tenant, time, type, and the hash is
- * taken over the same text without its "hash" member. Runs in the chain worker (src/audit/chainer.ts)
- * or inline; pure.
+ * canonical encoding of the whole record (hash included), written directly as UTF-8: the
+ * top-level keys in canonical order are actor, data, hash, prevHash, seq, tenant, time, type,
+ * and the hash is taken over the same bytes without the "hash" member. Each record is written
+ * once into a scratch buffer, hashed there, and its tail moved to make room for the hash; the
+ * batch is then copied out into a buffer of its own size. No string is built per record but
+ * the tail's. Pure (the scratch buffer is this module's, used synchronously).
  */
 export function chainBatch(items: readonly EncodedEvent[], seq: number, prevHash: string, now: number): ChainResult {
-  const texts: string[] = new Array<string>(items.length);
+  const ends = new Array<number>(items.length);
   let prev = prevHash;
+  let n = 0;
   for (let i = 0; i < items.length; i++) {
     const e = items[i] as EncodedEvent;
-    const head = `{"actor":${e.actorJson},"data":${e.dataJson},`;
-    const tail = `"prevHash":"${prev}","seq":${seq + i},"tenant":${JSON.stringify(e.tenant)},"time":"${isoTime(e.time ?? now)}","type":"${e.type}"}`;
-    const hash = digest('sha256', head + tail, 'hex');
-    // join() gives one flat string. A concatenation would be a tree of small strings, and a
-    // memory store holding 100k of those makes every major GC walk millions of objects.
-    texts[i] = [head, '"hash":"', hash, '",', tail].join('');
+    const room = 3 * (e.actorJson.length + e.dataJson.length + e.tenant.length) + RECORD_FRAME_BYTES;
+    if (n + room > scratch.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(scratch.length * 2, n + room));
+      scratch.copy(grown, 0, 0, n);
+      scratch = grown;
+    }
+    const start = n;
+    n += scratch.write('{"actor":', n, 'latin1');
+    n += scratch.write(e.actorJson, n, 'utf8');
+    n += scratch.write(',"data":', n, 'latin1');
+    n += scratch.write(e.dataJson, n, 'utf8');
+    n += scratch.write(',', n, 'latin1');
+    const headEnd = n;
+    n += scratch.write(`"prevHash":"${prev}","seq":${seq + i},"tenant":${JSON.stringify(e.tenant)},"time":"${isoTime(e.time ?? now)}","type":"${e.type}"}`, n, 'utf8');
+    const hash = digest('sha256', scratch.subarray(start, n), 'hex');
+    scratch.copyWithin(headEnd + HASH_MEMBER_BYTES, headEnd, n);
+    scratch.write(`"hash":"${hash}",`, headEnd, 'latin1');
+    n += HASH_MEMBER_BYTES;
+    ends[i] = n;
     prev = hash;
   }
-  return { texts, hash: prev };
+  const batch = Buffer.allocUnsafe(n);
+  scratch.copy(batch, 0, 0, n);
+  const records = new Array<Buffer>(items.length);
+  for (let i = 0, from = 0; i < items.length; from = ends[i] as number, i++) records[i] = batch.subarray(from, ends[i]);
+  return { records, hash: prev };
 }
 
 let lastMs = NaN;

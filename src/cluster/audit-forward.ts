@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Counter, Registry } from 'prom-client';
 import { decisionEncoded, type DecisionRow } from '../audit/decision-row.js';
-import { overflowCounter, type AuditLog, type AuditWriter } from '../audit/log.js';
+import { overflowCounter, type AuditJournal, type AuditWriter } from '../audit/log.js';
 import { AUDIT_TYPES, countLost, encodeEvent, gapEvent, type AuditEvent, type AuditType, type EncodedEvent, type Lost, type TextRedactor } from '../audit/record.js';
 import { isValidTenant } from '../state/store.js';
 
@@ -185,7 +185,7 @@ function line(e: EncodedEvent): string {
  * and reported to `onBad`. Resolves when the pipe ends (the worker exited and all it wrote
  * was read).
  */
-export function receiveAudit(pipe: Readable, audit: Pick<AuditLog, 'recordEncoded'>, onBad: (count: number) => void): Promise<void> {
+export function receiveAudit(pipe: Readable, audit: Pick<AuditJournal, 'recordEncoded'>, onBad: (count: number) => void): Promise<void> {
   let rest: Buffer | undefined;
   pipe.on('data', (chunk: Buffer) => {
     const bytes = rest === undefined ? chunk : Buffer.concat([rest, chunk]);

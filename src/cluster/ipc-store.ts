@@ -1,5 +1,5 @@
 import { JochError } from '../errors.js';
-import { storeUnavailable, type AppendResult, type LogEntry, type Store } from '../state/store.js';
+import { storeUnavailable, type AppendResult, type LogEntry, type LogValue, type Store } from '../state/store.js';
 import { isMessage, STORE_OPS, type Channel, type StoreOp, type ToPrimary, type ToWorker } from './channel.js';
 
 /**
@@ -48,8 +48,9 @@ export class IpcStore implements Store {
   list(tenant: string, collection: string): Promise<string[]> {
     return this.call('list', [tenant, collection]);
   }
-  append(tenant: string, log: string, expected: number, values: readonly string[]): Promise<AppendResult> {
-    return this.call('append', [tenant, log, expected, values]);
+  append(tenant: string, log: string, expected: number, values: readonly LogValue[]): Promise<AppendResult> {
+    // Text over the channel (its messages are JSON).
+    return this.call('append', [tenant, log, expected, values.map((v) => (typeof v === 'string' ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('utf8')))]);
   }
   read(tenant: string, log: string, from: number, count: number): Promise<LogEntry[]> {
     return this.call('read', [tenant, log, from, count]);

@@ -7,7 +7,8 @@ import type { Logger } from 'pino';
 import { AuditDecisionRecorder, NO_DECISION_RECORDING } from '../audit/recorder.js';
 import { resolveConfig, type GatewayConfig } from '../config.js';
 import { JochError } from '../errors.js';
-import { auditRedactor, authorizerOf, gatewayLogger } from '../main.js';
+import { createRedactor } from '../log.js';
+import { auditRedaction, authorizerOf, gatewayLogger } from '../main.js';
 import { Metrics } from '../metrics.js';
 import { OneShotGrants } from '../overrides/grants.js';
 import { RuleDisables } from '../overrides/rule-disables.js';
@@ -15,7 +16,8 @@ import { acceptingEdges } from '../runtime/edges.js';
 import { PolicyRuntime } from '../runtime/policies.js';
 import { secretBroker } from '../runtime/secrets.js';
 import { tuneV8ForServing } from '../runtime/v8-flags.js';
-import { openRedisStore, stateEnvironment } from '../state/open.js';
+import { stateEnvironment } from '../state/open.js';
+import { openRedisStore } from '../state/redis.js';
 import { PolicyRepository } from '../state/policies.js';
 import type { Store } from '../state/store.js';
 import { auditPipe, ForwardingAudit } from './audit-forward.js';
@@ -36,7 +38,7 @@ async function run(config: GatewayConfig, log: Logger): Promise<() => Promise<vo
   const settings = config.state;
   const store: Store = settings.store.kind === 'redis' ? await openRedisStore(settings.store.redis, log) : new IpcStore(channel);
   if (store instanceof IpcStore) process.once('disconnect', () => store.disconnected());
-  const redact = auditRedactor(config);
+  const redact = createRedactor(auditRedaction(config));
   const audit = new ForwardingAudit(auditPipe(), { redact, log, registry: metrics.registry });
   const environment = stateEnvironment(settings, config.environment);
   const state = {

@@ -44,6 +44,7 @@ function prefixHash(text: string, i: number): number {
 
 export class KnownSecrets {
   private readonly values = new Map<string, readonly string[]>();
+  private readonly listeners = new Set<(value: string) => void>();
   /** Every variant of every value, longest first; replaced (not mutated) on change. */
   private flat: readonly string[] = [];
   /** Spellings by a hash of their first three characters, and which hashes occur. */
@@ -57,6 +58,18 @@ export class KnownSecrets {
     if (value.length < 3 || this.values.has(value)) return;
     this.values.set(value, variantsOf(value));
     this.rebuild();
+    for (const listener of this.listeners) listener(value);
+  }
+
+  /** Calls `listener` with each value added from now on (the audit thread keeps a registry of its own); returns the unsubscribe. */
+  onAdd(listener: (value: string) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** The values held (not their variants). */
+  held(): string[] {
+    return [...this.values.keys()];
   }
 
   get size(): number {

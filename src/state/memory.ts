@@ -1,4 +1,4 @@
-import { checkCount, checkId, checkLimit, checkName, checkTenant, checkTtl, type AppendResult, type LogEntry, type Store } from './store.js';
+import { checkCount, checkId, checkLimit, checkName, checkTenant, checkTtl, type AppendResult, type LogEntry, type LogValue, type Store } from './store.js';
 
 /** Most expiring entries held per tenant and collection. */
 const MAX_EXPIRING = 100_000;
@@ -36,12 +36,13 @@ class HeldLog {
    */
   private spare: Buffer | undefined;
 
-  append(values: readonly string[], max: number): void {
+  append(values: readonly LogValue[], max: number): void {
     for (const value of values) {
       let seg = this.segments[this.segments.length - 1];
       const room = seg === undefined ? 0 : seg.bytes.length - seg.used;
+      const text = typeof value === 'string';
       // At most 3 bytes per UTF-16 unit: only a long entry near a segment's end is measured.
-      const size = value.length * 3 <= room ? 0 : Buffer.byteLength(value, 'utf8');
+      const size = !text ? value.length : value.length * 3 <= room ? 0 : Buffer.byteLength(value, 'utf8');
       if (seg === undefined || size > room) {
         const next = Math.max(seg === undefined ? FIRST_SEGMENT_BYTES : Math.min(seg.bytes.length * 2, MAX_SEGMENT_BYTES), size);
         const reuse = this.spare !== undefined && this.spare.length >= next;
@@ -49,7 +50,11 @@ class HeldLog {
         if (reuse) this.spare = undefined;
         this.segments.push(seg);
       }
-      seg.used += seg.bytes.write(value, seg.used, 'utf8');
+      if (text) seg.used += seg.bytes.write(value, seg.used, 'utf8');
+      else {
+        seg.bytes.set(value, seg.used);
+        seg.used += value.length;
+      }
       seg.ends.push(seg.used);
       this.length++;
     }
@@ -139,7 +144,7 @@ export class MemoryStore implements Store {
     return [...(this.collection(tenant, collection, false)?.keys() ?? [])].sort();
   }
 
-  async append(tenant: string, log: string, expected: number, values: readonly string[]): Promise<AppendResult> {
+  async append(tenant: string, log: string, expected: number, values: readonly LogValue[]): Promise<AppendResult> {
     const held = this.log(tenant, log);
     if (held.length !== expected) return { ok: false, length: held.length };
     held.append(values, this.maxLogEntries);

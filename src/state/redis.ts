@@ -1,5 +1,6 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
-import { checkCount, checkId, checkLimit, checkName, checkTenant, checkTtl, storeUnavailable, type AppendResult, type LogEntry, type Store } from './store.js';
+import type { Logger } from 'pino';
+import { checkCount, checkId, checkLimit, checkName, checkTenant, checkTtl, storeUnavailable, type AppendResult, type LogEntry, type LogValue, type Store } from './store.js';
 
 export interface HostPortRef {
   readonly host: string;
@@ -38,7 +39,7 @@ return v
 `;
 
 type Client = Redis | Cluster;
-type WithAppend = Client & { jochAppend(key: string, ...args: string[]): Promise<[number, number]>; jochTake(key: string, index: string, id: string): Promise<string | null> };
+type WithAppend = Client & { jochAppend(key: string, ...args: (string | Buffer)[]): Promise<[number, number]>; jochTake(key: string, index: string, id: string): Promise<string | null> };
 
 /**
  * Redis through ioredis. Keys are `<prefix>{<tenant>}:<kind>:<name>`: the tenant is a Redis
@@ -152,14 +153,15 @@ export class RedisStore implements Store {
     return this.run(async () => (await this.client.hkeys(key)).sort());
   }
 
-  async append(tenant: string, log: string, expected: number, values: readonly string[]): Promise<AppendResult> {
+  async append(tenant: string, log: string, expected: number, values: readonly LogValue[]): Promise<AppendResult> {
     const key = this.key(tenant, 'l', log);
     if (values.length === 0) {
       const length = await this.length(tenant, log);
       return { ok: length === expected, length } as AppendResult;
     }
     return this.run(async () => {
-      const [ok, length] = await this.client.jochAppend(key, String(expected), ...values);
+      // Bytes go as they are (ioredis sends a Buffer argument unchanged).
+      const [ok, length] = await this.client.jochAppend(key, String(expected), ...values.map((v) => (typeof v === 'string' ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength))));
       return { ok: ok === 1, length } as AppendResult;
     });
   }
@@ -279,4 +281,12 @@ function createClient(options: RedisStoreOptions, common: RedisOptions): Client 
     });
   }
   return new Redis(options.url ?? 'redis://127.0.0.1:6379', common);
+}
+
+/** Connects (waiting up to 5 s for a first connection, then going on and reconnecting by itself), with availability logged. */
+export async function openRedisStore(options: ConstructorParameters<typeof RedisStore>[0], log: Logger): Promise<RedisStore> {
+  const redis = new RedisStore(options);
+  redis.onAvailability((up) => (up ? log.info('state store (Redis) connected') : log.error('state store (Redis) unavailable; deciding from the policies held, holding audit records, reconnecting')));
+  await redis.ready(5000).catch(() => log.error('state store (Redis) not reachable at start; going on and reconnecting'));
+  return redis;
 }

@@ -94,7 +94,7 @@ export function resolveStateSettings(input: StateInput): StateSettings {
       maxBuffered: a.maxBuffered ?? 100_000,
       maxHeldInMemory: a.maxHeldInMemory ?? 100_000,
       batchSize: a.batchSize ?? 512,
-      worker: a.worker ?? false,
+      worker: a.worker ?? true,
       checkpointIntervalSeconds: a.checkpointIntervalSeconds ?? 60,
       ...(a.checkpointKeyFile !== undefined ? { checkpointKeyFile: a.checkpointKeyFile } : {}),
     },

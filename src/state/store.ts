@@ -6,6 +6,9 @@ export interface LogEntry {
   readonly value: string;
 }
 
+/** A log entry to append: text, or text already encoded as UTF-8. */
+export type LogValue = string | Uint8Array;
+
 /** Result of a compare-and-append: `ok` when the log held exactly `expected` entries. */
 export type AppendResult = { readonly ok: true; readonly length: number } | { readonly ok: false; readonly length: number };
 
@@ -33,7 +36,7 @@ export interface Store {
    * expected + 1); otherwise appends nothing and reports the current length. Logs are
    * append-only: nothing in this interface rewrites or trims them.
    */
-  append(tenant: string, log: string, expected: number, values: readonly string[]): Promise<AppendResult>;
+  append(tenant: string, log: string, expected: number, values: readonly LogValue[]): Promise<AppendResult>;
   /** Up to `count` entries from sequence `from` (1-based) on. */
   read(tenant: string, log: string, from: number, count: number): Promise<LogEntry[]>;
   length(tenant: string, log: string): Promise<number>;

@@ -15,7 +15,7 @@ describe('state settings in the gateway config', () => {
   it('defaults to the memory store, audit on, policies from folders, no admin auth', () => {
     expect(resolveConfig().state).toEqual({
       store: { kind: 'memory' },
-      audit: { enabled: true, maxBuffered: 100_000, maxHeldInMemory: 100_000, batchSize: 512, worker: false, checkpointIntervalSeconds: 60 },
+      audit: { enabled: true, maxBuffered: 100_000, maxHeldInMemory: 100_000, batchSize: 512, worker: true, checkpointIntervalSeconds: 60 },
       policySource: { kind: 'folder' },
       adminAuth: {},
       tenant: 'default',
