@@ -24,9 +24,9 @@ import { ratio, settle, table } from './stats.js';
  * Decision recording: ext_authz Check throughput (the Check handler's work in process:
  * parse, decide, build the response, record) with audit on vs off, over policies/ and the
  * CheckRequest the gRPC benchmark sends, decoded exactly as the server decodes it. "On":
- * every decision becomes a hash-chained record in the memory store, serialised and hashed
- * either on the main thread (`audit.worker: false`) or on the chain worker thread (the
- * default; that work then runs on another core, beside the Checks). Checks run in batches
+ * every decision becomes a hash-chained record in the memory store, either through the audit
+ * thread (the default: the Check's thread copies a row into a shared ring, another core does
+ * the rest) or all on the Check's thread (`audit.worker: false`). Checks run in batches
  * that yield to the event loop, as a server's do; the clock stops only after the audit log
  * has written everything (flush). No gRPC: its cost would only dilute the ratio.
  * Also: the cost of one `recordDecision` call on the caller's stack, and the same comparison

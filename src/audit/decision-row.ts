@@ -6,10 +6,11 @@ import type { EncodedEvent, TextRedactor } from './record.js';
 /**
  * A decision record in compact form: `[time, tenant, actorId, ...values]`, the values in the
  * order of DATA (the data object's keys, sorted), nested objects as arrays in the order of
- * their own keys, absent members `undefined`. Built a turn after the Check from references
- * only (no serialising, no hashing), then written straight to canonical JSON
- * (decisionEncoded): one flat string per record, which a chain worker or a `--workers`
- * primary takes far more cheaply than nested arrays.
+ * their own keys, absent members `undefined`. Built from references and slices only (no
+ * serialising, no hashing): raw on the serving thread, which copies it into the audit thread's
+ * ring (src/audit/thread.ts), then finished (redacted) and written straight to canonical JSON
+ * (decisionEncoded) where the audit log runs; a `--workers` worker sends that JSON to its
+ * primary.
  *
  * What a record keeps: who, what, where and the outcome, with the AOS step ids. No payloads,
  * header values, tool arguments or query strings: those can carry secrets.

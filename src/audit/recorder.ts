@@ -16,11 +16,12 @@ export interface DecisionRecorder {
 export const NO_DECISION_RECORDING: DecisionRecorder = { recordDecision: () => undefined };
 
 /**
- * Records every decision (allow included) as a `decision` audit record, the HookDecision event.
+ * Records every decision (allow included) as a `decision` audit record, the HookDecision event,
+ * into an audit writer in this thread (`audit.worker: false`, and a `--workers` worker's
+ * forwarding writer; the default is src/audit/thread.ts's ThreadDecisionRecorder).
  * `recordDecision` appends four references to an array and, once per event-loop turn,
- * schedules a move into the audit log: each becomes a row, then canonical JSON
- * (src/audit/decision-row.ts); hashing and writing happen there, in batches (on a worker
- * thread only with `audit.worker: true`, src/audit/chainer.ts).
+ * schedules a move into the audit log: each becomes a finished row, then canonical JSON
+ * (src/audit/decision-row.ts); hashing and writing happen there, in batches.
  */
 export class AuditDecisionRecorder implements DecisionRecorder {
   private buffer: unknown[] = [];

@@ -90,6 +90,7 @@ export class RingWriter {
     this.value(value);
     const n = this.used;
     const cap = this.data.length;
+    if (n + 3 > cap) throw new RingValueError(`an audit entry of ${n} units does not fit a ring of ${cap}`);
     const start = Atomics.load(this.header, READ);
     let at = this.end;
     // Free units: up to `start` (exclusive of one unit, so that full and empty differ).
@@ -127,6 +128,11 @@ export class RingWriter {
       Atomics.notify(this.header, WRITE);
       this.sinceWake = 0;
     }
+  }
+
+  /** The next entry names no string of an earlier one (its reader was replaced). */
+  resync(): void {
+    this.prev.count = 0;
   }
 
   /** Entries written but not yet published? */
@@ -226,8 +232,8 @@ export class RingReader {
     this.header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
     this.data = new Uint16Array(buffer, HEADER_BYTES);
     this.at = Atomics.load(this.header, READ);
-    // Entries already in the ring may name strings of entries this reader never saw.
-    if (this.at !== Atomics.load(this.header, WRITE)) Atomics.store(this.header, RESYNC, 1);
+    // The writer's next entry may name strings of an entry this reader never saw (one an earlier reader read).
+    Atomics.store(this.header, RESYNC, 1);
   }
 
   /**

@@ -1,4 +1,6 @@
 // The audit thread's entry (started by src/audit/thread.ts): the AuditLog, its store and sink live here.
+import { readlinkSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { parentPort, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
@@ -15,6 +17,21 @@ import { AuditLog, overflowCounter } from './log.js';
 import type { AuditType } from './record.js';
 import { RingReader, type RingValue } from './ring.js';
 import { ENTRY, type FromThread, type ThreadData, type ToThread } from './thread.js';
+
+/**
+ * Linux: this thread yields the CPU to the serving thread when both want it (nice +5, for this
+ * thread only: setpriority on a thread id). Audit work waits in the ring meanwhile; the
+ * ring's bound (and its audit.gap records) applies as ever. Elsewhere: left as it is.
+ */
+function yieldToServing(): void {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, Math.min(19, getPriority(tid) + 5));
+  } catch {
+    // No /proc, or not allowed: the thread runs at the process's priority.
+  }
+}
+yieldToServing();
 
 const port = parentPort;
 if (port === null) throw new Error('thread-entry.ts runs as a worker thread only');

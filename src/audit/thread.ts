@@ -77,8 +77,10 @@ const RESTART_WINDOW_MS = 60_000;
  * in-process). If the thread falls behind by a whole ring, further entries are not held: each
  * is counted in `joch_audit_overflow_total`, an error is logged once per episode, and the
  * tenant's chain gets an `audit.gap` record before its next one. If the thread dies it is
- * started again on the same ring (nothing published is lost; a memory store's records not in a
- * file are), at most 3 times a minute.
+ * started again on the same ring, at most 3 times a minute. What the dead thread held is lost
+ * (with a memory store, every record not in a file), and so are entries it had published to
+ * it but not read that repeat strings of the last one it read: the new thread cannot read
+ * them, and counts them in `joch_audit_overflow_total` with an error logged.
  */
 export class AuditThread implements AuditJournal {
   private readonly ring = ringBuffer(RING_BYTES);
@@ -146,16 +148,16 @@ export class AuditThread implements AuditJournal {
     return (await this.call({ op: 'flush', timeoutMs }, timeoutMs + 1000).catch(() => false)) === true;
   }
 
-  read(tenant: string, from = 1, limit = 1000): Promise<AuditRecord[]> {
-    return this.call({ op: 'read', tenant: checkTenant(tenant), from, limit }) as Promise<AuditRecord[]>;
+  async read(tenant: string, from = 1, limit = 1000): Promise<AuditRecord[]> {
+    return (await this.call({ op: 'read', tenant: checkTenant(tenant), from, limit })) as AuditRecord[];
   }
 
-  verify(tenant: string, checkpoints: readonly VerifiedCheckpoint[] = []): Promise<VerifyResult> {
-    return this.call({ op: 'verify', tenant: checkTenant(tenant), checkpoints }) as Promise<VerifyResult>;
+  async verify(tenant: string, checkpoints: readonly VerifiedCheckpoint[] = []): Promise<VerifyResult> {
+    return (await this.call({ op: 'verify', tenant: checkTenant(tenant), checkpoints })) as VerifyResult;
   }
 
-  head(tenant: string): Promise<Head> {
-    return this.call({ op: 'head', tenant: checkTenant(tenant) }) as Promise<Head>;
+  async head(tenant: string): Promise<Head> {
+    return (await this.call({ op: 'head', tenant: checkTenant(tenant) })) as Head;
   }
 
   takeTouched(): Promise<string[]> {
@@ -177,13 +179,23 @@ export class AuditThread implements AuditJournal {
   }
 
   private put(entry: RingValue, tenant: string | undefined): void {
-    if (this.closed || this.failed || (this.gaps.size > 0 && !this.writeGaps()) || !this.writer.write(entry)) {
+    if (this.closed || this.failed || (this.gaps.size > 0 && !this.writeGaps()) || !this.write(entry)) {
       if (tenant !== undefined) this.lose(tenant);
       return;
     }
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(this.publishNow);
+    }
+  }
+
+  /** False when the ring has no room now, or never will for this entry (larger than the ring: logged). */
+  private write(entry: RingValue): boolean {
+    try {
+      return this.writer.write(entry);
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'audit entry not recorded');
+      return false;
     }
   }
 
@@ -202,7 +214,7 @@ export class AuditThread implements AuditJournal {
   private writeGaps(): boolean {
     for (const [tenant, gap] of this.gaps) {
       const e = encodeEvent(gapEvent(tenant, gap, 'buffer-full'), Date.now());
-      if (!this.writer.write([ENTRY.event, [e.tenant, e.type, e.time, e.actorJson, e.dataJson]])) return false;
+      if (!this.write([ENTRY.event, [e.tenant, e.type, e.time, e.actorJson, e.dataJson]])) return false;
       this.gaps.delete(tenant);
     }
     this.overflowing = false;
@@ -214,7 +226,8 @@ export class AuditThread implements AuditJournal {
     this.overflow?.inc();
     if (!this.overflowing) {
       this.overflowing = true;
-      this.log.error({ closed: this.closed }, 'audit ring full (the audit thread is behind): further events are counted and recorded as an audit.gap once it catches up');
+      if (this.closed || this.failed) this.log.error({ closed: this.closed }, 'audit log closed or its thread stopped: further events are counted, not recorded');
+      else this.log.error('audit ring full (the audit thread is behind): further events are counted and recorded as an audit.gap once it catches up');
     }
   }
 
@@ -284,6 +297,9 @@ export class AuditThread implements AuditJournal {
     }
     this.restarts.push(now);
     this.log.error({ code }, 'audit thread exited; starting it again on the same ring');
+    // The new thread knows no string of what the old one read; its counters start at 0.
+    this.writer.resync();
+    this.last.clear();
     this.worker = this.start();
     this.started(this.worker).catch((err: Error) => this.log.error({ err: err.message }, 'audit thread did not start again'));
   }
