@@ -159,7 +159,76 @@ function forAgentStrings(row: DecisionRow, f: (s: string) => string): void {
 
 /** The row as an encoded `decision` event: its data written straight to canonical JSON. */
 export function decisionEncoded(row: DecisionRow): EncodedEvent {
-  return { tenant: row[1], type: 'decision', time: row[0], actorJson: `{"id":${quote(row[2])},"type":"agent"}`, dataJson: members(row, 3, DATA_FIELDS) };
+  if (row[2] !== lastActor) {
+    lastActor = row[2];
+    lastActorJson = `{"id":${quote(row[2])},"type":"agent"}`;
+  }
+  return { tenant: row[1], type: 'decision', time: row[0], actorJson: lastActorJson, dataJson: dataMembers(row) };
+}
+
+/**
+ * The last row's data JSON, and where each member's text lies in it. Consecutive decisions
+ * mostly share agent, destination, policy and request (on the audit thread, as the very same
+ * strings), so a run of members equal to the last row's is taken as one slice of its JSON:
+ * the result is a few pieces (cheap to flatten when written) rather than one per member.
+ */
+let last = '';
+const lastMembers: RowValue[] = [];
+/** Offsets in `last` of each member's text (its comma included), -1 when it was absent. */
+const lastFrom: number[] = [];
+const lastTo: number[] = [];
+let lastActor = '';
+let lastActorJson = '';
+
+/** The data object of a row: as `members(row, 3, DATA_FIELDS)`, with runs of members equal to the last row's sliced from its JSON. */
+function dataMembers(row: DecisionRow): string {
+  let out = '{';
+  let length = 1;
+  let runFrom = -1;
+  let runTo = -1;
+  let first = true;
+  for (let i = 0; i < DATA_FIELDS.length; i++) {
+    const m = row[3 + i];
+    if (m === undefined) {
+      lastFrom[i] = -1;
+      continue;
+    }
+    const from = lastFrom[i] as number;
+    // The same text only if the member is equal and as first (no comma) or not as before.
+    if (from >= 0 && (from === 1) === first && sameValue(m, lastMembers[i])) {
+      if (runFrom < 0) runFrom = from;
+      else if (from !== runTo) {
+        out += last.slice(runFrom, runTo);
+        runFrom = from;
+      }
+      runTo = lastTo[i] as number;
+      lastFrom[i] = length;
+      length += runTo - from;
+      lastTo[i] = length;
+    } else {
+      if (runFrom >= 0) out += last.slice(runFrom, runTo);
+      runFrom = -1;
+      const f = DATA_FIELDS[i] as Field;
+      const text = (first ? f.first : f.next) + encode(m, f.shape);
+      out += text;
+      lastFrom[i] = length;
+      length += text.length;
+      lastTo[i] = length;
+      lastMembers[i] = m;
+    }
+    first = false;
+  }
+  if (runFrom >= 0) out += last.slice(runFrom, runTo);
+  last = out + '}';
+  return last;
+}
+
+/** Equal primitives (NaN never), or lists of equal members. */
+function sameValue(a: RowValue, b: RowValue): boolean {
+  if (a === b) return true;
+  if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!sameValue(a[i] as RowValue, b[i] as RowValue)) return false;
+  return true;
 }
 
 /** Nothing JSON.stringify would escape: no quote, backslash, control character or surrogate. */

@@ -90,6 +90,9 @@ const HASH_MEMBER_BYTES = 74;
 /** Most bytes of a record besides its actor and data JSON (the other members, the tenant aside). */
 const RECORD_FRAME_BYTES = 320;
 let scratch = Buffer.allocUnsafeSlow(256 * 1024);
+/** The text before the data of the last actor seen: consecutive records are mostly one agent's. */
+let lastActorJson = '';
+let lastHead = '';
 
 /**
  * Chains items after the record `seq - 1` whose hash is `prevHash`. Each stored text is the
@@ -113,13 +116,14 @@ export function chainBatch(items: readonly EncodedEvent[], seq: number, prevHash
       scratch = grown;
     }
     const start = n;
-    n += scratch.write('{"actor":', n, 'latin1');
-    n += scratch.write(e.actorJson, n, 'utf8');
-    n += scratch.write(',"data":', n, 'latin1');
+    if (e.actorJson !== lastActorJson) {
+      lastActorJson = e.actorJson;
+      lastHead = `{"actor":${e.actorJson},"data":`;
+    }
+    n += scratch.write(lastHead, n, 'utf8');
     n += scratch.write(e.dataJson, n, 'utf8');
-    n += scratch.write(',', n, 'latin1');
-    const headEnd = n;
-    n += scratch.write(`"prevHash":"${prev}","seq":${seq + i},"tenant":${JSON.stringify(e.tenant)},"time":"${isoTime(e.time ?? now)}","type":"${e.type}"}`, n, 'utf8');
+    const headEnd = n + 1; // after the comma that starts the tail
+    n += scratch.write(`,"prevHash":"${prev}","seq":${seq + i},"tenant":${JSON.stringify(e.tenant)},"time":"${isoTime(e.time ?? now)}","type":"${e.type}"}`, n, 'utf8');
     const hash = digest('sha256', scratch.subarray(start, n), 'hex');
     scratch.copyWithin(headEnd + HASH_MEMBER_BYTES, headEnd, n);
     scratch.write(`"hash":"${hash}",`, headEnd, 'latin1');

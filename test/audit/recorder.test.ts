@@ -72,6 +72,36 @@ describe('decision recorder', () => {
       { numRuns: 300 },
     );
   });
+
+  it('consecutive rows sharing members (reused from the last row’s JSON in slices) encode exactly as documented, member by member (property)', () => {
+    const small = fc.constantFrom('a', 'bb', 'a"b');
+    const ctx = fc.record(
+      {
+        hook: fc.constantFrom<DecisionContext['hook']>('egress', 'message'),
+        tenant: fc.constant('acme'),
+        namespace: small,
+        agent: fc.record({ id: small, name: small }, { requiredKeys: [] }),
+        destination: fc.record({ host: small, port: fc.constantFrom(443, 80) }, { requiredKeys: [] }),
+        request: fc.record({ method: small, path: small }, { requiredKeys: [] }),
+        model: fc.record({ provider: small }, { requiredKeys: [] }),
+      },
+      { requiredKeys: ['hook'] },
+    );
+    const step = fc.tuple(ctx, fc.constantFrom<Decision['decision']>('allow', 'deny', 'modify'), fc.constantFrom('d-1', 'd-2'), fc.boolean());
+    fc.assert(
+      fc.property(fc.array(step, { minLength: 2, maxLength: 30 }), (steps) => {
+        for (const [c, outcome, decisionId, twice] of steps) {
+          const d = { ...decision, decision: outcome, decisionId };
+          for (let k = 0; k < (twice ? 2 : 1); k++) {
+            const { record, text } = chainOne(decisionRow(d, c as DecisionContext, 'authz_http', 1_700_000_000_000), 1, GENESIS_HASH);
+            expect(text).toBe(canonicalEncode(record));
+            expect(record.data).toEqual(documentedRecord(d, c as DecisionContext, 'authz_http'));
+          }
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
 });
 
 /** The decision record as documented (docs: "Audit log"), built the plain way: the oracle for the row writer. */
