@@ -140,8 +140,8 @@ export class RingWriter {
     return Atomics.load(this.header, WRITE) !== this.end;
   }
 
+  /** Grows the scratch area to hold `n` more units. */
   private room(n: number): void {
-    if (this.used + n <= this.scratch.length) return;
     let size = this.scratch.length * 2;
     while (size < this.used + n) size *= 2;
     if (size > this.data.length) throw new RingValueError(`an audit entry of more than ${this.data.length} units does not fit the ring`);
@@ -151,69 +151,61 @@ export class RingWriter {
   }
 
   private value(v: RingValue): void {
-    switch (typeof v) {
-      case 'string': {
-        const slot = this.cur.count;
-        this.cur.push(v);
-        if (slot < this.prev.count && this.prev.items[slot] === v) {
-          this.tag(SAME);
-          return;
-        }
-        const len = v.length;
-        this.room(3 + len);
-        const s = this.scratch;
-        let i = this.used;
-        s[i] = STRING;
-        s[i + 1] = len & 0xffff;
-        s[i + 2] = len >>> 16;
-        i += 3;
-        for (let k = 0; k < len; k++) s[i + k] = v.charCodeAt(k);
-        this.used = i + len;
-        return;
-      }
-      case 'number': {
-        this.room(5);
-        this.num[0] = v;
-        const s = this.scratch;
-        const u = this.numUnits;
-        const i = this.used;
-        s[i] = NUMBER;
-        s[i + 1] = u[0] as number;
-        s[i + 2] = u[1] as number;
-        s[i + 3] = u[2] as number;
-        s[i + 4] = u[3] as number;
-        this.used = i + 5;
-        return;
-      }
-      case 'boolean':
-        this.tag(v ? TRUE : FALSE);
-        return;
-      case 'undefined':
-        this.tag(UNDEFINED);
-        return;
-      case 'object': {
-        if (v === null) {
-          this.tag(NULL);
-          return;
-        }
-        if (!Array.isArray(v)) break;
-        const len = v.length;
-        this.room(3);
-        const s = this.scratch;
-        s[this.used] = ARRAY;
-        s[this.used + 1] = len & 0xffff;
-        s[this.used + 2] = len >>> 16;
-        this.used += 3;
-        for (let k = 0; k < len; k++) this.value(v[k] as RingValue);
-        return;
-      }
+    if (typeof v === 'string') {
+      this.string(v);
+      return;
     }
-    throw new RingValueError(`an audit entry holds a ${typeof v}, which the ring does not carry`);
+    if (this.used + 5 > this.scratch.length) this.room(5);
+    const s = this.scratch;
+    const i = this.used;
+    if (Array.isArray(v)) {
+      const len = v.length;
+      s[i] = ARRAY;
+      s[i + 1] = len & 0xffff;
+      s[i + 2] = len >>> 16;
+      this.used = i + 3;
+      for (let k = 0; k < len; k++) this.value(v[k] as RingValue);
+    } else if (typeof v === 'number') {
+      this.num[0] = v;
+      const u = this.numUnits;
+      s[i] = NUMBER;
+      s[i + 1] = u[0] as number;
+      s[i + 2] = u[1] as number;
+      s[i + 3] = u[2] as number;
+      s[i + 4] = u[3] as number;
+      this.used = i + 5;
+    } else if (v === undefined) {
+      s[i] = UNDEFINED;
+      this.used = i + 1;
+    } else if (v === null) {
+      s[i] = NULL;
+      this.used = i + 1;
+    } else if (typeof v === 'boolean') {
+      s[i] = v ? TRUE : FALSE;
+      this.used = i + 1;
+    } else throw new RingValueError(`an audit entry holds a ${typeof v}, which the ring does not carry`);
   }
 
-  private tag(t: number): void {
-    this.room(1);
-    this.scratch[this.used++] = t;
+  private string(v: string): void {
+    const cur = this.cur;
+    const slot = cur.count;
+    cur.items[slot] = v;
+    cur.count = slot + 1;
+    const len = v.length;
+    if (this.used + 3 + len > this.scratch.length) this.room(3 + len);
+    const s = this.scratch;
+    let i = this.used;
+    if (slot < this.prev.count && this.prev.items[slot] === v) {
+      s[i] = SAME;
+      this.used = i + 1;
+      return;
+    }
+    s[i] = STRING;
+    s[i + 1] = len & 0xffff;
+    s[i + 2] = len >>> 16;
+    i += 3;
+    for (let k = 0; k < len; k++) s[i + k] = v.charCodeAt(k);
+    this.used = i + len;
   }
 }
 
