@@ -61,6 +61,26 @@ export function createRedactor(options: RedactorOptions = {}): Redactor {
   };
 }
 
+/**
+ * For the agent-supplied strings of decision records, which mostly repeat those of a recent
+ * decision (the same agent, host and path): the redactor's verdict on each text up to 4 KiB is
+ * remembered (the last 1,024 texts) and forgotten whenever `known` learns a secret value.
+ */
+export function rememberingRedactor(redact: Redactor, known: KnownSecrets = knownSecrets): Redactor {
+  const seen = new Map<string, string>();
+  let size = known.size;
+  return (text) => {
+    if (text.length > 4096) return redact(text);
+    if (known.size !== size || seen.size >= 1024) {
+      seen.clear();
+      size = known.size;
+    }
+    let out = seen.get(text);
+    if (out === undefined) seen.set(text, (out = redact(text)));
+    return out;
+  };
+}
+
 export interface LoggerOptions extends RedactorOptions {
   readonly level?: string;
   readonly name?: string;

@@ -5,7 +5,7 @@ import { MemoryStore } from '../state/memory.js';
 import { checkTenant, type Store } from '../state/store.js';
 import { verifyChain, type VerifiedCheckpoint, type VerifyResult } from './verify.js';
 import { decisionEncoded, type DecisionRow } from './decision-row.js';
-import { AUDIT_LOG, chainBatch, countLost, encodeEvent, gapEvent, GENESIS_HASH, type AuditEvent, type AuditRecord, type AuditType, type EncodedEvent, type Lost, type TextRedactor } from './record.js';
+import { AUDIT_LOG, chainBatch, countLost, type ChainBuffer, encodeEvent, gapEvent, GENESIS_HASH, type AuditEvent, type AuditRecord, type AuditType, type EncodedEvent, type Lost, type TextRedactor } from './record.js';
 
 /** What records audit events: queue one (never blocks, never throws). */
 export interface AuditWriter {
@@ -117,9 +117,16 @@ export class AuditLog implements AuditJournal {
   private readonly metrics: { written: Counter<'type'>; overflow: Counter; errors: Counter; buffered: Gauge } | undefined;
   /** Tenants written since the last checkpoint round. */
   private readonly touched = new Set<string>();
+  /**
+   * Batches are written into this one buffer when the store copies what it appends before
+   * its first await (memory stores), so no batch allocates; a Redis client may hold on to
+   * what it sends, so there each batch gets a buffer of its own.
+   */
+  private readonly chainBuffer: ChainBuffer | undefined;
 
   constructor(private readonly options: AuditLogOptions) {
     this.store = options.store;
+    this.chainBuffer = options.store.kind === 'memory' ? { bytes: Buffer.allocUnsafeSlow(256 * 1024) } : undefined;
     this.maxBuffered = options.maxBuffered ?? 100_000;
     this.batchSize = options.batchSize ?? 512;
     this.retryMs = options.retryMs ?? 250;
@@ -304,7 +311,7 @@ export class AuditLog implements AuditJournal {
         head = await this.head(tenant);
         this.heads.set(tenant, head);
       }
-      const { records, hash: prev } = chainBatch(items, head.seq + 1, head.hash, now);
+      const { records, hash: prev } = chainBatch(items, head.seq + 1, head.hash, now, this.chainBuffer);
       const result = await this.store.append(tenant, AUDIT_LOG, head.seq, records);
       if (!result.ok) {
         this.heads.delete(tenant); // another writer got there first: reload the head and re-hash

@@ -85,11 +85,17 @@ export interface ChainResult {
   readonly hash: string;
 }
 
+/** A buffer batches are written into, reused by its owner (grown here when short). */
+export interface ChainBuffer {
+  bytes: Buffer;
+}
+
 /** `"hash":"<64 hex digits>",` */
 const HASH_MEMBER_BYTES = 74;
 /** Most bytes of a record besides its actor and data JSON (the other members, the tenant aside). */
 const RECORD_FRAME_BYTES = 320;
-let scratch = Buffer.allocUnsafeSlow(256 * 1024);
+/** Where batches are written when the caller has no buffer of its own; copied out after. */
+const scratch: ChainBuffer = { bytes: Buffer.allocUnsafeSlow(256 * 1024) };
 /** The text before the data of the last actor seen: consecutive records are mostly one agent's. */
 let lastActorJson = '';
 let lastHead = '';
@@ -99,40 +105,49 @@ let lastHead = '';
  * canonical encoding of the whole record (hash included), written directly as UTF-8: the
  * top-level keys in canonical order are actor, data, hash, prevHash, seq, tenant, time, type,
  * and the hash is taken over the same bytes without the "hash" member. Each record is written
- * once into a scratch buffer, hashed there, and its tail moved to make room for the hash; the
- * batch is then copied out into a buffer of its own size. No string is built per record but
- * the tail's. Pure (the scratch buffer is this module's, used synchronously).
+ * once, hashed where it lies, and its tail moved to make room for the hash; no string is built
+ * per record but the tail's.
+ *
+ * With `into`, the records are views of `into.bytes`, valid until it is next written: an owner
+ * that chains batch after batch (the AuditLog with a memory store, which copies on append)
+ * then allocates nothing per batch, where fresh buffers made V8 collect for "external memory"
+ * every few hundred milliseconds. Without, they are views of a buffer of their own.
  */
-export function chainBatch(items: readonly EncodedEvent[], seq: number, prevHash: string, now: number): ChainResult {
+export function chainBatch(items: readonly EncodedEvent[], seq: number, prevHash: string, now: number, into?: ChainBuffer): ChainResult {
+  const out = into ?? scratch;
   const ends = new Array<number>(items.length);
   let prev = prevHash;
   let n = 0;
   for (let i = 0; i < items.length; i++) {
     const e = items[i] as EncodedEvent;
     const room = 3 * (e.actorJson.length + e.dataJson.length + e.tenant.length) + RECORD_FRAME_BYTES;
-    if (n + room > scratch.length) {
-      const grown = Buffer.allocUnsafeSlow(Math.max(scratch.length * 2, n + room));
-      scratch.copy(grown, 0, 0, n);
-      scratch = grown;
+    if (n + room > out.bytes.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(out.bytes.length * 2, n + room));
+      out.bytes.copy(grown, 0, 0, n);
+      out.bytes = grown;
     }
+    const b = out.bytes;
     const start = n;
     if (e.actorJson !== lastActorJson) {
       lastActorJson = e.actorJson;
       lastHead = `{"actor":${e.actorJson},"data":`;
     }
-    n += scratch.write(lastHead, n, 'utf8');
-    n += scratch.write(e.dataJson, n, 'utf8');
+    n += b.write(lastHead, n, 'utf8');
+    n += b.write(e.dataJson, n, 'utf8');
     const headEnd = n + 1; // after the comma that starts the tail
-    n += scratch.write(`,"prevHash":"${prev}","seq":${seq + i},"tenant":${JSON.stringify(e.tenant)},"time":"${isoTime(e.time ?? now)}","type":"${e.type}"}`, n, 'utf8');
-    const hash = digest('sha256', scratch.subarray(start, n), 'hex');
-    scratch.copyWithin(headEnd + HASH_MEMBER_BYTES, headEnd, n);
-    scratch.write(`"hash":"${hash}",`, headEnd, 'latin1');
+    n += b.write(`,"prevHash":"${prev}","seq":${seq + i},"tenant":${JSON.stringify(e.tenant)},"time":"${isoTime(e.time ?? now)}","type":"${e.type}"}`, n, 'utf8');
+    const hash = digest('sha256', b.subarray(start, n), 'hex');
+    b.copyWithin(headEnd + HASH_MEMBER_BYTES, headEnd, n);
+    b.write(`"hash":"${hash}",`, headEnd, 'latin1');
     n += HASH_MEMBER_BYTES;
     ends[i] = n;
     prev = hash;
   }
-  const batch = Buffer.allocUnsafe(n);
-  scratch.copy(batch, 0, 0, n);
+  let batch = out.bytes;
+  if (into === undefined) {
+    batch = Buffer.allocUnsafe(n);
+    scratch.bytes.copy(batch, 0, 0, n);
+  }
   const records = new Array<Buffer>(items.length);
   for (let i = 0, from = 0; i < items.length; from = ends[i] as number, i++) records[i] = batch.subarray(from, ends[i]);
   return { records, hash: prev };

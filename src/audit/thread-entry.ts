@@ -6,7 +6,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { JochError } from '../errors.js';
-import { createRedactor } from '../log.js';
+import { createRedactor, rememberingRedactor } from '../log.js';
 import { KnownSecrets } from '../secrets/known.js';
 import { MemoryStore } from '../state/memory.js';
 import { openRedisStore } from '../state/redis.js';
@@ -70,25 +70,6 @@ let unreadable = 0;
 let closing = false;
 /** How long the thread sleeps on an empty ring unless woken: the serving thread wakes it only every 256 entries (src/audit/ring.ts). */
 const IDLE_WAIT_MS = 5;
-
-/**
- * A decision's agent-supplied strings are mostly those of a recent decision (the same agent,
- * host and path): the redactor's verdict on each text is remembered (the last 1,024 texts),
- * and forgotten whenever a secret value is learned.
- */
-function rememberingRedactor(redact: (text: string) => string, secrets: KnownSecrets): (text: string) => string {
-  const seen = new Map<string, string>();
-  let size = secrets.size;
-  return (text) => {
-    if (secrets.size !== size || seen.size >= 1024) {
-      seen.clear();
-      size = secrets.size;
-    }
-    let out = seen.get(text);
-    if (out === undefined) seen.set(text, (out = redact(text)));
-    return out;
-  };
-}
 
 /** The next entry published, or undefined; one that cannot be read is counted and skipped. */
 function next(): RingValue | undefined {

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { AuditDecisionRecorder, NO_DECISION_RECORDING } from '../audit/recorder.js';
 import { resolveConfig, type GatewayConfig } from '../config.js';
 import { JochError } from '../errors.js';
-import { createRedactor } from '../log.js';
+import { createRedactor, rememberingRedactor } from '../log.js';
 import { auditRedaction, authorizerOf, gatewayLogger } from '../main.js';
 import { Metrics } from '../metrics.js';
 import { OneShotGrants } from '../overrides/grants.js';
@@ -46,7 +46,7 @@ async function run(config: GatewayConfig, log: Logger): Promise<() => Promise<vo
     disables: new RuleDisables(store),
     environment,
     grants: new OneShotGrants(store, audit, { tenant: settings.tenant, environment }, metrics.registry),
-    recorder: settings.audit.enabled ? new AuditDecisionRecorder(audit, settings.tenant, redact) : NO_DECISION_RECORDING,
+    recorder: settings.audit.enabled ? new AuditDecisionRecorder(audit, settings.tenant, rememberingRedactor(redact)) : NO_DECISION_RECORDING,
   };
   const policies = await PolicyRuntime.load(config, state, metrics, log);
   const secrets = secretBroker(config, policies.secrets, { metrics, log, audit, store, workers: true });

@@ -8,7 +8,7 @@ import { AuditLog, type AuditJournal } from '../audit/log.js';
 import { AuditDecisionRecorder, NO_DECISION_RECORDING, type DecisionRecorder } from '../audit/recorder.js';
 import { AuditThread, ThreadDecisionRecorder } from '../audit/thread.js';
 import { JochError } from '../errors.js';
-import { createRedactor, type RedactorOptions } from '../log.js';
+import { createRedactor, rememberingRedactor, type RedactorOptions } from '../log.js';
 import { OidcVerifier } from '../identity/oidc.js';
 import { OperatorAuth } from '../identity/operators.js';
 import { OneShotGrants } from '../overrides/grants.js';
@@ -97,7 +97,7 @@ export async function openState(
       ...(store instanceof MemoryStore && a.file !== undefined ? { sink: new JsonlFileSink(a.file) } : {}),
     });
     audit = inline;
-    if (a.enabled) recorder = new AuditDecisionRecorder(inline, settings.tenant, redact);
+    if (a.enabled) recorder = new AuditDecisionRecorder(inline, settings.tenant, rememberingRedactor(redact));
   }
   const checkpointer = new Checkpointer(audit, store, key, log);
   if (settings.audit.enabled && settings.audit.checkpointIntervalSeconds > 0) checkpointer.start(settings.audit.checkpointIntervalSeconds * 1000);

@@ -34,7 +34,8 @@ export interface Store {
   /**
    * Appends `values` when the log holds exactly `expected` entries (the first gets sequence
    * expected + 1); otherwise appends nothing and reports the current length. Logs are
-   * append-only: nothing in this interface rewrites or trims them.
+   * append-only: nothing in this interface rewrites or trims them. Bytes are taken before the
+   * call returns by a `memory` store, and until the promise settles by a `redis` one.
    */
   append(tenant: string, log: string, expected: number, values: readonly LogValue[]): Promise<AppendResult>;
   /** Up to `count` entries from sequence `from` (1-based) on. */

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createLogger, createRedactor } from '../../src/log.js';
+import { createLogger, createRedactor, rememberingRedactor } from '../../src/log.js';
 import { KnownSecrets, variantsOf } from '../../src/secrets/known.js';
 
 const CANARY = 'canary-Value-0192837465-zyx';
@@ -24,6 +24,25 @@ describe('the redacting logger', () => {
     expect(out).toContain('[REDACTED:SECRET]');
     // Still one valid JSON record per line.
     for (const line of out.trim().split('\n')) expect(() => JSON.parse(line)).not.toThrow();
+  });
+
+  it('the remembering redactor answers as the redactor does, and forgets what it remembered when a secret value is learned', () => {
+    const known = new KnownSecrets();
+    let calls = 0;
+    const plain = createRedactor({ known });
+    const redact = rememberingRedactor((t) => (calls++, plain(t)), known);
+    const text = `agent-7\napi.example.com\n/v1/items/${CANARY}\n`;
+    expect(redact(text)).toBe(text);
+    expect(redact(text)).toBe(text);
+    expect(calls).toBe(1);
+    known.add(CANARY);
+    expect(redact(text)).toBe(plain(text));
+    expect(redact(text)).not.toContain(CANARY);
+    expect(calls).toBe(2);
+    const long = `${'x'.repeat(5000)}${CANARY}`;
+    expect(redact(long)).toBe(plain(long));
+    expect(redact(long)).toBe(plain(long));
+    expect(calls).toBe(4); // texts over 4 KiB are not remembered
   });
 
   it('learns values as they are fetched, without being rebuilt', () => {
