@@ -116,19 +116,13 @@ const CLAIMED_TENANT = 4;
 const FINDING_PATH = 3;
 
 /**
- * Redacts a raw row in place and cuts `claimedTenant` to 128 characters. Every string the
- * agent supplied is checked in one pass first: only when that finds something is each one
- * redacted on its own (so the record stays valid JSON whatever the spans cover).
+ * Redacts a raw row in place and cuts `claimedTenant` to 128 characters. Each string the agent
+ * supplied is redacted on its own (so the record stays valid JSON whatever the spans cover):
+ * give a remembering redactor (src/log.ts), and the strings that repeat those of recent
+ * decisions, most of them, cost a lookup each.
  */
 export function finishRow(row: DecisionRow, redact?: TextRedactor): DecisionRow {
-  if (redact !== undefined) {
-    let supplied = typeof row[1] === 'string' ? `${row[1]}\n` : '';
-    forAgentStrings(row, (s) => {
-      supplied += `${s}\n`;
-      return s;
-    });
-    if (redact(supplied) !== supplied) forAgentStrings(row, redact);
-  }
+  if (redact !== undefined) forAgentStrings(row, redact);
   const claimed = row[CLAIMED_TENANT];
   if (typeof claimed === 'string' && claimed.length > 128) row[CLAIMED_TENANT] = claimed.slice(0, 128);
   return row;
@@ -177,7 +171,7 @@ const lastMembers: RowValue[] = [];
 /** Offsets in `last` of each member's text (its comma included), -1 when it was absent. */
 const lastFrom: number[] = [];
 const lastTo: number[] = [];
-let lastActor = '';
+let lastActor: string | undefined;
 let lastActorJson = '';
 
 /** The data object of a row: as `members(row, 3, DATA_FIELDS)`, with runs of members equal to the last row's sliced from its JSON. */

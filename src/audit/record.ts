@@ -97,7 +97,7 @@ const RECORD_FRAME_BYTES = 320;
 /** Where batches are written when the caller has no buffer of its own; copied out after. */
 const scratch: ChainBuffer = { bytes: Buffer.allocUnsafeSlow(256 * 1024) };
 /** The text before the data of the last actor seen: consecutive records are mostly one agent's. */
-let lastActorJson = '';
+let lastActorJson: string | undefined;
 let lastHead = '';
 
 /**
