@@ -60,52 +60,169 @@ export function decisionRow(d: Decision, ctx: DecisionContext | undefined, edge:
 }
 
 /**
- * The row before finishRow: what the serving thread builds (references and slices only) when
+ * The row before finishRow: what the serving thread writes (references and slices only) when
  * the audit thread does the rest. `claimedTenant` is not yet cut to its length: a secret must
  * be found whole before it is cut.
  */
 export function rawDecisionRow(d: Decision, ctx: DecisionContext | undefined, edge: string, time: number, defaultTenant = 'default'): DecisionRow {
-  const tenant = ctx?.tenant !== undefined && isValidTenant(ctx.tenant) ? ctx.tenant : defaultTenant;
+  const out = new RowBuilder();
+  emitDecisionRow(out, d, ctx, edge, time, defaultTenant);
+  return out.root as DecisionRow;
+}
+
+/** Where a row is written member by member: into arrays (RowBuilder), or straight into the audit ring (src/audit/ring.ts). */
+export interface RowSink {
+  primitive(v: string | number | boolean | null | undefined): void;
+  /** A list of `n` members, written next. */
+  list(n: number): void;
+}
+
+/** The tenant a decision is recorded under: its context's, if valid, else the default. */
+export function decisionTenant(ctx: DecisionContext | undefined, defaultTenant: string): string {
+  return ctx?.tenant !== undefined && isValidTenant(ctx.tenant) ? ctx.tenant : defaultTenant;
+}
+
+/**
+ * Writes a decision's raw row (see rawDecisionRow) to `out`, in DATA's order, and returns its
+ * tenant. The one place the row's layout is written down: building arrays and writing the
+ * ring both go through it.
+ */
+export function emitDecisionRow(out: RowSink, d: Decision, ctx: DecisionContext | undefined, edge: string, time: number, defaultTenant: string): string {
+  const tenant = decisionTenant(ctx, defaultTenant);
   const agent = ctx?.agent;
   const dest = ctx?.destination;
   const m = d.modifiedRequest;
-  // The order below is DATA's.
-  return [
-    time,
-    tenant,
-    str(agent?.id) ?? str(agent?.name) ?? 'unknown',
-    agent ? [str(agent.framework), str(agent.id), str(agent.name)] : undefined,
-    ctx?.tenant !== undefined && ctx.tenant !== tenant ? String(ctx.tenant) : undefined,
-    d.decision,
-    d.decisionId,
-    dest ? [str(dest.address), str(dest.host), num(dest.port), str(dest.scheme), str(dest.sni)] : undefined,
-    edge,
-    str(ctx?.environment),
-    d.findings
-      ? [
-          d.findings.listed.map((f) => [f.class, f.detector, f.end, str(f.path), f.policyId, f.ruleId, f.score, f.start, f.type]),
-          d.findings.types.map((t) => [t.class, t.count, t.score, t.type]),
-        ]
-      : undefined,
-    str(ctx?.hook),
-    d.matched.map((r) => [r.effect, r.policyId, r.policyNamespace, r.policyVersion, r.ruleId]),
-    ctx?.mcp ? [str(ctx.mcp.direction), str(ctx.mcp.method), str(ctx.mcp.server)] : undefined,
-    ctx?.model ? [str(ctx.model.name), str(ctx.model.provider)] : undefined,
-    m ? [Object.keys(m.headers?.set ?? {}).concat(m.headers?.remove ?? []).map(String), m.payload !== undefined] : undefined,
-    str(ctx?.namespace),
-    d.pending ? [d.pending.approval] : undefined,
-    d.policyId,
-    d.policyNamespace,
-    d.policyVersion,
-    d.reason,
-    ctx?.request ? [str(ctx.request.method), str(ctx.request.path)?.split('?')[0]] : undefined,
-    d.ruleId,
-    str(ctx?.session?.id),
-    d.status,
-    str(ctx?.stepId),
-    ctx?.tool ? [str(ctx.tool.name), str(ctx.tool.server), str(ctx.tool.sideEffect)] : undefined,
-    str(ctx?.turnId),
-  ];
+  out.list(3 + DATA.length);
+  out.primitive(time);
+  out.primitive(tenant);
+  out.primitive(str(agent?.id) ?? str(agent?.name) ?? 'unknown');
+  if (agent) strings3(out, agent.framework, agent.id, agent.name);
+  else out.primitive(undefined);
+  out.primitive(ctx?.tenant !== undefined && ctx.tenant !== tenant ? String(ctx.tenant) : undefined);
+  out.primitive(d.decision);
+  out.primitive(d.decisionId);
+  if (dest) {
+    out.list(5);
+    out.primitive(str(dest.address));
+    out.primitive(str(dest.host));
+    out.primitive(num(dest.port));
+    out.primitive(str(dest.scheme));
+    out.primitive(str(dest.sni));
+  } else out.primitive(undefined);
+  out.primitive(edge);
+  out.primitive(str(ctx?.environment));
+  if (d.findings) {
+    const { listed, types } = d.findings;
+    out.list(2);
+    out.list(listed.length);
+    for (const f of listed) {
+      out.list(9);
+      out.primitive(f.class);
+      out.primitive(f.detector);
+      out.primitive(f.end);
+      out.primitive(str(f.path));
+      out.primitive(f.policyId);
+      out.primitive(f.ruleId);
+      out.primitive(f.score);
+      out.primitive(f.start);
+      out.primitive(f.type);
+    }
+    out.list(types.length);
+    for (const t of types) {
+      out.list(4);
+      out.primitive(t.class);
+      out.primitive(t.count);
+      out.primitive(t.score);
+      out.primitive(t.type);
+    }
+  } else out.primitive(undefined);
+  out.primitive(str(ctx?.hook));
+  out.list(d.matched.length);
+  for (const r of d.matched) {
+    out.list(5);
+    out.primitive(r.effect);
+    out.primitive(r.policyId);
+    out.primitive(r.policyNamespace);
+    out.primitive(r.policyVersion);
+    out.primitive(r.ruleId);
+  }
+  if (ctx?.mcp) strings3(out, ctx.mcp.direction, ctx.mcp.method, ctx.mcp.server);
+  else out.primitive(undefined);
+  if (ctx?.model) strings2(out, ctx.model.name, ctx.model.provider);
+  else out.primitive(undefined);
+  if (m) {
+    const names = Object.keys(m.headers?.set ?? {}).concat(m.headers?.remove ?? []);
+    out.list(2);
+    out.list(names.length);
+    for (const n of names) out.primitive(String(n));
+    out.primitive(m.payload !== undefined);
+  } else out.primitive(undefined);
+  out.primitive(str(ctx?.namespace));
+  if (d.pending) {
+    out.list(1);
+    out.primitive(d.pending.approval);
+  } else out.primitive(undefined);
+  out.primitive(d.policyId);
+  out.primitive(d.policyNamespace);
+  out.primitive(d.policyVersion);
+  out.primitive(d.reason);
+  if (ctx?.request) strings2(out, ctx.request.method, str(ctx.request.path)?.split('?')[0]);
+  else out.primitive(undefined);
+  out.primitive(d.ruleId);
+  out.primitive(str(ctx?.session?.id));
+  out.primitive(d.status);
+  out.primitive(str(ctx?.stepId));
+  if (ctx?.tool) strings3(out, ctx.tool.name, ctx.tool.server, ctx.tool.sideEffect);
+  else out.primitive(undefined);
+  out.primitive(str(ctx?.turnId));
+  return tenant;
+}
+
+/** A list of two members: `a` and `b` if strings, else absent. */
+function strings2(out: RowSink, a: unknown, b: unknown): void {
+  out.list(2);
+  out.primitive(str(a));
+  out.primitive(str(b));
+}
+
+/** A list of three members: `a`, `b` and `c` if strings, else absent. */
+function strings3(out: RowSink, a: unknown, b: unknown, c: unknown): void {
+  out.list(3);
+  out.primitive(str(a));
+  out.primitive(str(b));
+  out.primitive(str(c));
+}
+
+/** A RowSink that builds the row's arrays. */
+class RowBuilder implements RowSink {
+  root: RowValue[] = [];
+  /** Lists still being filled, innermost last, and the next index in each. */
+  private readonly open: RowValue[][] = [];
+  private readonly next: number[] = [];
+
+  primitive(v: string | number | boolean | null | undefined): void {
+    this.put(v);
+  }
+
+  list(n: number): void {
+    const a = new Array<RowValue>(n);
+    if (this.open.length === 0) this.root = a;
+    else this.put(a);
+    if (n > 0) {
+      this.open.push(a);
+      this.next.push(0);
+    }
+  }
+
+  private put(v: RowValue): void {
+    const top = this.open.length - 1;
+    const i = this.next[top] as number;
+    (this.open[top] as RowValue[])[i] = v;
+    if (i + 1 === (this.open[top] as RowValue[]).length) {
+      this.open.pop();
+      this.next.pop();
+    } else this.next[top] = i + 1;
+  }
 }
 
 /** Row indexes (DATA order, from 3) of members the agent supplies: strings, or lists of them (findings aside). */

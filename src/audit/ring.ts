@@ -81,13 +81,39 @@ export class RingWriter {
    * Throws RingValueError for a value of another type (a function, an object, a symbol).
    */
   write(value: RingValue): boolean {
+    this.begin();
+    this.value(value);
+    return this.commit();
+  }
+
+  /** Starts an entry written piece by piece (primitive, list), then `commit`. */
+  begin(): void {
     if (Atomics.load(this.header, RESYNC) === 1) {
       this.prev.count = 0;
       Atomics.store(this.header, RESYNC, 0);
     }
     this.used = 0;
     this.cur.count = 0;
-    this.value(value);
+  }
+
+  primitive(v: string | number | boolean | null | undefined): void {
+    if (typeof v === 'string') this.string(v);
+    else this.value(v);
+  }
+
+  /** A list of `n` values, written next. */
+  list(n: number): void {
+    if (this.used + 3 > this.scratch.length) this.room(3);
+    const s = this.scratch;
+    const i = this.used;
+    s[i] = ARRAY;
+    s[i + 1] = n & 0xffff;
+    s[i + 2] = n >>> 16;
+    this.used = i + 3;
+  }
+
+  /** Copies the entry begun into the ring; false when it has no room for it now. Throws RingValueError for one larger than the ring. */
+  commit(): boolean {
     const n = this.used;
     const cap = this.data.length;
     if (n + 3 > cap) throw new RingValueError(`an audit entry of ${n} units does not fit a ring of ${cap}`);
@@ -159,12 +185,8 @@ export class RingWriter {
     const s = this.scratch;
     const i = this.used;
     if (Array.isArray(v)) {
-      const len = v.length;
-      s[i] = ARRAY;
-      s[i + 1] = len & 0xffff;
-      s[i + 2] = len >>> 16;
-      this.used = i + 3;
-      for (let k = 0; k < len; k++) this.value(v[k] as RingValue);
+      this.list(v.length);
+      for (let k = 0; k < v.length; k++) this.value(v[k] as RingValue);
     } else if (typeof v === 'number') {
       this.num[0] = v;
       const u = this.numUnits;

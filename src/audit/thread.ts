@@ -8,7 +8,7 @@ import type { Decision } from '../policy/decision.js';
 import { knownSecrets } from '../secrets/known.js';
 import type { StateSettings } from '../state/settings.js';
 import { checkTenant } from '../state/store.js';
-import { rawDecisionRow, type DecisionRow } from './decision-row.js';
+import { decisionTenant, emitDecisionRow, type DecisionRow } from './decision-row.js';
 import { overflowCounter, type AuditJournal, type Head } from './log.js';
 import { countLost, encodeEvent, gapEvent, type AuditEvent, type AuditRecord, type EncodedEvent, type Lost, type TextRedactor } from './record.js';
 import type { DecisionRecorder } from './recorder.js';
@@ -134,9 +134,22 @@ export class AuditThread implements AuditJournal {
     this.put([ENTRY.decision, row], row[1]);
   }
 
-  /** Queues a raw decision row: the thread finishes (redacts) it. */
-  recordRawDecision(row: DecisionRow): void {
-    this.put([ENTRY.rawDecision, row], row[1]);
+  /** Queues a decision: its raw row written straight into the ring (emitDecisionRow); the thread finishes (redacts) it. */
+  recordDecisionOf(decision: Decision, ctx: DecisionContext | undefined, edge: string, defaultTenant: string): void {
+    if (!this.open()) return this.lose(decisionTenant(ctx, defaultTenant));
+    const w = this.writer;
+    let tenant: string;
+    try {
+      w.begin();
+      w.list(2);
+      w.primitive(ENTRY.rawDecision);
+      tenant = emitDecisionRow(w, decision, ctx, edge, Date.now(), defaultTenant);
+      if (!w.commit()) return this.lose(tenant);
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'audit entry not recorded');
+      return this.lose(decisionTenant(ctx, defaultTenant));
+    }
+    this.schedulePublish();
   }
 
   recordEncoded(e: EncodedEvent): void {
@@ -179,10 +192,19 @@ export class AuditThread implements AuditJournal {
   }
 
   private put(entry: RingValue, tenant: string | undefined): void {
-    if (this.closed || this.failed || (this.gaps.size > 0 && !this.writeGaps()) || !this.write(entry)) {
+    if (!this.open() || !this.write(entry)) {
       if (tenant !== undefined) this.lose(tenant);
       return;
     }
+    this.schedulePublish();
+  }
+
+  /** Whether entries can go into the ring now: not closed or failed, and any gaps written first. */
+  private open(): boolean {
+    return !this.closed && !this.failed && (this.gaps.size === 0 || this.writeGaps());
+  }
+
+  private schedulePublish(): void {
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(this.publishNow);
@@ -334,7 +356,7 @@ export class AuditThread implements AuditJournal {
   }
 }
 
-/** Records decisions through an AuditThread: the row is built here and copied to the ring at once. */
+/** Records decisions through an AuditThread: the row is written into the ring at once. */
 export class ThreadDecisionRecorder implements DecisionRecorder {
   constructor(
     private readonly thread: AuditThread,
@@ -343,7 +365,7 @@ export class ThreadDecisionRecorder implements DecisionRecorder {
   ) {}
 
   recordDecision(decision: Decision, ctx: DecisionContext | undefined, edge: string): void {
-    this.thread.recordRawDecision(rawDecisionRow(decision, ctx, edge, Date.now(), this.defaultTenant));
+    this.thread.recordDecisionOf(decision, ctx, edge, this.defaultTenant);
   }
 }
 

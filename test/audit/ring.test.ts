@@ -1,6 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { emitDecisionRow, rawDecisionRow } from '../../src/audit/decision-row.js';
 import { RingReader, ringBuffer, RingValueError, RingWriter, type RingValue } from '../../src/audit/ring.js';
+import { HOOKS, type DecisionContext } from '../../src/context/types.js';
+import type { Decision } from '../../src/policy/decision.js';
 
 /** The first place where `a` and `b` differ under Object.is (so -0 ≠ 0, NaN = NaN), or undefined. */
 function difference(a: unknown, b: unknown, path = '$'): string | undefined {
@@ -268,4 +271,51 @@ describe('audit ring', () => {
     await waiting; // without the wake this would outlast the test's 2 s
     expect(drain(reader)).toEqual([['acme', 1]]);
   });
+
+  it('a decision written straight into the ring (emitDecisionRow) reads back as rawDecisionRow builds it, row after row (property)', () => {
+    const text = fc.constantFrom('', 'a', 'bb', '\ud800', 'x'.repeat(30));
+    const ctx = fc.record(
+      {
+        hook: fc.constantFrom(...HOOKS),
+        tenant: fc.constantFrom('acme', 'globex', 'bad tenant!'),
+        namespace: text,
+        agent: fc.record({ id: text, name: text, framework: text }, { requiredKeys: [] }),
+        destination: fc.record({ host: text, port: fc.integer({ min: 0, max: 65535 }), scheme: text, sni: text, address: text }, { requiredKeys: [] }),
+        request: fc.record({ method: text, path: fc.constantFrom('/a', '/a?token=x', '') }, { requiredKeys: [] }),
+        tool: fc.record({ name: text, server: text, sideEffect: text }, { requiredKeys: [] }),
+        model: fc.record({ provider: text, name: text }, { requiredKeys: [] }),
+        mcp: fc.record({ server: text, method: text, direction: fc.constantFrom('outbound' as const, 'inbound' as const) }, { requiredKeys: [] }),
+        session: fc.record({ id: text }),
+        turnId: text,
+      },
+      { requiredKeys: ['hook'] },
+    );
+    const finding = fc.record({ class: fc.constantFrom('secret', 'pii'), detector: text, start: fc.nat(99), end: fc.nat(99), path: text, policyId: text, ruleId: text, score: fc.double({ min: 0, max: 1 }), type: text });
+    const decision = fc.record({
+      decision: fc.constantFrom<Decision['decision']>('allow', 'deny', 'modify'),
+      decisionId: text,
+      reason: text,
+      matched: fc.array(fc.record({ effect: fc.constantFrom('allow', 'deny'), policyId: text, policyNamespace: text, policyVersion: text, ruleId: text }), { maxLength: 3 }),
+      findings: fc.option(fc.record({ listed: fc.array(finding, { maxLength: 2 }), types: fc.array(fc.record({ class: text, count: fc.nat(9), score: fc.double({ min: 0, max: 1 }), type: text }), { maxLength: 2 }) }), { nil: undefined }),
+      modifiedRequest: fc.option(fc.record({ headers: fc.record({ set: fc.dictionary(text, text), remove: fc.array(text, { maxLength: 2 }) }, { requiredKeys: [] }), payload: fc.option(fc.constant('{}'), { nil: undefined }) }, { requiredKeys: [] }), { nil: undefined }),
+    });
+    fc.assert(
+      fc.property(fc.array(fc.tuple(decision, fc.option(ctx, { nil: undefined })), { minLength: 1, maxLength: 8 }), (steps) => {
+        const sab = ringBuffer(1 << 20);
+        const writer = new RingWriter(sab);
+        const reader = new RingReader(sab);
+        for (const [d, c] of steps) {
+          writer.begin();
+          const tenant = emitDecisionRow(writer, d as unknown as Decision, c as DecisionContext | undefined, 'authz_http', 7, 'default');
+          expect(writer.commit()).toBe(true);
+          writer.publish();
+          const expected = rawDecisionRow(d as unknown as Decision, c as DecisionContext | undefined, 'authz_http', 7, 'default');
+          expect(tenant).toBe(expected[1]);
+          expect(difference(drain(reader), [expected])).toBeUndefined();
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
 });
+
