@@ -91,8 +91,8 @@ export async function startCluster(layers: readonly ConfigInput[], config: Gatew
       // A worker that just exited has nothing to report.
       if (!channelOf(r.worker).send({ t: 'metrics', id })) answer([]);
     });
-  // This process decides nothing, so it hashes audit records on its own thread: a chain
-  // worker's per-message copies would cost more than the hashing.
+  // This process decides nothing, so it writes the audit log on its main thread: an audit
+  // thread would only add a copy of every record (already encoded by a worker) through its ring.
   const primary: GatewayConfig = { ...config, state: { ...config.state, audit: { ...config.state.audit, worker: false } } };
   const control = await startControl(primary, log, hooks, {
     workers: true,
