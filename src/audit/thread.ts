@@ -370,19 +370,12 @@ export class ThreadDecisionRecorder implements DecisionRecorder {
 }
 
 /**
- * A young generation larger than a thread's default: records wait in the log's queue for a
- * turn or two, and with the default most of them were copied out of it and promoted, which
- * made for a full collection every few hundred milliseconds at 30,000 decisions a second.
- */
-const THREAD_LIMITS = { maxYoungGenerationSizeMb: 64 };
-
-/**
  * The built thread entry (dist/audit/thread-entry.js) next to this module; when running from
  * the TypeScript sources (tests, tsx), the .ts entry through tsx's loader, a dev dependency.
  */
 function spawnThread(data: ThreadData): Worker {
   // The thread needs none of this process's Node flags (some, like --input-type, would stop it).
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./thread-entry.js', import.meta.url), { execArgv: [], workerData: data, resourceLimits: THREAD_LIMITS });
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./thread-entry.js', import.meta.url), { execArgv: [], workerData: data });
   const entry = new URL('./thread-entry.ts', import.meta.url).href;
-  return new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); })`, { eval: true, execArgv: [], workerData: data, resourceLimits: THREAD_LIMITS });
+  return new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); })`, { eval: true, execArgv: [], workerData: data });
 }
