@@ -1,5 +1,5 @@
 import type { DecisionContext } from '../context/types.js';
-import type { Decision } from '../policy/decision.js';
+import type { Decision, DecisionFinding, FindingSummary, MatchedRule } from '../policy/decision.js';
 import { isValidTenant } from '../state/store.js';
 import type { EncodedEvent, TextRedactor } from './record.js';
 
@@ -112,40 +112,12 @@ export function emitDecisionRow(out: RowSink, d: Decision, ctx: DecisionContext 
   out.primitive(edge);
   out.primitive(str(ctx?.environment));
   if (d.findings) {
-    const { listed, types } = d.findings;
     out.list(2);
-    out.list(listed.length);
-    for (const f of listed) {
-      out.list(9);
-      out.primitive(f.class);
-      out.primitive(f.detector);
-      out.primitive(f.end);
-      out.primitive(str(f.path));
-      out.primitive(f.policyId);
-      out.primitive(f.ruleId);
-      out.primitive(f.score);
-      out.primitive(f.start);
-      out.primitive(f.type);
-    }
-    out.list(types.length);
-    for (const t of types) {
-      out.list(4);
-      out.primitive(t.class);
-      out.primitive(t.count);
-      out.primitive(t.score);
-      out.primitive(t.type);
-    }
+    objects(out, d.findings.listed, FINDING_KEYS);
+    objects(out, d.findings.types, FINDING_TYPE_KEYS);
   } else out.primitive(undefined);
   out.primitive(str(ctx?.hook));
-  out.list(d.matched.length);
-  for (const r of d.matched) {
-    out.list(5);
-    out.primitive(r.effect);
-    out.primitive(r.policyId);
-    out.primitive(r.policyNamespace);
-    out.primitive(r.policyVersion);
-    out.primitive(r.ruleId);
-  }
+  objects(out, d.matched, MATCHED_KEYS);
   if (ctx?.mcp) strings3(out, ctx.mcp.direction, ctx.mcp.method, ctx.mcp.server);
   else out.primitive(undefined);
   if (ctx?.model) strings2(out, ctx.model.name, ctx.model.provider);
@@ -176,6 +148,20 @@ export function emitDecisionRow(out: RowSink, d: Decision, ctx: DecisionContext 
   else out.primitive(undefined);
   out.primitive(str(ctx?.turnId));
   return tenant;
+}
+
+/** Members of a listed finding, a finding type and a matched rule, in DATA's (sorted) order. */
+const FINDING_KEYS = ['class', 'detector', 'end', 'path', 'policyId', 'ruleId', 'score', 'start', 'type'] as const satisfies readonly (keyof DecisionFinding)[];
+const FINDING_TYPE_KEYS = ['class', 'count', 'score', 'type'] as const satisfies readonly (keyof FindingSummary)[];
+const MATCHED_KEYS = ['effect', 'policyId', 'policyNamespace', 'policyVersion', 'ruleId'] as const satisfies readonly (keyof MatchedRule)[];
+
+/** A list of objects, each as the list of its `keys` members. */
+function objects<T>(out: RowSink, items: readonly T[], keys: readonly (keyof T)[]): void {
+  out.list(items.length);
+  for (const item of items) {
+    out.list(keys.length);
+    for (const k of keys) out.primitive(item[k] as string | number | undefined);
+  }
 }
 
 /** A list of two members: `a` and `b` if strings, else absent. */

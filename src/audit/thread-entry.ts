@@ -12,8 +12,8 @@ import { MemoryStore } from '../state/memory.js';
 import { openRedisStore } from '../state/redis.js';
 import type { Store } from '../state/store.js';
 import { finishRow, type DecisionRow } from './decision-row.js';
-import { JsonlFileSink, loadJsonlInto } from './file-sink.js';
-import { AuditLog, overflowCounter } from './log.js';
+import { overflowCounter } from './log.js';
+import { openAuditLog } from './open-log.js';
 import type { AuditType } from './record.js';
 import { RingReader, type RingValue } from './ring.js';
 import { ENTRY, type FromThread, type ThreadData, type ToThread } from './thread.js';
@@ -43,24 +43,8 @@ const log = pino({ level: s.logLevel, base: null, timestamp: false }, { write: (
 const registry = new Registry();
 /** Counts, besides the log's own overflows, ring entries this thread could not read. */
 const lost = overflowCounter(registry);
-let store: Store;
-if (s.store.kind === 'redis') store = await openRedisStore(s.store.redis, log);
-else {
-  store = new MemoryStore(s.maxHeldInMemory);
-  if (s.file !== undefined) {
-    const n = await loadJsonlInto(s.file, store);
-    if (n > 0) log.info({ records: n, folder: s.file }, 'audit history loaded');
-  }
-}
-const audit = new AuditLog({
-  store,
-  log,
-  registry,
-  overflow: lost,
-  maxBuffered: s.maxBuffered,
-  batchSize: s.batchSize,
-  ...(s.store.kind === 'memory' && s.file !== undefined ? { sink: new JsonlFileSink(s.file) } : {}),
-});
+const store: Store = s.store.kind === 'redis' ? await openRedisStore(s.store.redis, log) : new MemoryStore(s.maxHeldInMemory);
+const audit = await openAuditLog(store, s, { log, registry, overflow: lost });
 const known = new KnownSecrets();
 for (const v of data.known) known.add(v);
 const redact = rememberingRedactor(createRedactor({ known, ...s.redaction }), known);

@@ -3,8 +3,8 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { AdminApiDeps } from '../admin/api.js';
 import { Checkpointer, checkpointKey } from '../audit/checkpoint.js';
-import { JsonlFileSink, loadJsonlInto } from '../audit/file-sink.js';
-import { AuditLog, type AuditJournal } from '../audit/log.js';
+import type { AuditJournal } from '../audit/log.js';
+import { openAuditLog } from '../audit/open-log.js';
 import { AuditDecisionRecorder, NO_DECISION_RECORDING, type DecisionRecorder } from '../audit/recorder.js';
 import { AuditThread, ThreadDecisionRecorder } from '../audit/thread.js';
 import { JochError } from '../errors.js';
@@ -83,19 +83,7 @@ export async function openState(
     audit = thread;
     if (a.enabled) recorder = new ThreadDecisionRecorder(thread, settings.tenant);
   } else {
-    if (store instanceof MemoryStore && a.file !== undefined) {
-      const n = await loadJsonlInto(a.file, store);
-      if (n > 0) log.info({ records: n, folder: a.file }, 'audit history loaded');
-    }
-    const inline = new AuditLog({
-      store,
-      log,
-      registry,
-      maxBuffered: a.maxBuffered,
-      batchSize: a.batchSize,
-      redact,
-      ...(store instanceof MemoryStore && a.file !== undefined ? { sink: new JsonlFileSink(a.file) } : {}),
-    });
+    const inline = await openAuditLog(store, a, { log, registry, redact });
     audit = inline;
     if (a.enabled) recorder = new AuditDecisionRecorder(inline, settings.tenant, rememberingRedactor(redact));
   }
