@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
@@ -352,6 +352,20 @@ describe('audit thread restarts', () => {
 });
 
 describe('audit thread with a file', () => {
+  it('an audit folder it cannot read fails whenReady with the reason, and the thread is not started again', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'joch-audit-thread-'));
+    dirs.push(dir);
+    const notADir = join(dir, 'plain-file');
+    await writeFile(notADir, 'x');
+    const { log, lines } = capturedLogger();
+    const thread = new AuditThread({ ...BASE, file: notADir }, log, new Registry(), redact);
+    running.push(thread);
+    await expect(thread.whenReady()).rejects.toThrow(/cannot read the audit folder .*plain-file: ENOTDIR/);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(lines().filter((l) => /starting it again/.test(String(l.msg)))).toEqual([]);
+    await expect(thread.read('acme')).rejects.toMatchObject({ code: 'JOCH_AUDIT_UNAVAILABLE' });
+  });
+
   it('writes <dir>/<tenant>.audit.jsonl; a new thread on the same folder loads the history and chains on', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'joch-audit-thread-'));
     dirs.push(dir);
