@@ -123,10 +123,12 @@ export function emitDecisionRow(out: RowSink, d: Decision, ctx: DecisionContext 
   if (ctx?.model) strings2(out, ctx.model.name, ctx.model.provider);
   else out.primitive(undefined);
   if (m) {
-    const names = Object.keys(m.headers?.set ?? {}).concat(m.headers?.remove ?? []);
+    const set = Object.keys(m.headers?.set ?? {});
+    const remove = m.headers?.remove ?? [];
     out.list(2);
-    out.list(names.length);
-    for (const n of names) out.primitive(String(n));
+    out.list(set.length + remove.length);
+    for (const n of set) out.primitive(n);
+    for (const n of remove) out.primitive(String(n));
     out.primitive(m.payload !== undefined);
   } else out.primitive(undefined);
   out.primitive(str(ctx?.namespace));
@@ -138,7 +140,7 @@ export function emitDecisionRow(out: RowSink, d: Decision, ctx: DecisionContext 
   out.primitive(d.policyNamespace);
   out.primitive(d.policyVersion);
   out.primitive(d.reason);
-  if (ctx?.request) strings2(out, ctx.request.method, str(ctx.request.path)?.split('?')[0]);
+  if (ctx?.request) strings2(out, ctx.request.method, withoutQuery(str(ctx.request.path)));
   else out.primitive(undefined);
   out.primitive(d.ruleId);
   out.primitive(str(ctx?.session?.id));
@@ -162,6 +164,12 @@ function objects<T>(out: RowSink, items: readonly T[], keys: readonly (keyof T)[
     out.list(keys.length);
     for (const k of keys) out.primitive(item[k] as string | number | undefined);
   }
+}
+
+/** A request path without its query string (which can carry secrets). */
+function withoutQuery(path: string | undefined): string | undefined {
+  const q = path === undefined ? -1 : path.indexOf('?');
+  return q < 0 ? path : (path as string).slice(0, q);
 }
 
 /** A list of two members: `a` and `b` if strings, else absent. */

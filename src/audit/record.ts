@@ -96,9 +96,11 @@ const HASH_MEMBER_BYTES = 74;
 const RECORD_FRAME_BYTES = 320;
 /** Where batches are written when the caller has no buffer of its own; copied out after. */
 const scratch: ChainBuffer = { bytes: Buffer.allocUnsafeSlow(256 * 1024) };
-/** The text before the data of the last actor seen: consecutive records are mostly one agent's. */
+/** The text before the data of the last actor seen, and the last tenant's JSON: consecutive records mostly share both. */
 let lastActorJson: string | undefined;
 let lastHead = '';
+let lastTenant: string | undefined;
+let lastTenantJson = '';
 
 /**
  * Chains items after the record `seq - 1` whose hash is `prevHash`. Each stored text is the
@@ -135,7 +137,11 @@ export function chainBatch(items: readonly EncodedEvent[], seq: number, prevHash
     n += b.write(lastHead, n, 'utf8');
     n += b.write(e.dataJson, n, 'utf8');
     const headEnd = n + 1; // after the comma that starts the tail
-    n += b.write(`,"prevHash":"${prev}","seq":${seq + i},"tenant":${JSON.stringify(e.tenant)},"time":"${isoTime(e.time ?? now)}","type":"${e.type}"}`, n, 'utf8');
+    if (e.tenant !== lastTenant) {
+      lastTenant = e.tenant;
+      lastTenantJson = JSON.stringify(e.tenant);
+    }
+    n += b.write(`,"prevHash":"${prev}","seq":${seq + i},"tenant":${lastTenantJson},"time":"${isoTime(e.time ?? now)}","type":"${e.type}"}`, n, 'utf8');
     const hash = digest('sha256', b.subarray(start, n), 'hex');
     b.copyWithin(headEnd + HASH_MEMBER_BYTES, headEnd, n);
     b.write(`"hash":"${hash}",`, headEnd, 'latin1');

@@ -37,6 +37,18 @@ class HeldLog {
   private spare: Buffer | undefined;
 
   append(values: readonly LogValue[], max: number): void {
+    // Byte values that lie back to back in one buffer (a chained batch) and go to one segment
+    // are copied in one piece: `run` is where such a run starts in its source, `runAt` where
+    // it goes in `runSeg`, and it reaches `runEnd` (source offset).
+    let run: Uint8Array | undefined;
+    let runSeg: Segment | undefined;
+    let runAt = 0;
+    let runEnd = 0;
+    const flush = (): void => {
+      if (run === undefined) return;
+      (runSeg as Segment).bytes.set(new Uint8Array(run.buffer, run.byteOffset, runEnd - run.byteOffset), runAt);
+      run = undefined;
+    };
     for (const value of values) {
       let seg = this.segments[this.segments.length - 1];
       const room = seg === undefined ? 0 : seg.bytes.length - seg.used;
@@ -44,20 +56,30 @@ class HeldLog {
       // At most 3 bytes per UTF-16 unit: only a long entry near a segment's end is measured.
       const size = !text ? value.length : value.length * 3 <= room ? 0 : Buffer.byteLength(value, 'utf8');
       if (seg === undefined || size > room) {
+        flush();
         const next = Math.max(seg === undefined ? FIRST_SEGMENT_BYTES : Math.min(seg.bytes.length * 2, MAX_SEGMENT_BYTES), size);
         const reuse = this.spare !== undefined && this.spare.length >= next;
         seg = { start: this.length + 1, bytes: reuse ? (this.spare as Buffer) : Buffer.allocUnsafeSlow(next), ends: [], used: 0 };
         if (reuse) this.spare = undefined;
         this.segments.push(seg);
       }
-      if (text) seg.used += seg.bytes.write(value, seg.used, 'utf8');
-      else {
-        seg.bytes.set(value, seg.used);
+      if (text) {
+        flush();
+        seg.used += seg.bytes.write(value, seg.used, 'utf8');
+      } else {
+        if (run === undefined || runSeg !== seg || value.buffer !== run.buffer || value.byteOffset !== runEnd) {
+          flush();
+          run = value;
+          runSeg = seg;
+          runAt = seg.used;
+        }
+        runEnd = value.byteOffset + value.length;
         seg.used += value.length;
       }
       seg.ends.push(seg.used);
       this.length++;
     }
+    flush();
     if (this.length - this.first + 1 > max) this.first = this.length - max + 1;
     while (this.segments.length > 1 && (this.segments[0] as Segment).start + (this.segments[0] as Segment).ends.length <= this.first) {
       const gone = (this.segments.shift() as Segment).bytes;
