@@ -23,7 +23,12 @@ type Shape = 'value' | { readonly fields: readonly (readonly [string, Shape])[] 
 /** An object of primitives, keys given sorted. */
 const values = (...keys: string[]): Shape => ({ fields: keys.map((k) => [k, 'value'] as const) });
 
-/** The data object's members in canonical (sorted) key order. decisionRow must fill them in this order. */
+/** Members of a listed finding, a finding type and a matched rule, sorted. */
+const FINDING_KEYS = ['class', 'detector', 'end', 'path', 'policyId', 'ruleId', 'score', 'start', 'type'] as const satisfies readonly (keyof DecisionFinding)[];
+const FINDING_TYPE_KEYS = ['class', 'count', 'score', 'type'] as const satisfies readonly (keyof FindingSummary)[];
+const MATCHED_KEYS = ['effect', 'policyId', 'policyNamespace', 'policyVersion', 'ruleId'] as const satisfies readonly (keyof MatchedRule)[];
+
+/** The data object's members in canonical (sorted) key order. emitDecisionRow writes them in this order. */
 const DATA: readonly (readonly [string, Shape])[] = [
   ['agent', values('framework', 'id', 'name')],
   ['claimedTenant', 'value'],
@@ -33,9 +38,9 @@ const DATA: readonly (readonly [string, Shape])[] = [
   ['edge', 'value'],
   ['environment', 'value'],
   // What annotate rules found: types, counts, scores and places, never the matched text.
-  ['findings', { fields: [['listed', { listOf: values('class', 'detector', 'end', 'path', 'policyId', 'ruleId', 'score', 'start', 'type') }], ['types', { listOf: values('class', 'count', 'score', 'type') }]] }],
+  ['findings', { fields: [['listed', { listOf: values(...FINDING_KEYS) }], ['types', { listOf: values(...FINDING_TYPE_KEYS) }]] }],
   ['hook', 'value'],
-  ['matched', { listOf: values('effect', 'policyId', 'policyNamespace', 'policyVersion', 'ruleId') }],
+  ['matched', { listOf: values(...MATCHED_KEYS) }],
   ['mcp', values('direction', 'method', 'server')],
   ['model', values('name', 'provider')],
   ['modified', values('headers', 'payload')],
@@ -151,11 +156,6 @@ export function emitDecisionRow(out: RowSink, d: Decision, ctx: DecisionContext 
   out.primitive(str(ctx?.turnId));
   return tenant;
 }
-
-/** Members of a listed finding, a finding type and a matched rule, in DATA's (sorted) order. */
-const FINDING_KEYS = ['class', 'detector', 'end', 'path', 'policyId', 'ruleId', 'score', 'start', 'type'] as const satisfies readonly (keyof DecisionFinding)[];
-const FINDING_TYPE_KEYS = ['class', 'count', 'score', 'type'] as const satisfies readonly (keyof FindingSummary)[];
-const MATCHED_KEYS = ['effect', 'policyId', 'policyNamespace', 'policyVersion', 'ruleId'] as const satisfies readonly (keyof MatchedRule)[];
 
 /** A list of objects, each as the list of its `keys` members. */
 function objects<T>(out: RowSink, items: readonly T[], keys: readonly (keyof T)[]): void {
