@@ -161,11 +161,6 @@ export class RingWriter {
     this.prev.count = 0;
   }
 
-  /** Entries written but not yet published? */
-  get unpublished(): boolean {
-    return Atomics.load(this.header, WRITE) !== this.end;
-  }
-
   /** Grows the scratch area to hold `n` more units. */
   private room(n: number): void {
     let size = this.scratch.length * 2;
