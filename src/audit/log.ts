@@ -8,9 +8,12 @@ import { decisionEncoded, type DecisionRow } from './decision-row.js';
 import { AUDIT_LOG, chainBatch, countLost, type ChainBuffer, encodeEvent, gapEvent, GENESIS_HASH, type AuditEvent, type AuditRecord, type AuditType, type EncodedEvent, type Lost, type TextRedactor } from './record.js';
 
 /** What records audit events: queue one (never blocks, never throws). */
-export interface AuditWriter {
+export interface AuditEvents {
   record(e: AuditEvent): void;
-  /** A decision in row form (src/audit/decision-row.ts). */
+}
+
+/** An audit writer in this thread, which also takes decisions as finished rows (src/audit/decision-row.ts). */
+export interface AuditWriter extends AuditEvents {
   recordDecision(row: DecisionRow): void;
 }
 
@@ -18,7 +21,7 @@ export interface AuditWriter {
  * The audit log as the gateway uses it: an AuditLog in this thread, or an AuditThread
  * (src/audit/thread.ts) that runs one on a thread of its own.
  */
-export interface AuditJournal extends AuditWriter {
+export interface AuditJournal extends AuditEvents {
   /** Queues an event encoded elsewhere (a `serve --workers` worker): chained as it is. */
   recordEncoded(e: EncodedEvent): void;
   /** Resolves once everything queued so far is written, or false after `timeoutMs`. */
@@ -98,7 +101,7 @@ interface Queue {
  * still ends where this writer last saw it (compare-and-append); otherwise the writer reloads
  * the head and re-hashes the batch.
  */
-export class AuditLog implements AuditJournal {
+export class AuditLog implements AuditJournal, AuditWriter {
   private readonly store: Store;
   private readonly pending = new Map<string, Queue>();
   private readonly gaps = new Map<string, Lost>();

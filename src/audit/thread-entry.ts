@@ -79,9 +79,6 @@ function take(entry: RingValue): void {
       case ENTRY.rawDecision:
         audit.recordDecision(finishRow(payload as DecisionRow, redact));
         return;
-      case ENTRY.decision:
-        audit.recordDecision(payload as DecisionRow);
-        return;
       case ENTRY.event: {
         const [tenant, type, time, actorJson, dataJson] = payload as [string, AuditType, number, string, string];
         audit.recordEncoded({ tenant, type, time, actorJson, dataJson });

@@ -8,7 +8,7 @@ import type { Decision } from '../policy/decision.js';
 import { knownSecrets } from '../secrets/known.js';
 import type { StateSettings } from '../state/settings.js';
 import { checkTenant } from '../state/store.js';
-import { decisionTenant, emitDecisionRow, type DecisionRow } from './decision-row.js';
+import { decisionTenant, emitDecisionRow } from './decision-row.js';
 import { overflowCounter, type AuditJournal, type Head } from './log.js';
 import { countLost, encodeEvent, gapEvent, type AuditEvent, type AuditRecord, type EncodedEvent, type Lost, type TextRedactor } from './record.js';
 import type { DecisionRecorder } from './recorder.js';
@@ -16,7 +16,7 @@ import { ringBuffer, RingWriter, type RingValue } from './ring.js';
 import type { VerifiedCheckpoint, VerifyResult } from './verify.js';
 
 /** Kinds of ring entries (`[kind, payload]`). */
-export const ENTRY = { rawDecision: 0, decision: 1, event: 2, secret: 3 } as const;
+export const ENTRY = { rawDecision: 0, event: 1, secret: 2 } as const;
 
 export interface AuditThreadSettings {
   readonly store: StateSettings['store'];
@@ -119,7 +119,9 @@ export class AuditThread implements AuditJournal {
     }
     this.unsubscribe = knownSecrets.onAdd((value) => this.put([ENTRY.secret, value], undefined));
     this.worker = this.start();
-    this.ready = this.started(this.worker);
+    this.ready = this.started(this.worker).then(() => {
+      this.opened = true;
+    });
   }
 
   /** Resolves once the thread has opened its store (and loaded the audit file), or rejects with why it could not. */
@@ -130,11 +132,6 @@ export class AuditThread implements AuditJournal {
   /** Queues an event (encoded and redacted here); never blocks, never throws. */
   record(e: AuditEvent): void {
     this.recordEncoded(encodeEvent(e, Date.now(), this.redact));
-  }
-
-  /** Queues a finished decision row (src/audit/decision-row.ts). */
-  recordDecision(row: DecisionRow): void {
-    this.put([ENTRY.decision, row], row[1]);
   }
 
   /** Queues a decision: its raw row written straight into the ring (emitDecisionRow); the thread finishes (redacts) it. */
@@ -156,7 +153,7 @@ export class AuditThread implements AuditJournal {
   }
 
   recordEncoded(e: EncodedEvent): void {
-    this.put([ENTRY.event, [e.tenant, e.type, e.time, e.actorJson, e.dataJson]], e.tenant);
+    this.put(eventEntry(e), e.tenant);
   }
 
   async flush(timeoutMs = 10_000): Promise<boolean> {
@@ -239,8 +236,7 @@ export class AuditThread implements AuditJournal {
   /** Puts each tenant's lost count on its chain; false while the ring still has no room. */
   private writeGaps(): boolean {
     for (const [tenant, gap] of this.gaps) {
-      const e = encodeEvent(gapEvent(tenant, gap, 'buffer-full'), Date.now());
-      if (!this.write([ENTRY.event, [e.tenant, e.type, e.time, e.actorJson, e.dataJson]])) return false;
+      if (!this.write(eventEntry(encodeEvent(gapEvent(tenant, gap, 'buffer-full'), Date.now())))) return false;
       this.gaps.delete(tenant);
     }
     this.overflowing = false;
@@ -299,7 +295,6 @@ export class AuditThread implements AuditJournal {
   }
 
   private onMessage(m: FromThread): void {
-    if (m.ready) this.opened = true;
     if (m.log !== undefined) this.relayLog(m.log);
     if (m.metrics !== undefined) this.mirror(m.metrics);
     if (m.id === undefined) return;
@@ -362,6 +357,11 @@ export class AuditThread implements AuditJournal {
       if (delta > 0) metric.inc(labels, delta);
     }
   }
+}
+
+/** An encoded event as a ring entry (thread-entry.ts takes it apart in this order). */
+function eventEntry(e: EncodedEvent): RingValue {
+  return [ENTRY.event, [e.tenant, e.type, e.time, e.actorJson, e.dataJson]];
 }
 
 /** Records decisions through an AuditThread: the row is written into the ring at once. */

@@ -1,5 +1,5 @@
 import { Counter, type Registry } from 'prom-client';
-import type { AuditWriter } from '../audit/log.js';
+import type { AuditEvents } from '../audit/log.js';
 import type { Actor } from '../audit/record.js';
 import type { DecisionContext } from '../context/types.js';
 import { JochError } from '../errors.js';
@@ -79,7 +79,7 @@ export class OneShotGrants {
 
   constructor(
     private readonly store: Store,
-    private readonly audit: AuditWriter,
+    private readonly audit: AuditEvents,
     private readonly defaults: { readonly tenant: string; readonly environment: string },
     /** Where `joch_grants_total` is registered (absent: not counted). */
     registry?: Registry,

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { AuditWriter } from '../audit/log.js';
+import type { AuditEvents } from '../audit/log.js';
 import { SYSTEM_ACTOR } from '../audit/record.js';
 import type { GatewayConfig } from '../config.js';
 import type { Metrics } from '../metrics.js';
@@ -17,7 +17,7 @@ import type { Store } from '../state/store.js';
 export function secretBroker(
   config: GatewayConfig,
   definitions: readonly SecretDefinition[],
-  deps: { metrics: Metrics; log: Logger; audit: AuditWriter; store: Store; workers: boolean; onRotated?: (event: RotationEvent) => void },
+  deps: { metrics: Metrics; log: Logger; audit: AuditEvents; store: Store; workers: boolean; onRotated?: (event: RotationEvent) => void },
 ): SecretBroker {
   const { metrics, log } = deps;
   const storeRedis = config.state.store.kind === 'redis' ? config.state.store.redis : undefined;
