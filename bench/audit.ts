@@ -6,8 +6,8 @@ import { pino } from 'pino';
 import { AuditLog } from '../src/audit/log.js';
 import { resolveConfig } from '../src/config.js';
 import { startGateway } from '../src/main.js';
-import { AuditDecisionRecorder } from '../src/audit/recorder.js';
-import { AuditThread, ThreadDecisionRecorder } from '../src/audit/thread.js';
+import { AuditDecisionRecorder, RawDecisionRecorder } from '../src/audit/recorder.js';
+import { AuditThread } from '../src/audit/thread.js';
 import type { AuditJournal } from '../src/audit/log.js';
 import { DEFAULT_PROVIDER_HOSTS, providerMatcher } from '../src/context/providers.js';
 import { check, type Authorizer, type CheckResult } from '../src/envoy/authorization.js';
@@ -121,7 +121,7 @@ export async function run(): Promise<void> {
         const thread = new AuditThread({ store: { kind: 'memory' }, maxBuffered: 100_000, maxHeldInMemory: 100_000, batchSize: 512, redaction: {}, logLevel: 'silent' }, pino({ level: 'silent' }));
         await thread.whenReady();
         audit = thread;
-        on = { ...off, recorder: new ThreadDecisionRecorder(thread) };
+        on = { ...off, recorder: new RawDecisionRecorder(thread) };
       }
       best[mode] = Math.max(best[mode], await checksPerSecond(on, msg, audit));
       const verified = await audit.verify('acme');
@@ -137,7 +137,7 @@ export async function run(): Promise<void> {
   const sample = syncCheck(off, msg);
   const thread = new AuditThread({ store: { kind: 'memory' }, maxBuffered: 100_000, maxHeldInMemory: 1000, batchSize: 512, redaction: {}, logLevel: 'silent' }, pino({ level: 'silent' }));
   await thread.whenReady();
-  const recorder = new ThreadDecisionRecorder(thread);
+  const recorder = new RawDecisionRecorder(thread);
   settle();
   let callNs = 0;
   // Fewer than the ring holds, so no call is refused for want of room (a refused one costs less).

@@ -59,6 +59,9 @@ const DATA: readonly (readonly [string, Shape])[] = [
   ['turnId', 'value'],
 ];
 
+/** Members of a raw or finished row: time, tenant, actor id, then DATA's. */
+export const ROW_LENGTH = 3 + DATA.length;
+
 /** The decision's row. Agent-supplied strings go through `redact` (see finishRow); policy-supplied ones cannot hold a secret. */
 export function decisionRow(d: Decision, ctx: DecisionContext | undefined, edge: string, time: number, defaultTenant = 'default', redact?: TextRedactor): DecisionRow {
   return finishRow(rawDecisionRow(d, ctx, edge, time, defaultTenant), redact);
@@ -97,7 +100,7 @@ export function emitDecisionRow(out: RowSink, d: Decision, ctx: DecisionContext 
   const agent = ctx?.agent;
   const dest = ctx?.destination;
   const m = d.modifiedRequest;
-  out.list(3 + DATA.length);
+  out.list(ROW_LENGTH);
   out.primitive(time);
   out.primitive(tenant);
   out.primitive(str(agent?.id) ?? str(agent?.name) ?? 'unknown');

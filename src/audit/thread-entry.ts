@@ -11,12 +11,12 @@ import { KnownSecrets } from '../secrets/known.js';
 import { MemoryStore } from '../state/memory.js';
 import { openRedisStore } from '../state/redis.js';
 import type { Store } from '../state/store.js';
-import { finishRow, type DecisionRow } from './decision-row.js';
+import { takeEntry, type EntryTaker } from './entries.js';
 import { overflowCounter } from './log.js';
 import { openAuditLog } from './open-log.js';
-import type { AuditType } from './record.js';
-import { RingReader, type RingValue } from './ring.js';
-import { ENTRY, type FromThread, type ThreadData, type ToThread } from './thread.js';
+import type { EntryValue } from './entry-codec.js';
+import { RingReader } from './ring.js';
+import { type FromThread, type ThreadData, type ToThread } from './thread.js';
 
 /**
  * Linux: this thread yields the CPU to the serving thread when both want it (nice +5, for this
@@ -48,6 +48,7 @@ const audit = await openAuditLog(store, s, { log, registry, overflow: lost });
 const known = new KnownSecrets();
 for (const v of data.known) known.add(v);
 const redact = rememberingRedactor(createRedactor({ known, ...s.redaction }), known);
+const taker: EntryTaker = { audit, redact, known };
 const reader = new RingReader(data.ring);
 /** Entries that could not be read since the last report. */
 let unreadable = 0;
@@ -56,7 +57,7 @@ let closing = false;
 const IDLE_WAIT_MS = 5;
 
 /** The next entry published, or undefined; one that cannot be read is counted and skipped. */
-function next(): RingValue | undefined {
+function next(): EntryValue | undefined {
   for (;;) {
     try {
       return reader.next()?.value;
@@ -72,23 +73,9 @@ function drainRing(): void {
   for (let e = next(); e !== undefined; e = next()) take(e);
 }
 
-function take(entry: RingValue): void {
-  const [kind, payload] = entry as [number, RingValue];
+function take(entry: EntryValue): void {
   try {
-    switch (kind) {
-      case ENTRY.rawDecision:
-        audit.recordDecision(finishRow(payload as DecisionRow, redact));
-        return;
-      case ENTRY.event: {
-        const [tenant, type, time, actorJson, dataJson] = payload as [string, AuditType, number, string, string];
-        audit.recordEncoded({ tenant, type, time, actorJson, dataJson });
-        return;
-      }
-      case ENTRY.secret:
-        known.add(payload as string);
-        return;
-    }
-    throw new Error(`unknown entry kind ${String(kind)}`);
+    takeEntry(entry, taker);
   } catch (err) {
     log.error({ err: (err as Error).message }, 'audit thread: an entry from the ring was not recorded');
   }

@@ -9,14 +9,13 @@ import { knownSecrets } from '../secrets/known.js';
 import type { StateSettings } from '../state/settings.js';
 import { checkTenant } from '../state/store.js';
 import { decisionTenant, emitDecisionRow } from './decision-row.js';
+import { ENTRY, eventEntry, secretEntry } from './entries.js';
 import { overflowCounter, type AuditJournal, type Head } from './log.js';
 import { countLost, encodeEvent, gapEvent, type AuditEvent, type AuditRecord, type EncodedEvent, type Lost, type TextRedactor } from './record.js';
-import type { DecisionRecorder } from './recorder.js';
-import { ringBuffer, RingWriter, type RingValue } from './ring.js';
+import type { RawDecisionWriter } from './recorder.js';
+import type { EntryValue } from './entry-codec.js';
+import { ringBuffer, RingWriter } from './ring.js';
 import type { VerifiedCheckpoint, VerifyResult } from './verify.js';
-
-/** Kinds of ring entries (`[kind, payload]`). */
-export const ENTRY = { rawDecision: 0, event: 1, secret: 2 } as const;
 
 export interface AuditThreadSettings {
   readonly store: StateSettings['store'];
@@ -83,7 +82,7 @@ const RESTART_WINDOW_MS = 60_000;
  * it but not read that repeat strings of the last one it read: the new thread cannot read
  * them, and counts them in `joch_audit_overflow_total` with an error logged.
  */
-export class AuditThread implements AuditJournal {
+export class AuditThread implements AuditJournal, RawDecisionWriter {
   private readonly ring = ringBuffer(RING_BYTES);
   private readonly writer = new RingWriter(this.ring);
   private worker: Worker;
@@ -117,7 +116,7 @@ export class AuditThread implements AuditJournal {
       this.mirrored.set('joch_audit_buffered', new Gauge({ name: 'joch_audit_buffered', help: 'Audit events waiting to be written', registers }));
       if (this.overflow) this.mirrored.set('joch_audit_overflow_total', this.overflow);
     }
-    this.unsubscribe = knownSecrets.onAdd((value) => this.put([ENTRY.secret, value], undefined));
+    this.unsubscribe = knownSecrets.onAdd((value) => this.put(secretEntry(value), undefined));
     this.worker = this.start();
     this.ready = this.started(this.worker).then(() => {
       this.opened = true;
@@ -192,7 +191,7 @@ export class AuditThread implements AuditJournal {
     await this.worker.terminate();
   }
 
-  private put(entry: RingValue, tenant: string | undefined): void {
+  private put(entry: EntryValue, tenant: string | undefined): void {
     if (!this.open() || !this.write(entry)) {
       if (tenant !== undefined) this.lose(tenant);
       return;
@@ -213,7 +212,7 @@ export class AuditThread implements AuditJournal {
   }
 
   /** False when the ring has no room now, or never will for this entry (larger than the ring: logged). */
-  private write(entry: RingValue): boolean {
+  private write(entry: EntryValue): boolean {
     try {
       return this.writer.write(entry);
     } catch (err) {
@@ -356,24 +355,6 @@ export class AuditThread implements AuditJournal {
       this.last.set(key, value);
       if (delta > 0) metric.inc(labels, delta);
     }
-  }
-}
-
-/** An encoded event as a ring entry (thread-entry.ts takes it apart in this order). */
-function eventEntry(e: EncodedEvent): RingValue {
-  return [ENTRY.event, [e.tenant, e.type, e.time, e.actorJson, e.dataJson]];
-}
-
-/** Records decisions through an AuditThread: the row is written into the ring at once. */
-export class ThreadDecisionRecorder implements DecisionRecorder {
-  constructor(
-    private readonly thread: AuditThread,
-    /** Tenant of decisions whose context names none (or an invalid one). */
-    private readonly defaultTenant = 'default',
-  ) {}
-
-  recordDecision(decision: Decision, ctx: DecisionContext | undefined, edge: string): void {
-    this.thread.recordDecisionOf(decision, ctx, edge, this.defaultTenant);
   }
 }
 

@@ -91,8 +91,8 @@ export async function startCluster(layers: readonly ConfigInput[], config: Gatew
       // A worker that just exited has nothing to report.
       if (!channelOf(r.worker).send({ t: 'metrics', id })) answer([]);
     });
-  // This process decides nothing, so it writes the audit log on its main thread: an audit
-  // thread would only add a copy of every record (already encoded by a worker) through its ring.
+  // This process decides nothing, so it finishes the workers' audit entries on its main thread:
+  // an audit thread would only add a copy of every entry through its ring.
   const primary: GatewayConfig = { ...config, state: { ...config.state, audit: { ...config.state.audit, worker: false } } };
   const control = await startControl(primary, log, hooks, {
     workers: true,
@@ -104,7 +104,9 @@ export async function startCluster(layers: readonly ConfigInput[], config: Gatew
     },
   });
   const { state, policies, secrets, admin } = control;
-  // Each worker gets a pipe of its own for audit items, at AUDIT_FD (src/cluster/audit-forward.ts).
+  const auditEntries = state.auditEntries;
+  if (auditEntries === undefined) throw new Error('the --workers primary keeps its audit log on its main thread');
+  // Each worker gets a pipe of its own for audit entries, at AUDIT_FD (src/cluster/audit-forward.ts).
   cluster.setupPrimary({ exec: workerEntry(), args: [], serialization: 'advanced', stdio: ['inherit', 'inherit', 'inherit', 'ipc', 'pipe'] });
   let restartDelay = RESTART_MS;
   const balancer = new ConnectionBalancer(
@@ -117,8 +119,8 @@ export async function startCluster(layers: readonly ConfigInput[], config: Gatew
     const worker = cluster.fork();
     const channel = channelOf(worker);
     // Audit items a worker wrote just before it exited are still read after its exit.
-    const auditRead = receiveAudit(worker.process.stdio[AUDIT_FD] as Readable, state.audit, (count) =>
-      log.error({ worker: worker.id, count }, 'audit items of the wrong shape from a worker were left out'),
+    const auditRead = receiveAudit(worker.process.stdio[AUDIT_FD] as Readable, auditEntries, (count, why) =>
+      log.error({ worker: worker.id, count, why }, 'audit entries from a worker that could not be read were left out'),
     );
     const r: Running = { worker, ready: false, started: Date.now(), release: serveStore(channel, state.store), auditRead };
     running.set(worker.id, r);

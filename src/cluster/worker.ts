@@ -1,13 +1,13 @@
 // A `joch serve --workers N` worker process (forked by src/cluster/primary.ts): serves Envoy's
 // gRPC and HTTP authz calls on the connections the primary hands it. State is the primary's
-// (memory mode: over IPC) or Redis; audit records go to the primary, which chains them.
+// (memory mode: over IPC) or Redis; audit entries go to the primary, which finishes and chains them.
 import cluster from 'node:cluster';
 import { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { AuditDecisionRecorder, NO_DECISION_RECORDING } from '../audit/recorder.js';
+import { NO_DECISION_RECORDING, RawDecisionRecorder } from '../audit/recorder.js';
 import { resolveConfig, type GatewayConfig } from '../config.js';
 import { JochError } from '../errors.js';
-import { createRedactor, rememberingRedactor } from '../log.js';
+import { createRedactor } from '../log.js';
 import { auditRedaction, authorizerOf, gatewayLogger } from '../main.js';
 import { Metrics } from '../metrics.js';
 import { OneShotGrants } from '../overrides/grants.js';
@@ -46,7 +46,7 @@ async function run(config: GatewayConfig, log: Logger): Promise<() => Promise<vo
     disables: new RuleDisables(store),
     environment,
     grants: new OneShotGrants(store, audit, { tenant: settings.tenant, environment }, metrics.registry),
-    recorder: settings.audit.enabled ? new AuditDecisionRecorder(audit, settings.tenant, rememberingRedactor(redact)) : NO_DECISION_RECORDING,
+    recorder: settings.audit.enabled ? new RawDecisionRecorder(audit, settings.tenant) : NO_DECISION_RECORDING,
   };
   const policies = await PolicyRuntime.load(config, state, metrics, log);
   const secrets = secretBroker(config, policies.secrets, { metrics, log, audit, store, workers: true });
@@ -75,9 +75,7 @@ async function run(config: GatewayConfig, log: Logger): Promise<() => Promise<vo
   return async () => {
     await policies.close();
     await edges.close();
-    // The last calls' decisions reach the audit log on the next turn (AuditDecisionRecorder).
-    await new Promise((resolve) => setImmediate(resolve));
-    await audit.flush();
+    await audit.close();
     await secrets.close();
     await store.close();
   };

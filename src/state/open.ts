@@ -3,15 +3,17 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { AdminApiDeps } from '../admin/api.js';
 import { Checkpointer, checkpointKey } from '../audit/checkpoint.js';
+import type { EntryTaker } from '../audit/entries.js';
 import type { AuditJournal } from '../audit/log.js';
 import { openAuditLog } from '../audit/open-log.js';
-import { AuditDecisionRecorder, NO_DECISION_RECORDING, type DecisionRecorder } from '../audit/recorder.js';
-import { AuditThread, ThreadDecisionRecorder } from '../audit/thread.js';
+import { AuditDecisionRecorder, NO_DECISION_RECORDING, RawDecisionRecorder, type DecisionRecorder } from '../audit/recorder.js';
+import { AuditThread } from '../audit/thread.js';
 import { JochError } from '../errors.js';
 import { createRedactor, rememberingRedactor, type RedactorOptions } from '../log.js';
 import { OidcVerifier } from '../identity/oidc.js';
 import { OperatorAuth } from '../identity/operators.js';
 import { OneShotGrants } from '../overrides/grants.js';
+import { knownSecrets } from '../secrets/known.js';
 import { checkEnvironment, RuleDisables } from '../overrides/rule-disables.js';
 import { MemoryStore } from './memory.js';
 import { PolicyRepository } from './policies.js';
@@ -25,6 +27,8 @@ export interface GatewayState {
   readonly audit: AuditJournal;
   /** The hot path's audit call (a no-op when audit is off). */
   readonly recorder: DecisionRecorder;
+  /** Where a `--workers` worker's audit entries are taken (src/audit/entries.ts): the log in this thread; absent with the audit thread. */
+  readonly auditEntries: EntryTaker | undefined;
   readonly repo: PolicyRepository;
   /** One-shot approvals and break-glass overrides (the hot path asks it about denials). */
   readonly grants: OneShotGrants;
@@ -73,6 +77,7 @@ export async function openState(
   const store: Store = settings.store.kind === 'redis' ? await openRedisStore(settings.store.redis, log) : new MemoryStore(a.maxHeldInMemory);
   let audit: AuditJournal;
   let recorder: DecisionRecorder = NO_DECISION_RECORDING;
+  let auditEntries: EntryTaker | undefined;
   if (a.worker) {
     const thread = new AuditThread({ store: settings.store, ...(a.file !== undefined ? { file: a.file } : {}), maxBuffered: a.maxBuffered, maxHeldInMemory: a.maxHeldInMemory, batchSize: a.batchSize, redaction, logLevel: log.level }, log, registry, redact);
     await thread.whenReady().catch(async (err: Error) => {
@@ -81,11 +86,14 @@ export async function openState(
       throw err;
     });
     audit = thread;
-    if (a.enabled) recorder = new ThreadDecisionRecorder(thread, settings.tenant);
+    if (a.enabled) recorder = new RawDecisionRecorder(thread, settings.tenant);
   } else {
     const inline = await openAuditLog(store, a, { log, registry, redact });
     audit = inline;
-    if (a.enabled) recorder = new AuditDecisionRecorder(inline, settings.tenant, rememberingRedactor(redact));
+    const remembering = rememberingRedactor(redact);
+    if (a.enabled) recorder = new AuditDecisionRecorder(inline, settings.tenant, remembering);
+    // Workers' entries carry the secret values they learn: this process's redaction knows them from then on.
+    auditEntries = { audit: inline, redact: remembering, known: knownSecrets };
   }
   const checkpointer = new Checkpointer(audit, store, key, log);
   if (settings.audit.enabled && settings.audit.checkpointIntervalSeconds > 0) checkpointer.start(settings.audit.checkpointIntervalSeconds * 1000);
@@ -100,6 +108,7 @@ export async function openState(
     disables,
     environment,
     recorder,
+    auditEntries,
     repo,
     admin: { repo, audit, auth, checkpoints: { checkpointer, publicJwk: key.publicJwk }, defaultTenant: settings.tenant, productVersion, overrides: { grants, disables, environment } },
     close: async () => {

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { emitDecisionRow, rawDecisionRow } from '../../src/audit/decision-row.js';
-import { RingReader, ringBuffer, RingValueError, RingWriter, type RingValue } from '../../src/audit/ring.js';
+import { EntryValueError, type EntryValue } from '../../src/audit/entry-codec.js';
+import { RingReader, ringBuffer, RingWriter } from '../../src/audit/ring.js';
 import { HOOKS, type DecisionContext } from '../../src/context/types.js';
 import type { Decision } from '../../src/policy/decision.js';
 
@@ -21,8 +22,8 @@ function difference(a: unknown, b: unknown, path = '$'): string | undefined {
 }
 
 /** Everything published and not yet read, in order. */
-function drain(reader: RingReader): RingValue[] {
-  const out: RingValue[] = [];
+function drain(reader: RingReader): EntryValue[] {
+  const out: EntryValue[] = [];
   for (let e = reader.next(); e !== undefined; e = reader.next()) out.push(e.value);
   return out;
 }
@@ -36,7 +37,7 @@ const ringString = fc.oneof(
   { weight: 1, arbitrary: fc.tuple(fc.string({ unit: codeUnit, minLength: 1, maxLength: 7 }), fc.integer({ min: 4097, max: 9000 })).map(([s, n]) => s.repeat(Math.ceil(n / s.length)).slice(0, n)) },
 );
 const ringNumber = fc.oneof(fc.double(), fc.constantFrom(-0, 0, NaN, Infinity, -Infinity, Number.MAX_VALUE, Number.MIN_VALUE, 2 ** 53 + 2), fc.integer());
-const { value: ringValue } = fc.letrec<{ value: RingValue; list: RingValue[] }>((tie) => ({
+const { value: ringValue } = fc.letrec<{ value: EntryValue; list: EntryValue[] }>((tie) => ({
   value: fc.oneof({ depthSize: 'small', withCrossShrink: true }, fc.constantFrom(undefined, null, true, false), ringNumber, ringString, tie('list')),
   list: fc.array(tie('value'), { maxLength: 6 }),
 }));
@@ -64,11 +65,11 @@ describe('audit ring', () => {
     const writer = new RingWriter(buffer);
     const reader = new RingReader(buffer);
     const long = 'ab\ud800'.repeat(1500); // 4500 units
-    const entry: RingValue = [-0, NaN, Infinity, -Infinity, '', '\udc00', long, [undefined, [null, [true, false, []]]], undefined];
+    const entry: EntryValue = [-0, NaN, Infinity, -Infinity, '', '\udc00', long, [undefined, [null, [true, false, []]]], undefined];
     expect(writer.write(entry)).toBe(true);
     expect(writer.write(entry)).toBe(true);
     writer.publish();
-    const [first, second] = drain(reader) as [RingValue[], RingValue[]];
+    const [first, second] = drain(reader) as [EntryValue[], EntryValue[]];
     for (const got of [first, second]) {
       expect(Object.is(got[0], -0)).toBe(true);
       expect(Number.isNaN(got[1])).toBe(true);
@@ -117,13 +118,13 @@ describe('audit ring', () => {
 
     // Interleaved, entries of varying size (with strings repeated from the entry before), over many laps.
     const rand = fc.sample(fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 200 }), fc.boolean()), { numRuns: 2000, seed: 42 });
-    const queue: RingValue[] = [];
+    const queue: EntryValue[] = [];
     let units = 0;
     let refused = 0;
     let i = 0;
     let lastSize = -1;
     for (const [tag, size, readNow] of rand) {
-      const e: RingValue = [`tag-${tag}`, i, 'y'.repeat(size), [`tag-${tag}`, size % 2 === 0]];
+      const e: EntryValue = [`tag-${tag}`, i, 'y'.repeat(size), [`tag-${tag}`, size % 2 === 0]];
       if (writer.write(e)) {
         queue.push(e);
         // At least: length, array, tag string, number, nested array, tag string, boolean; the long string when it changed.
@@ -143,14 +144,14 @@ describe('audit ring', () => {
     expect(units).toBeGreaterThan(20 * 1024); // well over several laps
   });
 
-  it('throws RingValueError for a function, an object, a symbol or a bigint, writes nothing of it, and goes on as before', () => {
+  it('throws EntryValueError for a function, an object, a symbol or a bigint, writes nothing of it, and goes on as before', () => {
     const buffer = ringBuffer(0);
     const writer = new RingWriter(buffer);
     const reader = new RingReader(buffer);
     expect(writer.write(['acme', 'policy-a', 1])).toBe(true);
     writer.publish();
     const bad = [['acme', 'policy-b', () => 1], ['acme', { a: 1 }], [Symbol('s')], ['other', 2n], { length: 0 }];
-    for (const b of bad) expect(() => writer.write(b as unknown as RingValue)).toThrow(RingValueError);
+    for (const b of bad) expect(() => writer.write(b as unknown as EntryValue)).toThrow(EntryValueError);
     writer.publish();
     expect(drain(reader)).toEqual([['acme', 'policy-a', 1]]);
     // The same strings as the last good entry (sent as "same as before"), then different ones.
@@ -176,7 +177,7 @@ describe('audit ring', () => {
     expect(first.next()).toEqual({ value: ['t', 'a', 1] });
 
     const second = new RingReader(buffer);
-    expect(() => second.next()).toThrow(RingValueError); // ['t','b',2] names entry 1's 't'
+    expect(() => second.next()).toThrow(EntryValueError); // ['t','b',2] names entry 1's 't'
     expect(second.next()).toEqual({ value: ['u', 'x', 3] });
     expect(second.next()).toEqual({ value: ['u', 'y', 4] });
     expect(second.next()).toEqual({ value: ['t', 'y', 5] });
@@ -202,8 +203,8 @@ describe('audit ring', () => {
     writer.publish();
     expect(first.next()).toEqual({ value: ['t', 1] });
     const second = new RingReader(buffer);
-    expect(() => second.next()).toThrow(RingValueError);
-    expect(() => second.next()).toThrow(RingValueError); // names entry 2's 't', which was not read either
+    expect(() => second.next()).toThrow(EntryValueError);
+    expect(() => second.next()).toThrow(EntryValueError); // names entry 2's 't', which was not read either
     expect(second.next()).toBeUndefined();
     writer.write(['t', 4]);
     writer.publish();

@@ -7,8 +7,8 @@ import { Registry } from 'prom-client';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { AuditLog } from '../../src/audit/log.js';
 import { GENESIS_HASH, type AuditEvent, type AuditRecord } from '../../src/audit/record.js';
-import { AuditDecisionRecorder } from '../../src/audit/recorder.js';
-import { AuditThread, ThreadDecisionRecorder, type AuditThreadSettings } from '../../src/audit/thread.js';
+import { AuditDecisionRecorder, RawDecisionRecorder } from '../../src/audit/recorder.js';
+import { AuditThread, type AuditThreadSettings } from '../../src/audit/thread.js';
 import type { DecisionContext } from '../../src/context/types.js';
 import { JochError } from '../../src/errors.js';
 import { createRedactor } from '../../src/log.js';
@@ -38,13 +38,13 @@ afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
-async function start(settings: Partial<AuditThreadSettings> = {}): Promise<{ thread: AuditThread; recorder: ThreadDecisionRecorder; registry: Registry; lines: () => Record<string, unknown>[] }> {
+async function start(settings: Partial<AuditThreadSettings> = {}): Promise<{ thread: AuditThread; recorder: RawDecisionRecorder; registry: Registry; lines: () => Record<string, unknown>[] }> {
   const { log, lines } = capturedLogger();
   const registry = new Registry();
   const thread = new AuditThread({ ...BASE, ...settings }, log, registry, redact);
   running.push(thread);
   await thread.whenReady();
-  return { thread, recorder: new ThreadDecisionRecorder(thread), registry, lines };
+  return { thread, recorder: new RawDecisionRecorder(thread), registry, lines };
 }
 
 const workerOf = (thread: AuditThread): Worker => (thread as unknown as { worker: Worker }).worker;
