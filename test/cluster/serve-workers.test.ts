@@ -149,11 +149,17 @@ function describeServeWorkers(mode: 'memory' | 'redis'): void {
     });
 
     it('chains every decision of both workers into one audit log that verifies, and sums their metrics', async () => {
+      // The primary finishes the workers' rows: an agent-supplied string shaped like a secret is redacted there.
+      const key = 'sk-proj-' + 'Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2Rr1Qq0Pp';
+      await check('api.example.com', `/charge/${key}`);
       await eventually(async () => {
         const r = await admin('GET', '/v1/audit?type=decision&limit=10000');
         return (r.json.records as unknown[]).length === checks;
       }, 3000, 'every decision record');
       expect(await admin('GET', '/v1/audit/verify')).toMatchObject({ status: 200, json: { ok: true } });
+      const records = (await admin('GET', '/v1/audit?type=decision&limit=10000')).json.records as { data: { request?: { path?: string } } }[];
+      expect(JSON.stringify(records)).not.toContain(key);
+      expect(records.some((r) => r.data.request?.path?.startsWith('/charge/[REDACTED:'))).toBe(true);
       const text = await (await fetch(`http://127.0.0.1:${ready.admin}/metrics`)).text();
       const decided = text
         .split('\n')
