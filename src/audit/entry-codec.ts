@@ -167,7 +167,6 @@ export class EntryDecoder {
       if (this.at !== to) throw new EntryValueError(`an audit entry is ${to - from} units long but holds ${this.at - from}`);
     } catch (err) {
       this.prevKnown = false;
-      if (err instanceof RangeError) throw new EntryValueError(`an audit entry is malformed: ${err.message}`);
       throw err;
     }
     const last = this.prev;

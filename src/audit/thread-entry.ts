@@ -16,7 +16,7 @@ import { overflowCounter } from './log.js';
 import { openAuditLog } from './open-log.js';
 import type { EntryValue } from './entry-codec.js';
 import { RingReader } from './ring.js';
-import { type FromThread, type ThreadData, type ToThread } from './thread.js';
+import type { FromThread, ThreadData, ToThread } from './thread.js';
 
 /**
  * Linux: this thread yields the CPU to the serving thread when both want it (nice +5, for this

@@ -105,7 +105,10 @@ export async function startCluster(layers: readonly ConfigInput[], config: Gatew
   });
   const { state, policies, secrets, admin } = control;
   const auditEntries = state.auditEntries;
-  if (auditEntries === undefined) throw new Error('the --workers primary keeps its audit log on its main thread');
+  if (auditEntries === undefined) {
+    await control.close();
+    throw new Error('the --workers primary keeps its audit log on its main thread');
+  }
   // Each worker gets a pipe of its own for audit entries, at AUDIT_FD (src/cluster/audit-forward.ts).
   cluster.setupPrimary({ exec: workerEntry(), args: [], serialization: 'advanced', stdio: ['inherit', 'inherit', 'inherit', 'ipc', 'pipe'] });
   let restartDelay = RESTART_MS;
