@@ -1,10 +1,15 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { hash, randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import { emitDecisionRow } from '../src/audit/decision-row.js';
+import { ENTRY, takeEntry, type EntryTaker } from '../src/audit/entries.js';
+import { EntryDecoder, EntryEncoder } from '../src/audit/entry-codec.js';
 import { AuditLog } from '../src/audit/log.js';
 import { resolveConfig } from '../src/config.js';
+import { createRedactor, rememberingRedactor } from '../src/log.js';
 import { startGateway } from '../src/main.js';
 import { AuditDecisionRecorder, RawDecisionRecorder } from '../src/audit/recorder.js';
 import { AuditThread } from '../src/audit/thread.js';
@@ -16,6 +21,7 @@ import { envoyServices } from '../src/envoy/protos.js';
 import { Engine } from '../src/policy/engine.js';
 import { loadPolicies } from '../src/policy/load.js';
 import { PolicySet } from '../src/policy/policy-set.js';
+import { KnownSecrets } from '../src/secrets/known.js';
 import { MemoryStore } from '../src/state/memory.js';
 import { CHECK_REQUEST } from './check-grpc.js';
 import { ratio, settle, table } from './stats.js';
@@ -32,7 +38,8 @@ import { ratio, settle, table } from './stats.js';
  * Also: the cost of one `recordDecision` call on the caller's stack, and the same comparison
  * over gRPC: the real gateway (startGateway, policies/) in this process, audit on or off, driven
  * by h2load (one HTTP/2 connection, as Envoy keeps, 64 streams in flight) sending the same
- * CheckRequest as a gRPC frame; skipped with a note when h2load is not installed.
+ * CheckRequest as a gRPC frame; skipped with a note when h2load is not installed. And the
+ * finishing step on its own (see finishingCost), against SHA-256 of the record it stores.
  */
 
 const CHECKS = 200_000;
@@ -96,6 +103,58 @@ async function grpcChecksPerSecond(auditOn: boolean, frameFile: string): Promise
   }
 }
 
+const FINISH_ENTRIES = 100_000;
+const FINISH_HELD = 100_000;
+
+/**
+ * The finishing step alone, in this thread: FINISH_ENTRIES decisions encoded as a worker frames
+ * them (each with its own decision id), then decoded and taken into an AuditLog over a memory
+ * store (takeEntry, as the audit thread and the `--workers` primary do), flushed every 1,024 as
+ * their loops yield. Once while the store grows to FINISH_HELD records, then the best of three
+ * passes with it full.
+ */
+async function finishingCost(sample: CheckResult): Promise<{ steadyUs: number; growingUs: number; hashUs: number; entryBytes: number; recordBytes: number }> {
+  const enc = new EntryEncoder(1 << 24);
+  const frames: Uint16Array[] = [];
+  const time = Date.now();
+  let tenant = 'default';
+  for (let i = 0; i < FINISH_ENTRIES; i++) {
+    enc.begin();
+    enc.list(2);
+    enc.primitive(ENTRY.rawDecision);
+    tenant = emitDecisionRow(enc, { ...sample.decision, decisionId: randomUUID() }, sample.context, sample.edge, time + (i >> 4), 'default');
+    frames.push(enc.units().slice());
+    enc.taken();
+  }
+  const store = new MemoryStore(FINISH_HELD);
+  const audit = new AuditLog({ store, log: pino({ level: 'silent' }) });
+  const taker: EntryTaker = { audit, redact: rememberingRedactor(createRedactor({})), known: new KnownSecrets() };
+  const pass = async (): Promise<number> => {
+    const decoder = new EntryDecoder();
+    settle();
+    const t0 = performance.now();
+    for (let i = 0; i < frames.length; i++) {
+      const f = frames[i] as Uint16Array;
+      takeEntry(decoder.decode(f, 0, f.length), taker);
+      if ((i & 1023) === 1023) await yieldToLoop();
+    }
+    if (!(await audit.flush(60_000))) throw new Error('audit log did not drain');
+    return ((performance.now() - t0) * 1000) / frames.length;
+  };
+  const growingUs = await pass();
+  const steadyUs = Math.min(await pass(), await pass(), await pass());
+  const [last] = await store.read(tenant, 'audit', await store.length(tenant, 'audit'), 1);
+  if (last === undefined) throw new Error('no record was stored');
+  const record = Buffer.from(last.value, 'utf8');
+  const hashes = 200_000;
+  settle();
+  const t0 = performance.now();
+  for (let i = 0; i < hashes; i++) hash('sha256', record, 'hex');
+  const hashUs = ((performance.now() - t0) * 1000) / hashes;
+  await audit.close();
+  return { steadyUs, growingUs, hashUs, entryBytes: (frames[1] as Uint16Array).byteLength, recordBytes: record.length };
+}
+
 export async function run(): Promise<void> {
   const loaded = loadPolicies(['policies']);
   if (!loaded.ok) throw new Error('policies/ does not load');
@@ -150,6 +209,7 @@ export async function run(): Promise<void> {
   }
   await thread.close();
   const nsPerCall = callNs / calls;
+  const finishing = await finishingCost(sample);
 
   console.log(`\n## Audit: decision recording (in-process Check, ${CHECKS.toLocaleString('en')} checks per run, best of ${ROUNDS})\n`);
   console.log(
@@ -163,6 +223,11 @@ export async function run(): Promise<void> {
     ),
   );
   console.log(`\nrecords per run: ${records.toLocaleString('en')} (chain verified); recordDecision on the caller's stack (the row written into the audit thread's ring): ${nsPerCall.toFixed(0)} ns/call`);
+  console.log(
+    `finishing a raw entry (what the audit thread and the --workers primary do: decode, redact, JSON, chain, store; ${FINISH_ENTRIES.toLocaleString('en')} entries of ${finishing.entryBytes} bytes, memory store holding ${FINISH_HELD.toLocaleString('en')}): ` +
+      `${finishing.steadyUs.toFixed(2)} µs/record once the store is full, ${finishing.growingUs.toFixed(2)} µs while it grows; ` +
+      `baseline, SHA-256 of the stored record alone (${finishing.recordBytes} bytes): ${finishing.hashUs.toFixed(2)} µs (${(finishing.steadyUs / finishing.hashUs).toFixed(1)}× and ${(finishing.growingUs / finishing.hashUs).toFixed(1)}× of it)`,
+  );
 
   const grpcBest = { off: 0, on: 0 };
   if (spawnSync('h2load', ['--version'], { stdio: 'ignore' }).error !== undefined) {
