@@ -16,8 +16,8 @@ import { knownSecrets, type KnownSecrets } from '../secrets/known.js';
  * Audit entries go from a worker to the primary on a pipe of their own, not over the IPC
  * channel: the primary forks each worker with an extra stdio pipe at this descriptor. They are
  * the audit thread's entries (src/audit/entries.ts) in its encoding (src/audit/entry-codec.ts):
- * raw decision rows, whose strings equal to the previous row's take one unit each, so ≈ 100–250
- * bytes a decision where its canonical JSON is ≈ 1 KB. The primary finishes them (redaction,
+ * raw decision rows, whose strings equal to the previous row's take one unit each, so ≈ 250
+ * bytes a decision in the bench where its record is ≈ 1 KB. The primary finishes them (redaction,
  * JSON, hash) as the audit thread does. Each entry is framed by its length in units (two units);
  * both ends are processes of one machine, so the units travel in its byte order.
  */

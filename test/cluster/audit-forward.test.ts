@@ -125,7 +125,7 @@ describe('audit entries from serve --workers workers', () => {
     expect(batches).toEqual([4, 2]);
   });
 
-  it('sends a decision like the bench’s in far fewer bytes than its record once it repeats the one before', async () => {
+  it('sends a decision that repeats the one before in far fewer bytes than the first', async () => {
     const sizes: number[] = [];
     const out = { writableLength: 0, write: (bytes: Uint8Array, written: () => void) => (sizes.push(bytes.length), written(), true) };
     const forward = new ForwardingAudit(out, { redact, maxBatch: 1, known: new KnownSecrets() });
