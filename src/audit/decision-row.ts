@@ -8,9 +8,9 @@ import type { EncodedEvent, TextRedactor } from './record.js';
  * order of DATA (the data object's keys, sorted), nested objects as arrays in the order of
  * their own keys, absent members `undefined`. Built from references and slices only (no
  * serialising, no hashing): raw on the serving thread, which copies it into the audit thread's
- * ring (src/audit/thread.ts), then finished (redacted) and written straight to canonical JSON
- * (decisionEncoded) where the audit log runs; a `--workers` worker sends that JSON to its
- * primary.
+ * ring (src/audit/thread.ts) or, in a `--workers` worker, onto its audit pipe to the primary;
+ * then finished (redacted) and written straight to canonical JSON (decisionEncoded) where the
+ * audit log runs.
  *
  * What a record keeps: who, what, where and the outcome, with the AOS step ids. No payloads,
  * header values, tool arguments or query strings: those can carry secrets.
