@@ -4,8 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { emitDecisionRow } from '../src/audit/decision-row.js';
-import { ENTRY, takeEntry, type EntryTaker } from '../src/audit/entries.js';
+import { encodeDecisionEntry, takeEntry, type EntryTaker } from '../src/audit/entries.js';
 import { EntryDecoder, EntryEncoder } from '../src/audit/entry-codec.js';
 import { AuditLog } from '../src/audit/log.js';
 import { resolveConfig } from '../src/config.js';
@@ -116,13 +115,9 @@ const FINISH_HELD = 100_000;
 async function finishingCost(sample: CheckResult): Promise<{ steadyUs: number; growingUs: number; hashUs: number; entryBytes: number; recordBytes: number }> {
   const enc = new EntryEncoder(1 << 24);
   const frames: Uint16Array[] = [];
-  const time = Date.now();
   let tenant = 'default';
   for (let i = 0; i < FINISH_ENTRIES; i++) {
-    enc.begin();
-    enc.list(2);
-    enc.primitive(ENTRY.rawDecision);
-    tenant = emitDecisionRow(enc, { ...sample.decision, decisionId: randomUUID() }, sample.context, sample.edge, time + (i >> 4), 'default');
+    tenant = encodeDecisionEntry(enc, { ...sample.decision, decisionId: randomUUID() }, sample.context, sample.edge, 'default');
     frames.push(enc.units().slice());
     enc.taken();
   }

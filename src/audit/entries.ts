@@ -1,7 +1,9 @@
 import type { KnownSecrets } from '../secrets/known.js';
 import { isValidTenant } from '../state/store.js';
-import { finishRow, ROW_LENGTH, type DecisionRow } from './decision-row.js';
-import { EntryValueError, type EntryValue } from './entry-codec.js';
+import type { DecisionContext } from '../context/types.js';
+import type { Decision } from '../policy/decision.js';
+import { emitDecisionRow, finishRow, ROW_LENGTH, type DecisionRow } from './decision-row.js';
+import { EntryValueError, type EntryEncoder, type EntryValue } from './entry-codec.js';
 import type { AuditJournal, AuditWriter } from './log.js';
 import { AUDIT_TYPES, type AuditType, type EncodedEvent, type TextRedactor } from './record.js';
 
@@ -15,6 +17,17 @@ export const ENTRY = { rawDecision: 0, event: 1, secret: 2 } as const;
 /** An encoded (and redacted) event as an entry. */
 export function eventEntry(e: EncodedEvent): EntryValue {
   return [ENTRY.event, [e.tenant, e.type, e.time, e.actorJson, e.dataJson]];
+}
+
+/**
+ * Begins an entry in `enc` and writes a decision's raw row into it (emitDecisionRow: references
+ * and slices, on the caller's stack); returns its tenant. The caller commits the entry.
+ */
+export function encodeDecisionEntry(enc: EntryEncoder, decision: Decision, ctx: DecisionContext | undefined, edge: string, defaultTenant: string): string {
+  enc.begin();
+  enc.list(2);
+  enc.primitive(ENTRY.rawDecision);
+  return emitDecisionRow(enc, decision, ctx, edge, Date.now(), defaultTenant);
 }
 
 /** A secret value the sender learned: the taker's redactor must know it before any later entry. */

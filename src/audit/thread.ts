@@ -8,8 +8,8 @@ import type { Decision } from '../policy/decision.js';
 import { knownSecrets } from '../secrets/known.js';
 import type { StateSettings } from '../state/settings.js';
 import { checkTenant } from '../state/store.js';
-import { decisionTenant, emitDecisionRow } from './decision-row.js';
-import { ENTRY, eventEntry, secretEntry } from './entries.js';
+import { decisionTenant } from './decision-row.js';
+import { encodeDecisionEntry, eventEntry, secretEntry } from './entries.js';
 import { overflowCounter, type AuditJournal, type Head } from './log.js';
 import { countLost, encodeEvent, gapEvent, type AuditEvent, type AuditRecord, type EncodedEvent, type Lost, type TextRedactor } from './record.js';
 import type { RawDecisionWriter } from './recorder.js';
@@ -136,14 +136,9 @@ export class AuditThread implements AuditJournal, RawDecisionWriter {
   /** Queues a decision: its raw row written straight into the ring (emitDecisionRow); the thread finishes (redacts) it. */
   recordDecisionOf(decision: Decision, ctx: DecisionContext | undefined, edge: string, defaultTenant: string): void {
     if (!this.open()) return this.lose(decisionTenant(ctx, defaultTenant));
-    const w = this.writer;
-    let tenant: string;
     try {
-      w.begin();
-      w.list(2);
-      w.primitive(ENTRY.rawDecision);
-      tenant = emitDecisionRow(w, decision, ctx, edge, Date.now(), defaultTenant);
-      if (!w.commit()) return this.lose(tenant);
+      const tenant = encodeDecisionEntry(this.writer, decision, ctx, edge, defaultTenant);
+      if (!this.writer.commit()) return this.lose(tenant);
     } catch (err) {
       this.log.error({ err: (err as Error).message }, 'audit entry not recorded');
       return this.lose(decisionTenant(ctx, defaultTenant));

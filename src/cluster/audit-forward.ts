@@ -3,8 +3,8 @@ import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Counter, Registry } from 'prom-client';
 import type { DecisionContext } from '../context/types.js';
-import { decisionTenant, emitDecisionRow } from '../audit/decision-row.js';
-import { ENTRY, eventEntry, secretEntry, takeEntry, type EntryTaker } from '../audit/entries.js';
+import { decisionTenant } from '../audit/decision-row.js';
+import { encodeDecisionEntry, eventEntry, secretEntry, takeEntry, type EntryTaker } from '../audit/entries.js';
 import { EntryDecoder, EntryEncoder, lengthAt, lengthTo, type EntryValue } from '../audit/entry-codec.js';
 import { overflowCounter, type AuditEvents } from '../audit/log.js';
 import type { RawDecisionWriter } from '../audit/recorder.js';
@@ -116,12 +116,8 @@ export class ForwardingAudit implements AuditEvents, RawDecisionWriter {
 
   recordDecisionOf(decision: Decision, ctx: DecisionContext | undefined, edge: string, defaultTenant: string): void {
     if (!this.open()) return this.lose(decisionTenant(ctx, defaultTenant));
-    const enc = this.encoder;
     try {
-      enc.begin();
-      enc.list(2);
-      enc.primitive(ENTRY.rawDecision);
-      emitDecisionRow(enc, decision, ctx, edge, Date.now(), defaultTenant);
+      encodeDecisionEntry(this.encoder, decision, ctx, edge, defaultTenant);
     } catch (err) {
       this.log?.error({ err: (err as Error).message }, 'audit entry not recorded');
       return this.lose(decisionTenant(ctx, defaultTenant));
