@@ -22,7 +22,9 @@ import { percentile, table } from './stats.js';
  *
  * Measured for each:
  * - throughput at saturation: 4 connections × 8 streams, a fixed request count, median of 3
- *   alternating rounds after a warm-up;
+ *   alternating rounds after a warm-up; and the server's CPU time per request over those
+ *   rounds (/proc; under `--workers` the primary's share apart), which says what audit costs
+ *   in CPU where the throughput ratio also depends on how busy the machine's cores are;
  * - p50/p99 latency at fixed rates of 1,000 and 3,000 requests/s, from h2load's per-request log
  *   (see RPS_PER_CLIENT for how the rate is kept smooth): 4 runs per server in A-B-B-A order
  *   after 1 s unmeasured, reported pooled and as the median of the runs' own p99s.
@@ -195,6 +197,20 @@ class ForeignCpu {
   }
 }
 
+/**
+ * CPU time a server has used (utime + stime, in ticks), its process and, for the `workers`
+ * kinds, its worker processes, each apart: `primary` is the server process itself (the whole
+ * gateway in one process, the primary under `--workers`). NaN where /proc is missing.
+ */
+function serverTicks(pid: number): { primary: number; all: number } {
+  const own = (p: number) => {
+    const f = procStat(p);
+    return f.length > 14 ? (f[13] as number) + (f[14] as number) : NaN;
+  };
+  const primary = own(pid);
+  return { primary, all: childrenOf(pid).reduce((a, c) => a + own(c), primary) };
+}
+
 /** USER_HZ: the unit of /proc times; 100 on Linux. */
 const CLOCK_TICKS = 100;
 
@@ -237,6 +253,12 @@ interface LoadOptions {
 }
 
 const BACK_TO_BACK_US = 50;
+/** Before and after the saturation phase: audit work still queued from the runs gets done (and counted). */
+const LAG_PAUSE_MS = 1_000;
+const CPU_COLUMN = 'server CPU per request (µs): all; primary';
+/** The CPU column: all processes; the primary apart where there are workers. */
+const cpuCell = (k: ServerKind, c: { primary: number; all: number }): string => (k.startsWith('workers') ? `${c.all.toFixed(1)}; ${c.primary.toFixed(1)}` : c.all.toFixed(1));
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const OTHER_CPU = 'other processes (cores)';
 const GC_COLUMN = 'server GC: majors (longest); all pauses';
 
@@ -472,6 +494,7 @@ export async function run(): Promise<void> {
       if ((answer.status?.code ?? 0) !== 0 || answer.http_response === 'denied_response') throw new Error(`the ${s.kind} server did not allow the benchmark request`);
     }
 
+    const serverOf = (k: ServerKind): Server => servers.find((s) => s.kind === k) as Server;
     const foreign = new ForeignCpu(() => servers.map((s) => s.child.pid ?? 0).filter((pid) => pid > 0));
     const load = async (s: Server, opts: LoadOptions): Promise<RunResult> => {
       const r = await h2load(s.port, frameFile, opts, foreign);
@@ -489,9 +512,20 @@ export async function run(): Promise<void> {
     const rounds = (n: number) => Array.from({ length: n }, (_, i) => (i % 2 === 0 ? servers : [...servers].reverse())).flat();
 
     for (const s of servers) await load(s, { requests: WARMUP_REQUESTS });
+    // CPU per request over the whole saturation phase, per server: an idle server uses next to
+    // none, and audit work a server finishes after its own run (while others run, or in the
+    // pause before the end) is counted with it. The pauses let the warm-up's finish first.
+    await sleep(LAG_PAUSE_MS);
     await settle();
+    const cpu0 = byKind((k) => serverTicks(serverOf(k).child.pid ?? 0));
     const tput = byKind<RunResult[]>(() => []);
     for (const s of rounds(SATURATION_ROUNDS)) tput[s.kind].push(await load(s, { requests: SATURATION_REQUESTS }));
+    await sleep(LAG_PAUSE_MS);
+    const cpuUs = byKind((k) => {
+      const t = serverTicks(serverOf(k).child.pid ?? 0);
+      const perRequest = (ticks: number) => (ticks * (1e6 / CLOCK_TICKS)) / (SATURATION_ROUNDS * SATURATION_REQUESTS);
+      return { primary: perRequest(t.primary - cpu0[k].primary), all: perRequest(t.all - cpu0[k].all) };
+    });
     const lat = byKind<Record<number, RunResult[]>>(() => ({}));
     for (const rate of RATES) {
       await settle();
@@ -520,8 +554,8 @@ export async function run(): Promise<void> {
     console.log(`\nThroughput at saturation: ${CONNECTIONS} connections × ${STREAMS} streams, ${n0(SATURATION_REQUESTS)} requests per run, median of ${SATURATION_ROUNDS} alternating runs`);
     console.log(
       table(
-        ['server', 'req/s (median)', 'runs (req/s)', 'vs empty grpc-js', GC_COLUMN, OTHER_CPU],
-        KINDS.map((k) => [LABELS[k], n0(tp[k]), tput[k].map((r) => n0(r.reqPerS)).join(' / '), `${(tp[k] / tp.empty).toFixed(2)}×`, gcCell(gcOf(tput[k])), cores(tput[k])]),
+        ['server', 'req/s (median)', 'runs (req/s)', 'vs empty grpc-js', CPU_COLUMN, GC_COLUMN, OTHER_CPU],
+        KINDS.map((k) => [LABELS[k], n0(tp[k]), tput[k].map((r) => n0(r.reqPerS)).join(' / '), `${(tp[k] / tp.empty).toFixed(2)}×`, cpuCell(k, cpuUs[k]), gcCell(gcOf(tput[k])), cores(tput[k])]),
       ),
     );
 
@@ -576,7 +610,10 @@ export async function run(): Promise<void> {
           `median run ${addedMedian.toFixed(3)} ms — ${verdict(addedMedian <= TARGET_ADDED_P99_MS_AT_1K)}`,
       );
       console.log(`    issue 3 — saturation throughput ≥ ${TARGET_THROUGHPUT_SHARE}×: ${share.toFixed(2)}× — ${verdict(share >= TARGET_THROUGHPUT_SHARE)}`);
-      console.log(`    issue 6 — throughput with audit on ≥ ${TARGET_AUDIT_SHARE}× of audit off: ${auditShare.toFixed(2)}× — ${verdict(auditShare >= TARGET_AUDIT_SHARE)}`);
+      console.log(
+        `    issue 6 — throughput with audit on ≥ ${TARGET_AUDIT_SHARE}× of audit off: ${auditShare.toFixed(2)}× — ${verdict(auditShare >= TARGET_AUDIT_SHARE)} ` +
+          `(server CPU per request: ${cpuUs[k].all.toFixed(1)} µs on, ${cpuUs[off].all.toFixed(1)} µs off)`,
+      );
       console.log(`    issue 7 — saturation throughput ≥ ${TARGET_THROUGHPUT_X}×: ${share.toFixed(2)}× — ${verdict(share >= TARGET_THROUGHPUT_X)}`);
       console.log(`    issue 7 — p50 at 1,000 req/s ≤ ${TARGET_P50_SHARE}×: ${p50Share.toFixed(2)}× — ${verdict(p50Share <= TARGET_P50_SHARE)}`);
     }
