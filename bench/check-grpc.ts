@@ -514,7 +514,7 @@ export async function run(): Promise<void> {
     for (const s of servers) await load(s, { requests: WARMUP_REQUESTS });
     // CPU per request over the whole saturation phase, per server: an idle server uses next to
     // none, and audit work a server finishes after its own run (while others run, or in the
-    // pause before the end) is counted with it. The pauses let the warm-up's finish first.
+    // pause at the end) is counted with it. The pause before lets the warm-up's audit work end.
     await sleep(LAG_PAUSE_MS);
     await settle();
     const cpu0 = byKind((k) => serverTicks(serverOf(k).child.pid ?? 0));
