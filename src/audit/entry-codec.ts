@@ -123,10 +123,8 @@ export class EntryEncoder {
   }
 
   private string(v: string): void {
-    const cur = this.cur;
-    const slot = cur.count;
-    cur.items[slot] = v;
-    cur.count = slot + 1;
+    const slot = this.cur.count;
+    this.cur.push(v);
     const len = v.length;
     if (this.used + 3 + len > this.scratch.length) this.room(3 + len);
     const s = this.scratch;

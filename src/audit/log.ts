@@ -314,7 +314,7 @@ export class AuditLog implements AuditJournal, AuditWriter {
         head = await this.head(tenant);
         this.heads.set(tenant, head);
       }
-      const { records, hash: prev } = chainBatch(items, head.seq + 1, head.hash, now, this.chainBuffer);
+      const { records, hash: prev } = chainBatch(items, head.seq + 1, head.hash, this.chainBuffer);
       const result = await this.store.append(tenant, AUDIT_LOG, head.seq, records);
       if (!result.ok) {
         this.heads.delete(tenant); // another writer got there first: reload the head and re-hash

@@ -115,7 +115,7 @@ let lastTenantJson = '';
  * then allocates nothing per batch, where fresh buffers made V8 collect for "external memory"
  * every few hundred milliseconds. Without, they are views of a buffer of their own.
  */
-export function chainBatch(items: readonly EncodedEvent[], seq: number, prevHash: string, now: number, into?: ChainBuffer): ChainResult {
+export function chainBatch(items: readonly EncodedEvent[], seq: number, prevHash: string, into?: ChainBuffer): ChainResult {
   const out = into ?? scratch;
   const ends = new Array<number>(items.length);
   let prev = prevHash;
@@ -141,7 +141,7 @@ export function chainBatch(items: readonly EncodedEvent[], seq: number, prevHash
       lastTenant = e.tenant;
       lastTenantJson = JSON.stringify(e.tenant);
     }
-    n += b.write(`,"prevHash":"${prev}","seq":${seq + i},"tenant":${lastTenantJson},"time":"${isoTime(e.time ?? now)}","type":"${e.type}"}`, n, 'utf8');
+    n += b.write(`,"prevHash":"${prev}","seq":${seq + i},"tenant":${lastTenantJson},"time":"${isoTime(e.time)}","type":"${e.type}"}`, n, 'utf8');
     const hash = digest('sha256', b.subarray(start, n), 'hex');
     b.copyWithin(headEnd + HASH_MEMBER_BYTES, headEnd, n);
     b.write(`"hash":"${hash}",`, headEnd, 'latin1');

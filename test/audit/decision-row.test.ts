@@ -21,7 +21,7 @@ describe('decision rows written as JSON', () => {
     const ctx = (path: string) => ({ hook: 'egress' as const, tenant: 'acme', agent: { name: 'bot', labels: {} }, destination: { host: 'h.example', port: 443 }, request: { method: 'GET', path } });
     const big = `/${'ä'.repeat(200_000)}`; // 400,000 UTF-8 bytes: past the 256 KiB scratch buffer
     const rows = [decisionRow(decision, ctx('/a'), 'authz_http', 0), decisionRow({ ...decision, decisionId: 'd2' }, ctx(big), 'authz_http', 0), decisionRow({ ...decision, decisionId: 'd3' }, ctx(big), 'authz_http', 0), decisionRow(decision, ctx('/a'), 'authz_http', 0)];
-    const { records } = chainBatch(rows.map(decisionEncoded), 1, GENESIS_HASH, 0);
+    const { records } = chainBatch(rows.map(decisionEncoded), 1, GENESIS_HASH);
     const parsed = records.map((r) => JSON.parse(r.toString('utf8')) as AuditRecord);
     expect(records.map((r) => r.toString('utf8'))).toEqual(parsed.map((r) => canonicalEncode(r)));
     expect(parsed.map((r) => (r.data.request as { path: string }).path)).toEqual(['/a', big, big, '/a']);

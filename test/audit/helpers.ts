@@ -17,7 +17,7 @@ export function capturedLogger(): { log: Logger; lines: () => Record<string, unk
 
 /** One item chained alone after `prevHash` (record `seq`): its stored text and that text parsed. */
 export function chainOne(item: AuditEvent | DecisionRow, seq: number, prevHash: string, now = 0, redact?: TextRedactor): { text: string; record: AuditRecord } {
-  const { records } = chainBatch([Array.isArray(item) ? decisionEncoded(item) : encodeEvent(item, now, redact)], seq, prevHash, now);
+  const { records } = chainBatch([Array.isArray(item) ? decisionEncoded(item) : encodeEvent(item, now, redact)], seq, prevHash);
   const text = (records[0] as Buffer).toString('utf8');
   return { text, record: JSON.parse(text) as AuditRecord };
 }
